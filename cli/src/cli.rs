@@ -1,0 +1,102 @@
+//! Every command-line type micro accepts. Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Scaffold Rust services that answer HTTP/JSON (axum) and gRPC (tonic) from one protobuf contract.
+#[derive(Debug, Parser)]
+#[command(name = "micro", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print nothing but errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new service: layered layout, config, a sample contract and its generated code.
+    New(NewArgs),
+    /// Work with `.proto` contracts: add one, generate code from them, or stub their services.
+    Proto(ProtoArgs),
+    /// Build and run the service this folder belongs to.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The service's name, which is also its crate name (e.g. `order-service`).
+    pub name: String,
+
+    /// The folder to create the service in [default: the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+
+    /// Accept every default without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Write into the target folder even if it is not empty, replacing files of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoArgs {
+    #[command(subcommand)]
+    pub command: ProtoCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProtoCommand {
+    /// Add a contract from a template: package from its folder, a CRUD service named after the file.
+    Add(ProtoAddArgs),
+    /// Generate messages, gRPC client and server, and HTTP routes from contracts.
+    Client(ProtoClientArgs),
+    /// Generate an implementation skeleton for each service of a contract; never overwrites.
+    Server(ProtoServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoAddArgs {
+    /// Where to create the contract, e.g. `api/order/v1/order.proto`.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoClientArgs {
+    /// A contract, or a folder of them [default: the project's `api/` folder].
+    pub path: Option<PathBuf>,
+
+    /// Another folder to resolve imports from (after `api/`); may be repeated.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub includes: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoServerArgs {
+    /// The contract whose services to implement.
+    pub file: PathBuf,
+
+    /// The folder to write the implementations to.
+    #[arg(short = 't', long = "target-dir", value_name = "DIR", default_value = "src/service")]
+    pub target_dir: PathBuf,
+
+    /// Another folder to resolve imports from (after `api/`); may be repeated.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub includes: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Build with optimizations.
+    #[arg(long)]
+    pub release: bool,
+
+    /// Arguments for the service itself, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}

@@ -1,0 +1,279 @@
+//! Support for the HTTP/JSON routes generated from `google.api.http` rules.
+//!
+//! A request is assembled as proto3 JSON (body, then query string, then path variables, so path
+//! values win) and decoded into the request message with its generated serde impl; the reply is
+//! encoded the same way. A gRPC status from the service becomes an HTTP error with the same JSON
+//! body on every route.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// How the text of a URL parameter becomes the proto3 JSON value of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Strings, bytes, 64-bit integers and well-known types written as strings.
+    Text,
+    /// 32-bit integers and floating point.
+    Number,
+    Bool,
+    /// An enum, by value name or number.
+    Enum,
+}
+
+/// A request field that the URL can set.
+#[derive(Debug)]
+pub struct Field {
+    /// The proto field names from the request message down to the field.
+    pub proto: &'static [&'static str],
+    /// The same path in lowerCamelCase JSON names.
+    pub json: &'static [&'static str],
+    pub kind: Kind,
+    pub repeated: bool,
+}
+
+/// Where one HTTP binding takes each part of its request message from.
+#[derive(Debug)]
+pub struct Binding {
+    /// The path variables, in the order they appear in the route.
+    pub path: &'static [Field],
+    /// The fields a query string may set.
+    pub query: &'static [Field],
+    pub body: Body,
+}
+
+/// What the HTTP body carries.
+#[derive(Debug)]
+pub enum Body {
+    None,
+    /// Every field not bound by the path (`body: "*"`).
+    Whole,
+    /// One field (`body: "name"`).
+    Field(Field),
+}
+
+/// The URL and headers of an HTTP request, ready to be bound to a request message.
+pub struct Call {
+    path: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Call {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let path = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|err| Error::bad_request("BAD_PATH", err.body_text()))?
+            .iter()
+            .map(|(_, value)| value.to_owned())
+            .collect();
+        let Query(query) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|err| Error::bad_request("BAD_QUERY", err.body_text()))?;
+        Ok(Call { path, query, headers: parts.headers.clone() })
+    }
+}
+
+impl Call {
+    /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
+    /// request whose metadata holds the HTTP headers.
+    pub fn decode<T: DeserializeOwned>(
+        self,
+        binding: &Binding,
+        body: &Bytes,
+    ) -> Result<tonic::Request<T>, Error> {
+        let mut request = match &binding.body {
+            Body::None => Map::new(),
+            Body::Whole => match parse_body(body)? {
+                Value::Object(fields) => fields,
+                _ => return Err(Error::codec("the request body must be a JSON object")),
+            },
+            Body::Field(field) => {
+                let mut request = Map::new();
+                set(&mut request, field, parse_body(body)?);
+                request
+            }
+        };
+        for (key, text) in &self.query {
+            // Unknown parameters are ignored, as proto3 JSON ignores unknown fields.
+            if let Some(field) = binding.query.iter().find(|f| matches_key(f, key)) {
+                set(&mut request, field, to_json(field, text)?);
+            }
+        }
+        for (field, text) in binding.path.iter().zip(&self.path) {
+            set(&mut request, field, to_json(field, text)?);
+        }
+        let message = serde_json::from_value(Value::Object(request))
+            .map_err(|err| Error::codec(format!("invalid request: {err}")))?;
+        let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
+        Ok(tonic::Request::from_parts(metadata, Default::default(), message))
+    }
+}
+
+/// Encodes a service reply as the JSON body of a `200 OK`.
+pub fn reply<T: Serialize>(reply: tonic::Response<T>) -> Result<Response, Error> {
+    let body = serde_json::to_vec(reply.get_ref())
+        .map_err(|err| Error::new(StatusCode::INTERNAL_SERVER_ERROR, "CODEC", err.to_string()))?;
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|err| Error::codec(format!("malformed JSON body: {err}")))
+}
+
+/// A query key names a field by its dotted proto path or its dotted JSON path.
+fn matches_key(field: &Field, key: &str) -> bool {
+    let matches = |names: &[&str]| {
+        let mut parts = key.split('.');
+        names.iter().all(|name| parts.next() == Some(name)) && parts.next().is_none()
+    };
+    matches(field.proto) || matches(field.json)
+}
+
+fn to_json(field: &Field, text: &str) -> Result<Value, Error> {
+    let invalid = |expected: &str| {
+        Error::bad_request(
+            "INVALID_ARGUMENT",
+            format!("`{}`: `{text}` is not {expected}", field.proto.join(".")),
+        )
+    };
+    Ok(match field.kind {
+        Kind::Text => Value::String(text.to_owned()),
+        Kind::Bool => match text {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(invalid("`true` or `false`")),
+        },
+        // Anything that is not a JSON number ("NaN", "Infinity", or garbage) is left as a string
+        // for the message decoder to accept or reject by the proto3 JSON rules.
+        Kind::Number | Kind::Enum => serde_json::from_str::<serde_json::Number>(text)
+            .map_or_else(|_| Value::String(text.to_owned()), Value::Number),
+    })
+}
+
+/// Sets a field by its path, creating the messages on the way, under its JSON name. A value the
+/// body gave under the proto name is replaced, so the decoder never sees the field twice.
+fn set(request: &mut Map<String, Value>, field: &Field, value: Value) {
+    let mut object = request;
+    let last = field.json.len() - 1;
+    for (depth, (proto, json)) in field.proto.iter().zip(field.json).enumerate() {
+        if proto != json {
+            if let Some(old) = object.remove(*proto) {
+                object.entry(json.to_string()).or_insert(old);
+            }
+        }
+        if depth == last {
+            if field.repeated {
+                let slot = object.entry(json.to_string()).or_insert_with(|| Value::Array(Vec::new()));
+                match slot {
+                    Value::Array(items) => items.push(value),
+                    other => *other = Value::Array(vec![value]),
+                }
+            } else {
+                object.insert(json.to_string(), value);
+            }
+            return;
+        }
+        let child = object.entry(json.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if !child.is_object() {
+            *child = Value::Object(Map::new());
+        }
+        object = child.as_object_mut().expect("just made an object");
+    }
+}
+
+/// The JSON error body every route answers with: the same shape for a binding failure and for
+/// an error the service returned.
+#[derive(Debug, Serialize)]
+pub struct Error {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Error {
+    pub fn new(status: StatusCode, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Error {
+            code: status.as_u16(),
+            reason: reason.into(),
+            message: message.into(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    fn bad_request(reason: &str, message: impl Into<String>) -> Self {
+        Error::new(StatusCode::BAD_REQUEST, reason, message)
+    }
+
+    fn codec(message: impl Into<String>) -> Self {
+        Error::bad_request("CODEC", message)
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        Error::new(http_status(status.code()), "", status.message())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self)).into_response()
+    }
+}
+
+/// The HTTP status for a gRPC code, as kratos maps them.
+///
+/// | gRPC code           | HTTP |
+/// |---------------------|------|
+/// | OK                  | 200  |
+/// | Cancelled           | 499  |
+/// | Unknown             | 500  |
+/// | InvalidArgument     | 400  |
+/// | DeadlineExceeded    | 504  |
+/// | NotFound            | 404  |
+/// | AlreadyExists       | 409  |
+/// | PermissionDenied    | 403  |
+/// | ResourceExhausted   | 429  |
+/// | FailedPrecondition  | 400  |
+/// | Aborted             | 409  |
+/// | OutOfRange          | 400  |
+/// | Unimplemented       | 501  |
+/// | Internal            | 500  |
+/// | Unavailable         | 503  |
+/// | DataLoss            | 500  |
+/// | Unauthenticated     | 401  |
+pub fn http_status(code: tonic::Code) -> StatusCode {
+    use tonic::Code;
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::from_u16(499).expect("499 is a valid status"),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

@@ -1,0 +1,323 @@
+//! Reads compiled descriptors into the model: services, methods, and their `google.api.http`
+//! bindings, with every name resolved the way prost and tonic resolve it.
+
+use std::collections::BTreeSet;
+
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
+    Value,
+};
+
+use super::model::{
+    Body, BoundField, FieldPath, HttpBinding, Method, Package, PathTemplate, Segment, Service,
+    TypeRef, ValueKind,
+};
+use crate::names;
+
+/// A contract that compiles but cannot be turned into code, worded for a person.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {method}: {message}")]
+pub struct ContractError {
+    pub file: String,
+    pub method: String,
+    pub message: String,
+}
+
+/// Builds the model of each package in `packages` (sorted by name).
+pub fn packages(pool: &DescriptorPool, packages: &BTreeSet<String>) -> Result<Vec<Package>, ContractError> {
+    let http = pool.get_extension_by_name("google.api.http");
+    let mut out = Vec::new();
+    for name in packages {
+        let mut services = Vec::new();
+        for service in pool.services().filter(|s| s.package_name() == name) {
+            let file = service.parent_file().name().to_owned();
+            let methods = service
+                .methods()
+                .map(|method| {
+                    let rules = http
+                        .as_ref()
+                        .filter(|ext| method.options().has_extension(ext))
+                        .map(|ext| method.options().get_extension(ext).as_message().cloned())
+                        .unwrap_or_default();
+                    build_method(name, &method, rules.as_ref()).map_err(|message| ContractError {
+                        file: file.clone(),
+                        method: method.full_name().to_owned(),
+                        message,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            services.push(Service {
+                name: service.name().to_owned(),
+                full_name: service.full_name().to_owned(),
+                file,
+                methods,
+            });
+        }
+        out.push(Package { name: name.clone(), services });
+    }
+    Ok(out)
+}
+
+fn build_method(
+    package: &str,
+    method: &MethodDescriptor,
+    rule: Option<&DynamicMessage>,
+) -> Result<Method, String> {
+    let input = method.input();
+    let mut bindings = Vec::new();
+    if let Some(rule) = rule {
+        let streaming = method.is_client_streaming() || method.is_server_streaming();
+        if streaming {
+            return Err("HTTP bindings on streaming methods are not supported yet; \
+                        remove the `google.api.http` option (the method stays on gRPC)"
+                .into());
+        }
+        bindings.push(build_binding(&input, rule)?);
+        if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {
+            for extra in more.iter().filter_map(Value::as_message) {
+                bindings.push(build_binding(&input, extra)?);
+            }
+        }
+    }
+    Ok(Method {
+        name: method.name().to_owned(),
+        rust_name: names::snake(method.name()),
+        input: type_ref(package, &input),
+        output: type_ref(package, &method.output()),
+        client_streaming: method.is_client_streaming(),
+        server_streaming: method.is_server_streaming(),
+        bindings,
+    })
+}
+
+fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<HttpBinding, String> {
+    let string = |name: &str| {
+        rule.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    };
+    let (verb, path) = ["get", "put", "post", "delete", "patch"]
+        .iter()
+        .find(|verb| rule.has_field_by_name(verb))
+        .map(|verb| (verb.to_uppercase(), string(verb)))
+        .or_else(|| {
+            let custom = rule.get_field_by_name("custom")?;
+            let custom = custom.as_message()?;
+            let get = |f: &str| custom.get_field_by_name(f)?.as_str().map(str::to_owned);
+            Some((get("kind")?.to_uppercase(), get("path")?))
+        })
+        .ok_or("the `google.api.http` rule names no verb and path")?;
+
+    let template = parse_template(&path)?;
+    let mut path_fields = Vec::new();
+    for segment in &template.segments {
+        if let Segment::Variable(var) = segment {
+            let field = resolve(input, &var.proto)
+                .map_err(|e| format!("path variable `{{{}}}` in `{path}`: {e}", var.dotted()))?;
+            let (kind, repeated) = value_kind(&field)
+                .filter(|(_, repeated)| !repeated)
+                .ok_or_else(|| {
+                    format!("path variable `{{{}}}` must be a singular scalar field", var.dotted())
+                })?;
+            path_fields.push(BoundField { path: json_path(input, &var.proto), kind, repeated });
+        }
+    }
+
+    let body = match string("body").as_str() {
+        "" => Body::None,
+        "*" => Body::Whole,
+        field => {
+            let proto: Vec<String> = field.split('.').map(str::to_owned).collect();
+            resolve(input, &proto).map_err(|e| format!("body `{field}`: {e}"))?;
+            Body::Field(json_path(input, &proto))
+        }
+    };
+    if !string("response_body").is_empty() {
+        return Err("`response_body` is not supported yet; remove it to send the whole response".into());
+    }
+
+    let query_fields = if body == Body::Whole {
+        Vec::new()
+    } else {
+        let mut fields = Vec::new();
+        let taken: Vec<&FieldPath> = path_fields
+            .iter()
+            .map(|f| &f.path)
+            .chain(match &body {
+                Body::Field(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        collect_query_fields(input, &mut Vec::new(), &taken, &mut fields);
+        fields
+    };
+
+    Ok(HttpBinding { verb, template, body, path_fields, query_fields })
+}
+
+/// Parses `/v1/{name}/items` into literal and variable segments.
+fn parse_template(path: &str) -> Result<PathTemplate, String> {
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| format!("path `{path}` must start with `/`"))?;
+    if rest.contains(':') {
+        return Err(format!("path `{path}`: custom verbs (`:verb`) are not supported yet"));
+    }
+    let mut segments = Vec::new();
+    for part in rest.split('/') {
+        if let Some(var) = part.strip_prefix('{') {
+            let var = var
+                .strip_suffix('}')
+                .ok_or_else(|| format!("path `{path}`: unclosed `{{` in `{part}`"))?;
+            let (field, pattern) = var.split_once('=').unwrap_or((var, "*"));
+            if pattern != "*" {
+                return Err(format!(
+                    "path `{path}`: the pattern `{{{var}}}` is not supported yet; use `{{{field}}}`"
+                ));
+            }
+            let proto: Vec<String> = field.split('.').map(str::to_owned).collect();
+            segments.push(Segment::Variable(FieldPath { json: Vec::new(), proto }));
+        } else if part.is_empty() || part.contains(['{', '}', '*']) {
+            return Err(format!("path `{path}`: segment `{part}` is not a literal or a `{{variable}}`"));
+        } else {
+            segments.push(Segment::Literal(part.to_owned()));
+        }
+    }
+    Ok(PathTemplate { segments })
+}
+
+/// Follows a dotted field path through nested messages.
+fn resolve(message: &MessageDescriptor, path: &[String]) -> Result<FieldDescriptor, String> {
+    let mut message = message.clone();
+    let mut found = None;
+    for (i, name) in path.iter().enumerate() {
+        let field = message
+            .get_field_by_name(name)
+            .ok_or_else(|| format!("`{}` has no field `{name}`", message.full_name()))?;
+        if i + 1 < path.len() {
+            match field.kind() {
+                Kind::Message(inner) if !field.is_list() && !field.is_map() => message = inner,
+                _ => return Err(format!("`{name}` is not a singular message field")),
+            }
+        }
+        found = Some(field);
+    }
+    found.ok_or_else(|| "empty field path".to_owned())
+}
+
+fn json_path(message: &MessageDescriptor, proto: &[String]) -> FieldPath {
+    let mut json = Vec::with_capacity(proto.len());
+    let mut current = Some(message.clone());
+    for name in proto {
+        let field = current.as_ref().and_then(|m| m.get_field_by_name(name));
+        json.push(field.as_ref().map_or_else(|| name.clone(), |f| f.json_name().to_owned()));
+        current = field.and_then(|f| f.kind().as_message().cloned());
+    }
+    FieldPath { proto: proto.to_vec(), json }
+}
+
+/// Every scalar under `message` that the query string may set, skipping fields the path or body
+/// already binds and message types already on the way down (recursive messages end there).
+fn collect_query_fields(
+    message: &MessageDescriptor,
+    prefix: &mut Vec<FieldDescriptor>,
+    taken: &[&FieldPath],
+    out: &mut Vec<BoundField>,
+) {
+    for field in message.fields() {
+        let proto: Vec<String> =
+            prefix.iter().chain([&field]).map(|f| f.name().to_owned()).collect();
+        if taken.iter().any(|t| t.proto == proto) || field.is_map() {
+            continue;
+        }
+        let path = FieldPath {
+            json: prefix.iter().chain([&field]).map(|f| f.json_name().to_owned()).collect(),
+            proto,
+        };
+        if let Some((kind, repeated)) = value_kind(&field) {
+            out.push(BoundField { path, kind, repeated });
+        } else if let Kind::Message(inner) = field.kind() {
+            let seen = prefix.iter().any(|f| f.kind().as_message() == Some(&inner))
+                || &inner == message;
+            if !field.is_list() && !seen {
+                prefix.push(field.clone());
+                collect_query_fields(&inner, prefix, taken, out);
+                prefix.pop();
+            }
+        }
+    }
+}
+
+/// How a field's URL text maps to JSON, or `None` for a message that has no string form.
+fn value_kind(field: &FieldDescriptor) -> Option<(ValueKind, bool)> {
+    let kind = match field.kind() {
+        Kind::Bool => ValueKind::Bool,
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
+            ValueKind::Number
+        }
+        Kind::Float | Kind::Double => ValueKind::Number,
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => ValueKind::Text,
+        Kind::String | Kind::Bytes => ValueKind::Text,
+        Kind::Enum(_) => ValueKind::Enum,
+        Kind::Message(message) => match message.full_name() {
+            "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value" => ValueKind::Text,
+            "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.DoubleValue" => ValueKind::Number,
+            "google.protobuf.BoolValue" => ValueKind::Bool,
+            _ => return None,
+        },
+    };
+    Some((kind, field.is_list()))
+}
+
+/// The Rust path of `message` from inside the module of `package`.
+fn type_ref(package: &str, message: &MessageDescriptor) -> TypeRef {
+    let mut nesting = Vec::new();
+    let mut parent = message.parent_message();
+    while let Some(p) = parent {
+        nesting.push(names::snake(p.name()));
+        parent = p.parent_message();
+    }
+    nesting.reverse();
+    let type_name = names::upper_camel(message.name());
+    let target = message.package_name();
+
+    let mut parts: Vec<String> = Vec::new();
+    let rust_path = if target == "google.protobuf" {
+        parts.push("::pbjson_types".into());
+        parts.extend(nesting);
+        parts.push(type_name);
+        parts.join("::")
+    } else {
+        if target != package {
+            parts.extend(std::iter::repeat_n("super".to_owned(), package.split('.').count()));
+            parts.extend(names::package_modules(target));
+        }
+        parts.extend(nesting);
+        parts.push(type_name);
+        parts.join("::")
+    };
+    TypeRef { rust_path }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_into_literals_and_variables() {
+        let t = parse_template("/v1/shelves/{shelf.id}/books").unwrap();
+        assert_eq!(t.segments.len(), 4);
+        assert_eq!(t.segments[0], Segment::Literal("v1".into()));
+        assert!(matches!(&t.segments[2], Segment::Variable(v) if v.proto == ["shelf", "id"]));
+        assert!(parse_template("v1/x").is_err());
+        assert!(parse_template("/v1/{name").is_err());
+        assert!(parse_template("/v1//x").is_err());
+    }
+}

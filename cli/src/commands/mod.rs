@@ -1,0 +1,47 @@
+//! One module per command. Each turns its arguments into plain options and does the work; none of
+//! the work below this line knows about clap.
+
+pub mod new;
+pub mod proto;
+pub mod run;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, ProtoCommand};
+use crate::output::Printer;
+
+pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    match command {
+        Command::New(args) => new::run(
+            &new::Options {
+                name: args.name,
+                parent: args.path.unwrap_or_else(|| cwd.clone()),
+                force: args.force,
+            },
+            printer,
+        )
+        .map(|()| ExitCode::SUCCESS),
+        Command::Proto(proto) => match proto.command {
+            ProtoCommand::Add(args) => proto::add::run(&cwd.join(args.file), printer),
+            ProtoCommand::Client(args) => proto::client::run(
+                &proto::client::Options {
+                    cwd: cwd.clone(),
+                    path: args.path.map(|p| cwd.join(p)),
+                    includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
+                },
+                printer,
+            ),
+            ProtoCommand::Server(args) => proto::server::run(
+                &proto::server::Options {
+                    file: cwd.join(args.file),
+                    target_dir: cwd.join(args.target_dir),
+                    includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
+                },
+                printer,
+            ),
+        }
+        .map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(&run::Options { cwd, release: args.release, args: args.args }, printer),
+    }
+}

@@ -1,0 +1,89 @@
+//! `micro new`: renders the service template and its generated code into a temporary folder beside
+//! the target, then moves it into place, so a failure leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::files;
+use crate::output::Printer;
+use crate::project::CONTRACTS_DIR;
+use crate::scaffold::{self, ServiceOptions};
+
+pub struct Options {
+    pub name: String,
+    /// The folder the service's folder is created in.
+    pub parent: PathBuf,
+    pub force: bool,
+}
+
+pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
+    crate::names::validate_crate_name(&options.name).map_err(|reason| {
+        anyhow::anyhow!("invalid service name: {reason}\nhint: use lowercase words joined by `-`, e.g. `order-service`")
+    })?;
+    let target = options.parent.join(&options.name);
+    let occupied = target.is_dir() && fs_err::read_dir(&target)?.next().is_some();
+    if target.exists() && !target.is_dir() {
+        anyhow::bail!("`{}` exists and is not a folder", target.display());
+    }
+    if occupied && !options.force {
+        anyhow::bail!(
+            "`{}` already exists and is not empty\nhint: choose another name, or pass `--force` to write into it",
+            target.display()
+        );
+    }
+
+    fs_err::create_dir_all(&options.parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".micro-new-")
+        .tempdir_in(&options.parent)
+        .with_context(|| format!("creating a temporary folder in `{}`", options.parent.display()))?;
+    let files = scaffold::render_service(&ServiceOptions { name: options.name.clone() })?;
+    files::write_new(staging.path(), &files)?;
+    let contracts = staging.path().join(CONTRACTS_DIR);
+    super::proto::client::generate(&contracts, &contracts, &[])
+        .context("generating code for the template's contracts (a micro bug)")?;
+
+    if occupied {
+        merge_into(staging.path(), &target)?;
+    } else {
+        if target.is_dir() {
+            fs_err::remove_dir(&target)?;
+        }
+        fs_err::rename(staging.keep(), &target)?;
+    }
+
+    printer.status("Created", format!("service `{}` in `{}`", options.name, target.display()));
+    let relative = pathdiff(&target);
+    printer.line(format!(
+        "\nNext:\n  cd {}\n  micro run\n  curl http://localhost:8000/helloworld/micro",
+        relative.display()
+    ));
+    Ok(())
+}
+
+/// Copies every file of `staging` over `target` (each file atomically), keeping files that only
+/// `target` has.
+fn merge_into(staging: &Path, target: &Path) -> anyhow::Result<()> {
+    let mut pending = vec![staging.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs_err::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(staging)?;
+                files::write_atomic(&target.join(relative), &fs_err::read(&path)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` relative to the current folder when it is below it, for the next-steps hint.
+fn pathdiff(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_owned))
+        .unwrap_or_else(|| path.to_owned())
+}

@@ -1,0 +1,48 @@
+//! `micro proto add`: a new contract from `templates/proto/`, with its package taken from the
+//! folder it goes in and a CRUD service named after the file.
+
+use std::path::Path;
+
+use heck::ToUpperCamelCase;
+
+use crate::output::Printer;
+use crate::project::{CONTRACTS_DIR, Project};
+use crate::scaffold;
+
+pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
+    if file.extension().is_none_or(|e| e != "proto") {
+        anyhow::bail!("`{}` does not end in `.proto`", file.display());
+    }
+    if file.exists() {
+        anyhow::bail!("`{}` already exists; micro never overwrites a contract", file.display());
+    }
+    let start = file.ancestors().find(|dir| dir.is_dir()).unwrap_or(Path::new("."));
+    let project = Project::find(start).ok();
+    let relative = project
+        .as_ref()
+        .and_then(|p| file.strip_prefix(p.contracts_dir()).ok())
+        .or_else(|| {
+            // Outside a project, a leading `api/` is still the contracts folder, not the package.
+            let parts = file.iter().collect::<Vec<_>>();
+            let at = parts.iter().rposition(|p| *p == CONTRACTS_DIR)?;
+            file.strip_prefix(parts[..=at].iter().collect::<std::path::PathBuf>()).ok()
+        })
+        .unwrap_or(file);
+    let package = crate::names::package_for_path(relative).ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot tell the package of `{}`\nhint: put the contract in a versioned folder, e.g. `api/order/v1/order.proto`",
+            file.display()
+        )
+    })?;
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let service = stem.to_upper_camel_case();
+    if service.is_empty() || service.starts_with(|c: char| c.is_ascii_digit()) {
+        anyhow::bail!("`{stem}` cannot name a service; start the file name with a letter");
+    }
+    let contents = scaffold::render_contract(&package, &service)?;
+    crate::files::write_atomic(file, contents.as_bytes())?;
+    let shown = project.as_ref().and_then(|p| file.strip_prefix(&p.root).ok()).unwrap_or(file);
+    printer.status("Created", format!("{} (package `{package}`, service `{service}`)", shown.display()));
+    printer.line(format!("\nNext: micro proto client {}", shown.display()));
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! The `micro` binary: parses the command line, runs one command, and turns its error into a
+//! message and an exit code (0 success, 1 failure, 2 usage).
+
+mod cli;
+mod codegen;
+mod commands;
+mod files;
+mod names;
+mod output;
+mod project;
+mod protos;
+mod scaffold;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let printer = output::Printer::new(cli.quiet);
+    match commands::dispatch(cli.command, printer) {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: …`, then each cause on its own line; hints are part of the messages.
+fn report(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,47 @@
+//! Everything micro tells a person goes to stderr through here; stdout is left for data.
+
+use std::path::Path;
+
+/// Prints status lines unless `--quiet` was given.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    pub fn new(quiet: bool) -> Self {
+        Printer { quiet }
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// A right-aligned verb and what it applied to, as cargo prints its progress.
+    pub fn status(&self, verb: &str, what: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{verb:>12} {what}");
+        }
+    }
+
+    pub fn line(&self, text: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Reports written files by their path relative to `base`.
+    pub fn files(&self, base: &Path, files: &[(std::path::PathBuf, crate::files::Outcome)]) {
+        use crate::files::Outcome;
+        for (path, outcome) in files {
+            let verb = match outcome {
+                Outcome::Created => "Created",
+                Outcome::Updated => "Updated",
+                Outcome::Unchanged => continue,
+                Outcome::Kept => "Kept",
+            };
+            let shown = path.strip_prefix(base).unwrap_or(path);
+            self.status(verb, shown.display());
+        }
+    }
+}

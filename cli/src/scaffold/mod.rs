@@ -1,0 +1,104 @@
+//! Renders the templates embedded in the binary: `templates/service/` for `micro new` and
+//! `templates/proto/` for `micro proto add`. Files ending in `.tera` are rendered with the
+//! template context and lose that suffix; every other file is copied as it is.
+
+use anyhow::Context as _;
+use heck::{ToShoutySnakeCase, ToSnakeCase};
+use include_dir::{Dir, include_dir};
+use tera::{Context, Tera};
+
+use crate::codegen::GeneratedFile;
+
+static SERVICE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates/service");
+static PROTO: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates/proto");
+
+const TEMPLATE_SUFFIX: &str = ".tera";
+
+/// What a new service is made from.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The crate name, already validated.
+    pub name: String,
+}
+
+/// Every file of a new service (contracts included, generated code not), sorted by path.
+pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedFile>> {
+    let mut context = Context::new();
+    context.insert("name", &options.name);
+    context.insert("crate_name", &crate::names::crate_ident(&options.name));
+    context.insert("micro_version", env!("CARGO_PKG_VERSION"));
+    let mut files = Vec::new();
+    render_dir(&SERVICE, &context, &mut files)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// A new contract for `service` in `package` (`templates/proto/service.proto.tera`).
+pub fn render_contract(package: &str, service: &str) -> anyhow::Result<String> {
+    let resource = service.to_owned();
+    let plural = plural(&resource);
+    let last = package.rsplit('.').next().unwrap_or(package);
+    let is_version = last.len() > 1 && last.starts_with('v') && last[1..].starts_with(|c: char| c.is_ascii_digit());
+    let version_path = if is_version { last.to_owned() } else { package.replace('.', "/") };
+
+    let mut context = Context::new();
+    context.insert("package", package);
+    context.insert("service", service);
+    context.insert("resource", &resource);
+    context.insert("resource_plural", &plural);
+    context.insert("collection", &plural.to_snake_case().replace('_', "-"));
+    context.insert("collection_field", &plural.to_snake_case());
+    context.insert("error_prefix", &resource.to_shouty_snake_case());
+    context.insert("version_path", &version_path);
+    let template = PROTO
+        .get_file("service.proto.tera")
+        .and_then(|f| f.contents_utf8())
+        .context("the contract template is missing from this build of micro")?;
+    Tera::one_off(template, &context, false).context("rendering the contract template")
+}
+
+fn render_dir(dir: &Dir<'_>, context: &Context, out: &mut Vec<GeneratedFile>) -> anyhow::Result<()> {
+    for file in dir.files() {
+        let path = file.path();
+        let text = file
+            .contents_utf8()
+            .with_context(|| format!("template `{}` is not UTF-8", path.display()))?;
+        let name = path.to_string_lossy();
+        if let Some(target) = name.strip_suffix(TEMPLATE_SUFFIX) {
+            let contents = Tera::one_off(text, context, false)
+                .with_context(|| format!("rendering template `{}`", path.display()))?;
+            out.push(GeneratedFile { path: target.into(), contents });
+        } else {
+            out.push(GeneratedFile { path: path.to_owned(), contents: text.to_owned() });
+        }
+    }
+    for sub in dir.dirs() {
+        render_dir(sub, context, out)?;
+    }
+    Ok(())
+}
+
+/// English plural of a resource name, good enough for URL collections (`Order` → `Orders`).
+fn plural(word: &str) -> String {
+    let lower = word.to_lowercase();
+    if lower.ends_with('y') && !lower.ends_with("ay") && !lower.ends_with("ey") && !lower.ends_with("oy") {
+        format!("{}ies", &word[..word.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"].iter().any(|s| lower.ends_with(s)) {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural("Order"), "Orders");
+        assert_eq!(plural("Category"), "Categories");
+        assert_eq!(plural("Box"), "Boxes");
+        assert_eq!(plural("Day"), "Days");
+    }
+}

@@ -1,0 +1,88 @@
+//! Typed configuration: `configs/config.yaml`, overridden by `APP_…` environment variables
+//! (`APP_SERVER__HTTP__ADDR=127.0.0.1:8080` sets `server.http.addr`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// The prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "APP";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    #[serde(default)]
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub http: Listen,
+    pub grpc: Listen,
+    /// How long in-flight requests may run on after a shutdown signal.
+    #[serde(with = "humantime_serde", default = "default_grace")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// `host:port` to listen on.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// A tracing filter, e.g. `info` or `info,my_service=debug`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: "info".into() }
+    }
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Config {
+    /// Reads `path`, then applies the environment overrides.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Yaml))
+            .add_source(config::Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__"))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .with_context(|| format!("loading configuration from `{}`", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let config = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/config.yaml"))).unwrap();
+        assert_eq!(config.server.http.addr, "0.0.0.0:8000");
+        assert_eq!(config.server.grpc.addr, "0.0.0.0:9000");
+        assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let dir = std::env::temp_dir().join(format!("conf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, "server:\n  http: {addr: x}\n  grpc: {addr: y}\n  shutdown_grace: soon\n").unwrap();
+        let err = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(err.contains("shutdown_grace"), "{err}");
+    }
+}

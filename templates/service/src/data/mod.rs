@@ -1,0 +1,5 @@
+//! Storage: implementations of the repository traits `biz` declares.
+
+mod greeter;
+
+pub use greeter::GreeterStore;

@@ -1,0 +1,38 @@
+use tonic::{Request, Response, Status};
+
+use crate::api::helloworld::v1::greeter_server::Greeter;
+use crate::api::helloworld::v1::{HelloReply, HelloRequest};
+use crate::biz::{GreetError, GreeterRepo, GreeterUsecase};
+use crate::data::GreeterStore;
+
+/// `helloworld.v1.Greeter`, backed by the greeter use case.
+#[derive(Debug)]
+pub struct GreeterService<R = GreeterStore> {
+    usecase: GreeterUsecase<R>,
+}
+
+impl<R: GreeterRepo> GreeterService<R> {
+    pub fn new(usecase: GreeterUsecase<R>) -> Self {
+        GreeterService { usecase }
+    }
+}
+
+#[tonic::async_trait]
+impl<R: GreeterRepo> Greeter for GreeterService<R> {
+    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+        let greeting = self.usecase.greet(&request.get_ref().name).await?;
+        Ok(Response::new(HelloReply { message: greeting.message }))
+    }
+}
+
+impl From<GreetError> for Status {
+    fn from(err: GreetError) -> Self {
+        match err {
+            GreetError::EmptyName => Status::invalid_argument(err.to_string()),
+            GreetError::Storage(source) => {
+                tracing::error!("{source:#}");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
