@@ -68,7 +68,12 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             verbs.push((binding.verb.clone(), handler.clone()));
 
             let rust_method = syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
-            let input: syn::Path = syn::parse_str(&method.input.rust_path).expect("type paths parse");
+            // Handlers live one module below the package's, so relative paths gain a `super`.
+            let input = match method.input.rust_path.as_str() {
+                absolute if absolute.starts_with("::") => absolute.to_owned(),
+                relative => format!("super::{relative}"),
+            };
+            let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
             let binding_const = format_ident!("{}", handler.to_string().to_uppercase());
             let binding_value = render_binding(binding);
             let doc = format!(" `{} {}` → `{}`.", binding.verb, template_text(binding), method.name);

@@ -116,7 +116,34 @@ pub fn server_stubs(packages: &[Package]) -> Vec<GeneratedFile> {
         .collect()
 }
 
+/// Formats generated tokens as rustfmt would, then separates items with a blank line, as a person
+/// would (prettyplease packs them together).
 fn format(tokens: proc_macro2::TokenStream) -> anyhow::Result<String> {
     let file = syn::parse2::<syn::File>(tokens).context("generated code does not parse (a micro bug)")?;
-    Ok(prettyplease::unparse(&file))
+    Ok(space_items(&prettyplease::unparse(&file)))
+}
+
+fn space_items(code: &str) -> String {
+    const ITEM_STARTS: &[&str] =
+        &["///", "#[", "pub fn ", "fn ", "async fn ", "const ", "pub mod ", "mod ", "include!"];
+    let mut out = String::with_capacity(code.len() + code.len() / 16);
+    let mut previous = "";
+    for line in code.lines() {
+        let trimmed = line.trim_start();
+        let starts_item = ITEM_STARTS.iter().any(|s| trimmed.starts_with(s));
+        let previous_trimmed = previous.trim();
+        let attached = previous_trimmed.is_empty()
+            || previous_trimmed.ends_with('{')
+            || previous_trimmed.starts_with("///")
+            || previous_trimmed.starts_with("//!")
+            || previous_trimmed.starts_with("#[")
+            || (previous_trimmed.starts_with("include!") && trimmed.starts_with("include!"));
+        if starts_item && !attached {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out
 }

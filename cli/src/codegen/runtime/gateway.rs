@@ -170,10 +170,10 @@ fn set(request: &mut Map<String, Value>, field: &Field, value: Value) {
     let mut object = request;
     let last = field.json.len() - 1;
     for (depth, (proto, json)) in field.proto.iter().zip(field.json).enumerate() {
-        if proto != json {
-            if let Some(old) = object.remove(*proto) {
-                object.entry(json.to_string()).or_insert(old);
-            }
+        if proto != json
+            && let Some(old) = object.remove(*proto)
+        {
+            object.entry(json.to_string()).or_insert(old);
         }
         if depth == last {
             if field.repeated {

@@ -5,15 +5,22 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::api::gateway;
 use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
-/// Every HTTP route of the service.
+/// Every HTTP route of the service. Unknown paths get the same typed JSON error as every route.
 pub fn router(greeter: Arc<GreeterService>) -> Router {
-    Router::new().route("/healthz", get(|| async { "ok" })).merge(greeter_http::router(greeter))
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(greeter_http::router(greeter))
+        .fallback(|uri: Uri| async move {
+            gateway::Error::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no route for `{}`", uri.path()))
+        })
 }
 
 /// Serves `router` until `shutdown` completes, then waits for in-flight requests.
