@@ -41,11 +41,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     let mut handlers = Vec::new();
     for method in &service.methods {
         for (index, binding) in method.bindings.iter().enumerate() {
-            let handler = if method.bindings.len() == 1 {
-                format_ident!("{}", method.rust_name.trim_start_matches("r#"))
-            } else {
-                format_ident!("{}_{}", method.rust_name.trim_start_matches("r#"), index)
-            };
+            let handler = handler_name(&method.rust_name, index, method.bindings.len());
             let verbs = routes.entry(axum_path(binding)).or_default();
             if let Some((_, other)) = verbs.iter().find(|(verb, _)| *verb == binding.verb) {
                 return Err(RouteError {
@@ -99,11 +95,8 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             quote!(#verb(#handler::<S>))
         });
         let first = chain.next().expect("a route has a verb");
-        quote!(.route(#path, #first #(.#chain)*))
+        quote!(.route(#path, routing::#first #(.#chain)*))
     });
-    let verbs_used: std::collections::BTreeSet<String> =
-        routes.values().flatten().map(|(verb, _)| verb.to_lowercase()).collect();
-    let verb_idents = verbs_used.iter().map(|v| format_ident!("{}", v));
 
     Ok(quote! {
         #[doc = #module_doc]
@@ -114,7 +107,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             use axum::body::Bytes;
             use axum::extract::State;
             use axum::response::Response;
-            use axum::routing::{#(#verb_idents),*};
+            use axum::routing;
 
             use #(#supers)* gateway::{self, Call, Error};
             use super::#server_module::#service_trait;
@@ -129,6 +122,17 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             #(#handlers)*
         }
     })
+}
+
+/// The handler of binding `index` of a method: the method's name, numbered when it has several
+/// bindings, and kept clear of the names the routes module itself uses.
+fn handler_name(rust_method: &str, index: usize, bindings: usize) -> syn::Ident {
+    let base = rust_method.trim_start_matches("r#");
+    let base = match base {
+        "router" | "routing" | "gateway" => format!("{base}_rpc"),
+        _ => base.to_owned(),
+    };
+    if bindings == 1 { format_ident!("{base}") } else { format_ident!("{base}_{index}") }
 }
 
 /// The axum route of a binding. Variables are named by position so that bindings which name the

@@ -20,9 +20,10 @@ pub fn generate(
     pool: &DescriptorPool,
     packages: &BTreeSet<String>,
 ) -> anyhow::Result<BTreeMap<String, PackageCode>> {
+    // prost needs every file to judge derives (e.g. `Eq`) across imports; only the packages asked
+    // for are kept.
     let requests: Vec<_> = pool
         .files()
-        .filter(|file| packages.contains(file.package_name()))
         .map(|file| {
             (Module::from_protobuf_package_name(file.package_name()), file.file_descriptor_proto().clone())
         })
@@ -44,8 +45,9 @@ pub fn generate(
     let mut out: BTreeMap<String, PackageCode> = BTreeMap::new();
     for (module, code) in generated {
         let package = module.parts().collect::<Vec<_>>().join(".");
-        let package = packages.iter().find(|p| names_match(p, &package)).cloned().unwrap_or(package);
-        out.entry(package).or_default().messages = code;
+        if let Some(package) = packages.iter().find(|p| names_match(p, &package)) {
+            out.entry(package.clone()).or_default().messages = code;
+        }
     }
 
     let descriptors = pool.encode_to_vec();

@@ -125,7 +125,7 @@ fn format(tokens: proc_macro2::TokenStream) -> anyhow::Result<String> {
 
 fn space_items(code: &str) -> String {
     const ITEM_STARTS: &[&str] =
-        &["///", "#[", "pub fn ", "fn ", "async fn ", "const ", "pub mod ", "mod ", "include!"];
+        &["///", "#[", "pub fn ", "fn ", "async fn ", "const ", "pub mod ", "mod ", "include!", "impl ", "type "];
     let mut out = String::with_capacity(code.len() + code.len() / 16);
     let mut previous = "";
     for line in code.lines() {

@@ -25,6 +25,17 @@ pub fn render(package: &Package, service: &Service) -> String {
         service.full_name
     );
     let methods = service.methods.iter().map(|method| render_method(package, method));
+    // The package's own message types are imported; others keep their full path.
+    let mut local_types: Vec<String> = service
+        .methods
+        .iter()
+        .flat_map(|m| [&m.input.rust_path, &m.output.rust_path])
+        .filter(|path| !path.starts_with("super::") && !path.starts_with("::") && !path.contains("::"))
+        .cloned()
+        .collect();
+    local_types.sort();
+    local_types.dedup();
+    let local_types = local_types.iter().map(|t| format_ident!("{}", t));
     let needs_stream = service.methods.iter().any(|m| m.server_streaming);
     let stream_import = needs_stream.then(|| quote!(use tonic::codegen::BoxStream;));
     let streaming_import = service
@@ -39,6 +50,7 @@ pub fn render(package: &Package, service: &Service) -> String {
         use tonic::{Request, Response, Status};
 
         use #package_path::#server_module::#service_trait;
+        use #package_path::{#(#local_types),*};
 
         #[doc = #doc]
         #[derive(Debug, Default)]
@@ -55,8 +67,7 @@ pub fn render(package: &Package, service: &Service) -> String {
             #(#methods)*
         }
     };
-    let file = syn::parse2::<syn::File>(file).expect("stub tokens form a file");
-    prettyplease::unparse(&file)
+    super::format(file).expect("stub tokens form a file")
 }
 
 fn render_method(package: &Package, method: &Method) -> proc_macro2::TokenStream {
@@ -69,22 +80,19 @@ fn render_method(package: &Package, method: &Method) -> proc_macro2::TokenStream
         quote!(Request<#input>)
     };
     let unimplemented = format!("`{}` is not implemented yet", method.name);
-    let body = quote! {
-        let _request = request;
-        Err(Status::unimplemented(#unimplemented))
-    };
+    let body = quote!(Err(Status::unimplemented(#unimplemented)));
     if method.server_streaming {
         let stream = format_ident!("{}Stream", names::upper_camel(&method.name));
         quote! {
             type #stream = BoxStream<#output>;
 
-            async fn #name(&self, request: #request) -> Result<Response<Self::#stream>, Status> {
+            async fn #name(&self, _request: #request) -> Result<Response<Self::#stream>, Status> {
                 #body
             }
         }
     } else {
         quote! {
-            async fn #name(&self, request: #request) -> Result<Response<#output>, Status> {
+            async fn #name(&self, _request: #request) -> Result<Response<#output>, Status> {
                 #body
             }
         }
@@ -99,6 +107,8 @@ fn absolute(package: &Package, relative: &str) -> syn::Path {
     } else if parts.first() == Some(&"super") {
         parts.retain(|p| *p != "super");
         format!("crate::api::{}", parts.join("::"))
+    } else if !relative.contains("::") {
+        relative.to_owned() // imported from the package by the file's `use`
     } else {
         let mut modules = names::package_modules(&package.name);
         modules.push(relative.to_owned());
