@@ -33,9 +33,11 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     Ok(files)
 }
 
-/// A new contract for `service` in `package` (`templates/proto/service.proto.tera`).
-pub fn render_contract(package: &str, service: &str) -> anyhow::Result<String> {
-    let resource = service.to_owned();
+/// A new contract in `package` for a service that manages `resource`s
+/// (`templates/proto/service.proto.tera`).
+pub fn render_contract(package: &str, resource: &str) -> anyhow::Result<String> {
+    let resource = resource.to_owned();
+    let service = format!("{resource}Service");
     let plural = plural(&resource);
     let last = package.rsplit('.').next().unwrap_or(package);
     let is_version = last.len() > 1 && last.starts_with('v') && last[1..].starts_with(|c: char| c.is_ascii_digit());
@@ -43,9 +45,10 @@ pub fn render_contract(package: &str, service: &str) -> anyhow::Result<String> {
 
     let mut context = Context::new();
     context.insert("package", package);
-    context.insert("service", service);
+    context.insert("service", &service);
     context.insert("resource", &resource);
     context.insert("resource_plural", &plural);
+    context.insert("resource_words", &plural.to_snake_case().replace('_', " "));
     context.insert("collection", &plural.to_snake_case().replace('_', "-"));
     context.insert("collection_field", &plural.to_snake_case());
     context.insert("error_prefix", &resource.to_shouty_snake_case());

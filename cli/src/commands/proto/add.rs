@@ -35,11 +35,12 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
         )
     })?;
     let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let service = stem.to_upper_camel_case();
-    if service.is_empty() || service.starts_with(|c: char| c.is_ascii_digit()) {
+    let resource = stem.to_upper_camel_case();
+    if resource.is_empty() || resource.starts_with(|c: char| c.is_ascii_digit()) {
         anyhow::bail!("`{stem}` cannot name a service; start the file name with a letter");
     }
-    let contents = scaffold::render_contract(&package, &service)?;
+    let service = format!("{resource}Service");
+    let contents = scaffold::render_contract(&package, &resource)?;
     crate::files::write_atomic(file, contents.as_bytes())?;
     let shown = project.as_ref().and_then(|p| file.strip_prefix(&p.root).ok()).unwrap_or(file);
     printer.status("Created", format!("{} (package `{package}`, service `{service}`)", shown.display()));

@@ -1,0 +1,194 @@
+//! The `micro` binary as a user meets it: what each command writes, prints and exits with.
+
+mod common;
+
+use common::{fixtures, micro, transcript, tree};
+
+#[test]
+fn new_renders_the_whole_service() {
+    let work = tempfile::tempdir().unwrap();
+    let output = micro(work.path(), &["new", "hello"]);
+    assert_snapshot!("new_hello_output", transcript(&output, work.path()));
+    assert!(output.status.success());
+    assert_snapshot!("new_hello_tree", tree(&work.path().join("hello")));
+    // Nothing is left behind but the service.
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn new_refuses_bad_names_with_a_hint() {
+    let work = tempfile::tempdir().unwrap();
+    for name in ["async", "2fast", "my service", "std"] {
+        let output = micro(work.path(), &["new", name]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: invalid service name"), "{stderr}");
+        assert!(stderr.contains("hint:"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn new_refuses_a_non_empty_target_without_force() {
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("hello");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("notes.txt"), "mine").unwrap();
+
+    let output = micro(work.path(), &["new", "hello"]);
+    assert_snapshot!("new_refuses_non_empty", transcript(&output, work.path()));
+    assert_eq!(common::paths(&target), ["notes.txt"]);
+
+    let output = micro(work.path(), &["new", "hello", "--force", "--quiet"]);
+    assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    assert_eq!(std::fs::read_to_string(target.join("notes.txt")).unwrap(), "mine");
+    assert!(target.join("api/helloworld/v1/pb.rs").is_file());
+    // The staging folder is gone once its files are merged.
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn new_accepts_an_existing_empty_folder_and_path() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("services/hello")).unwrap();
+    let output = micro(work.path(), &["new", "hello", "--path", "services", "-q"]);
+    assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    assert!(work.path().join("services/hello/Cargo.toml").is_file());
+}
+
+#[test]
+fn proto_add_writes_a_contract_named_after_its_file() {
+    let work = tempfile::tempdir().unwrap();
+    micro(work.path(), &["new", "shop", "-q"]);
+    let shop = work.path().join("shop");
+    let output = micro(&shop, &["proto", "add", "api/order/v1/order_item.proto"]);
+    assert_snapshot!("proto_add_output", transcript(&output, work.path()));
+    assert_snapshot!(
+        "proto_add_contract",
+        std::fs::read_to_string(shop.join("api/order/v1/order_item.proto")).unwrap()
+    );
+
+    // The new contract generates cleanly, from a subfolder of the project.
+    let output = micro(&shop.join("src"), &["proto", "client", "-q"]);
+    assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    assert!(shop.join("api/order/v1/http.rs").is_file());
+
+    let again = micro(&shop, &["proto", "add", "api/order/v1/order_item.proto"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn proto_client_and_server_generate_the_fixture() {
+    let work = tempfile::tempdir().unwrap();
+    micro(work.path(), &["new", "hello", "-q"]);
+    let hello = work.path().join("hello");
+    let contract = hello.join("api/echo/v1/echo.proto");
+    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
+
+    let output = micro(&hello, &["proto", "client", "api/echo/v1/echo.proto"]);
+    assert_snapshot!("proto_client_output", transcript(&output, work.path()));
+    assert_snapshot!("proto_client_echo", tree(&hello.join("api/echo")));
+    assert_snapshot!(
+        "proto_client_index",
+        std::fs::read_to_string(hello.join("api/mod.rs")).unwrap()
+    );
+
+    // A second run changes nothing and says so.
+    let output = micro(&hello, &["proto", "client"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("(0 changed)"));
+
+    let output = micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service"]);
+    assert_snapshot!("proto_server_output", transcript(&output, work.path()));
+    let stub = hello.join("src/service/echo.rs");
+    assert_snapshot!("proto_server_echo", std::fs::read_to_string(&stub).unwrap());
+
+    // The stub is the user's now: a second run keeps their edits.
+    std::fs::write(&stub, "// mine\n").unwrap();
+    let output = micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Kept"));
+    assert_eq!(std::fs::read_to_string(&stub).unwrap(), "// mine\n");
+}
+
+#[test]
+fn proto_client_never_replaces_a_file_it_did_not_write() {
+    let work = tempfile::tempdir().unwrap();
+    micro(work.path(), &["new", "hello", "-q"]);
+    let hello = work.path().join("hello");
+    let mine = hello.join("api/helloworld/v1/http.rs");
+    std::fs::write(&mine, "// hand-written\n").unwrap();
+    let output = micro(&hello, &["proto", "client"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "// hand-written\n");
+}
+
+#[test]
+fn contract_errors_name_file_line_and_column() {
+    let work = tempfile::tempdir().unwrap();
+    micro(work.path(), &["new", "hello", "-q"]);
+    let hello = work.path().join("hello");
+    let before = tree(&hello.join("api"));
+    let broken = hello.join("api/helloworld/v1/greeter.proto");
+    let text = std::fs::read_to_string(&broken).unwrap().replace("string name = 1;", "strin name = 1");
+    std::fs::write(&broken, &text).unwrap();
+
+    let output = micro(&hello, &["proto", "client"]);
+    assert_snapshot!("proto_client_syntax_error", transcript(&output, work.path()));
+    // Nothing generated was touched.
+    assert_eq!(tree(&hello.join("api")), before.replace("string name = 1;", "strin name = 1"));
+}
+
+#[test]
+fn missing_imports_suggest_an_include_folder() {
+    let work = tempfile::tempdir().unwrap();
+    micro(work.path(), &["new", "hello", "-q"]);
+    let hello = work.path().join("hello");
+    std::fs::write(
+        hello.join("api/helloworld/v1/extra.proto"),
+        "syntax = \"proto3\";\npackage helloworld.v1;\nimport \"shared/v1/money.proto\";\n",
+    )
+    .unwrap();
+    let output = micro(&hello, &["proto", "client"]);
+    assert_snapshot!("proto_client_missing_import", transcript(&output, work.path()));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let work = tempfile::tempdir().unwrap();
+    assert_eq!(micro(work.path(), &["new"]).status.code(), Some(2));
+    assert_eq!(micro(work.path(), &["frobnicate"]).status.code(), Some(2));
+    assert_eq!(micro(work.path(), &["proto", "client", "--nope"]).status.code(), Some(2));
+}
+
+#[test]
+fn commands_outside_a_project_say_where_to_run_them() {
+    let work = tempfile::tempdir().unwrap();
+    let output = micro(work.path(), &["proto", "client"]);
+    assert_snapshot!("proto_client_outside_project", transcript(&output, work.path()));
+}
+
+#[test]
+fn help_for_every_command() {
+    let work = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["new"],
+        &["proto"],
+        &["proto", "add"],
+        &["proto", "client"],
+        &["proto", "server"],
+        &["run"],
+    ];
+    let mut all = String::new();
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = micro(work.path(), &args);
+        assert!(output.status.success(), "{args:?}");
+        all.push_str(&format!("$ micro {}\n{}\n", args.join(" "), String::from_utf8_lossy(&output.stdout)));
+    }
+    assert_snapshot!("help", all);
+}

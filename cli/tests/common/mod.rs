@@ -1,0 +1,94 @@
+//! Running the real `micro` binary the way a user does, and shaping what it did into snapshots.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `micro` in `cwd` with no `protoc` reachable: `PROTOC` points nowhere and `PATH` is empty.
+pub fn micro(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(args)
+        .current_dir(cwd)
+        .env("PROTOC", "/nonexistent/protoc")
+        .env("PATH", "")
+        .env("COLUMNS", "100")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("micro runs")
+}
+
+/// Exit code, stdout and stderr, with `root` written as `[ROOT]` so snapshots do not depend on
+/// where the test ran.
+pub fn transcript(output: &Output, root: &Path) -> String {
+    let clean = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let root = root.to_string_lossy();
+        text.replace(root.as_ref(), "[ROOT]")
+    };
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code().map_or("signal".into(), |c| c.to_string()),
+        clean(&output.stdout),
+        clean(&output.stderr)
+    )
+}
+
+/// Every file under `root` as `== path` followed by its contents, sorted by path, so a file that
+/// appears or disappears changes the snapshot as much as an edited one.
+pub fn tree(root: &Path) -> String {
+    let mut files = Vec::new();
+    collect(root, root, &mut files);
+    files.sort();
+    let mut out = String::new();
+    for relative in files {
+        let text = std::fs::read_to_string(root.join(&relative)).expect("text files");
+        out.push_str(&format!("== {}\n{}", relative.display(), text));
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Just the sorted relative paths under `root`.
+pub fn paths(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    collect(root, root, &mut files);
+    let mut paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    paths.sort();
+    paths
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            collect(root, &path, out);
+        } else {
+            out.push(path.strip_prefix(root).expect("below root").to_owned());
+        }
+    }
+}
+
+/// The fixtures folder of these tests.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Snapshots live at the repository's `tests/snapshots/`, where reviewers look for them.
+#[macro_export]
+macro_rules! assert_snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/snapshots"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
+}
