@@ -1,0 +1,212 @@
+//! The whole path a user walks, with the real binary: `micro new` → a contract → `micro proto
+//! client` / `micro proto server` → the project's own tests and clippy → `micro run` → answers
+//! over HTTP and gRPC → SIGTERM → a clean exit. No `protoc` is reachable at any step.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fixtures, micro, transcript};
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct HelloRequest {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct HelloReply {
+    #[prost(string, tag = "1")]
+    message: String,
+}
+
+#[test]
+fn a_new_service_builds_runs_and_answers_http_and_grpc() {
+    let work = tempfile::tempdir().unwrap();
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    };
+    ok(micro(work.path(), &["new", "hello", "-q"]));
+    let hello = work.path().join("hello");
+
+    // A second contract with every binding shape, generated from a subfolder, and stubbed.
+    let contract = hello.join("api/echo/v1/echo.proto");
+    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
+    ok(micro(&hello.join("src"), &["proto", "client", "-q"]));
+    ok(micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service", "-q"]));
+    append(&hello.join("src/service/mod.rs"), "pub mod echo;\n");
+    std::fs::copy(fixtures().join("echo_routes.rs"), hello.join("tests/echo.rs")).unwrap();
+
+    // The project's own tests (greeter on both transports, every HTTP binding of the fixture),
+    // and clippy with warnings denied over everything, generated code included.
+    cargo(&hello, &["test", "--quiet"]);
+    cargo(&hello, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
+
+    let (http, grpc) = (free_port(), free_port());
+    let mut service = MicroRun::start(&hello, http, grpc);
+    service.wait_until_listening(http, Duration::from_secs(300));
+
+    let (status, body) = http_get(http, "/helloworld/micro");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, r#"{"message":"Hello micro"}"#);
+    let (status, body) = http_get(http, "/helloworld/%20");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(r#""message":"a name is required""#), "{body}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let reply = say_hello(grpc, "micro").await.unwrap();
+        assert_eq!(reply.message, "Hello micro");
+        let err = say_hello(grpc, "").await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    });
+
+    let exit = service.terminate(Duration::from_secs(30));
+    assert!(exit.success(), "the service exited with {exit} after SIGTERM");
+}
+
+async fn say_hello(port: u16, name: &str) -> Result<HelloReply, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/helloworld.v1.Greeter/SayHello");
+    let request = tonic::Request::new(HelloRequest { name: name.into() });
+    let reply = client.unary(request, path, tonic_prost::ProstCodec::default()).await?;
+    Ok(reply.into_inner())
+}
+
+/// `micro run` in the service's folder, listening on the given ports.
+struct MicroRun {
+    child: Child,
+    log: PathBuf,
+}
+
+impl MicroRun {
+    fn start(service: &Path, http: u16, grpc: u16) -> Self {
+        let log = service.join("run.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_micro"))
+            .arg("run")
+            .current_dir(service)
+            .env("PATH", toolchain_only_path(service))
+            .env("PROTOC", "/nonexistent/protoc")
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
+            .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{grpc}"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(service.join("run.err.log")).unwrap())
+            .spawn()
+            .expect("micro run starts");
+        MicroRun { child, log }
+    }
+
+    fn wait_until_listening(&mut self, port: u16, limit: Duration) {
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("`micro run` exited with {status}:\n{}", self.logs());
+            }
+            assert!(start.elapsed() < limit, "not listening after {limit:?}:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM to `micro run` (which forwards it) and waits for the exit status.
+    fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "still running {limit:?} after SIGTERM:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn logs(&self) -> String {
+        let err = self.log.with_file_name("run.err.log");
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+            std::fs::read_to_string(err).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for MicroRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs cargo in the generated project, sharing one target folder across runs so dependencies
+/// compile once.
+fn cargo(project: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `target/e2e` of this workspace: apart from micro's own target folder, whose lock the running
+/// `cargo test` holds.
+fn shared_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
+}
+
+/// A PATH holding only links to the toolchain `micro run` needs (cargo, rustc, the linker), so no
+/// `protoc` can be found even on a machine that has one.
+fn toolchain_only_path(service: &Path) -> PathBuf {
+    let bin = service.join(".toolchain-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let system_path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in ["cargo", "rustc", "cc", "ld", "as"] {
+        let found = std::env::split_paths(&system_path).map(|dir| dir.join(tool)).find(|p| p.is_file());
+        if let Some(found) = found {
+            std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+        }
+    }
+    assert!(!bin.join("protoc").exists());
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
