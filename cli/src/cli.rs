@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// Scaffold Rust services that answer HTTP/JSON (axum) and gRPC (tonic) from one protobuf contract.
 #[derive(Debug, Parser)]
-#[command(name = "micro", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "micro",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -82,7 +87,12 @@ pub struct ProtoServerArgs {
     pub file: PathBuf,
 
     /// The folder to write the implementations to.
-    #[arg(short = 't', long = "target-dir", value_name = "DIR", default_value = "src/service")]
+    #[arg(
+        short = 't',
+        long = "target-dir",
+        value_name = "DIR",
+        default_value = "src/service"
+    )]
     pub target_dir: PathBuf,
 
     /// Another folder to resolve imports from (after `api/`); may be repeated.

@@ -20,7 +20,9 @@ const RESERVED_CRATE_NAMES: &[&str] = &["std", "core", "alloc", "proc_macro", "t
 pub enum InvalidName {
     #[error("the name is empty")]
     Empty,
-    #[error("`{name}` contains `{ch}`; a crate name may only hold ASCII letters, digits, `-` and `_`")]
+    #[error(
+        "`{name}` contains `{ch}`; a crate name may only hold ASCII letters, digits, `-` and `_`"
+    )]
     BadCharacter { name: String, ch: char },
     #[error("`{0}` starts with a digit, which a crate name may not")]
     LeadingDigit(String),
@@ -35,8 +37,14 @@ pub fn validate_crate_name(name: &str) -> Result<(), InvalidName> {
     if name.is_empty() {
         return Err(InvalidName::Empty);
     }
-    if let Some(ch) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-        return Err(InvalidName::BadCharacter { name: name.to_owned(), ch });
+    if let Some(ch) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(InvalidName::BadCharacter {
+            name: name.to_owned(),
+            ch,
+        });
     }
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(InvalidName::LeadingDigit(name.to_owned()));
@@ -79,7 +87,11 @@ pub fn upper_camel(name: &str) -> String {
 
 /// The module path (relative to the `api` module) that holds the code of a proto package.
 pub fn package_modules(package: &str) -> Vec<String> {
-    package.split('.').filter(|p| !p.is_empty()).map(snake).collect()
+    package
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(snake)
+        .collect()
 }
 
 /// Where the generated files of `package` live, relative to the contracts folder.
@@ -90,8 +102,10 @@ pub fn package_dir(package: &str) -> std::path::PathBuf {
 /// The proto package a contract at `relative_path` (e.g. `order/v1/order.proto`) belongs in.
 pub fn package_for_path(relative_path: &std::path::Path) -> Option<String> {
     let parent = relative_path.parent()?;
-    let parts: Vec<String> =
-        parent.iter().map(|p| p.to_string_lossy().to_snake_case()).collect();
+    let parts: Vec<String> = parent
+        .iter()
+        .map(|p| p.to_string_lossy().to_snake_case())
+        .collect();
     (!parts.is_empty()).then(|| parts.join("."))
 }
 
@@ -104,12 +118,30 @@ mod tests {
         assert_eq!(validate_crate_name("order-service"), Ok(()));
         assert_eq!(validate_crate_name("hello_2"), Ok(()));
         assert_eq!(validate_crate_name(""), Err(InvalidName::Empty));
-        assert!(matches!(validate_crate_name("a b"), Err(InvalidName::BadCharacter { ch: ' ', .. })));
-        assert!(matches!(validate_crate_name("2fast"), Err(InvalidName::LeadingDigit(_))));
-        assert!(matches!(validate_crate_name("async"), Err(InvalidName::Keyword(_))));
-        assert!(matches!(validate_crate_name("self"), Err(InvalidName::Keyword(_))));
-        assert!(matches!(validate_crate_name("std"), Err(InvalidName::Reserved(_))));
-        assert!(matches!(validate_crate_name("proc-macro"), Err(InvalidName::Reserved(_))));
+        assert!(matches!(
+            validate_crate_name("a b"),
+            Err(InvalidName::BadCharacter { ch: ' ', .. })
+        ));
+        assert!(matches!(
+            validate_crate_name("2fast"),
+            Err(InvalidName::LeadingDigit(_))
+        ));
+        assert!(matches!(
+            validate_crate_name("async"),
+            Err(InvalidName::Keyword(_))
+        ));
+        assert!(matches!(
+            validate_crate_name("self"),
+            Err(InvalidName::Keyword(_))
+        ));
+        assert!(matches!(
+            validate_crate_name("std"),
+            Err(InvalidName::Reserved(_))
+        ));
+        assert!(matches!(
+            validate_crate_name("proc-macro"),
+            Err(InvalidName::Reserved(_))
+        ));
     }
 
     #[test]
@@ -124,8 +156,14 @@ mod tests {
 
     #[test]
     fn package_follows_the_folder() {
-        assert_eq!(package_for_path("order/v1/order.proto".as_ref()).as_deref(), Some("order.v1"));
-        assert_eq!(package_for_path("Order-Api/v1/x.proto".as_ref()).as_deref(), Some("order_api.v1"));
+        assert_eq!(
+            package_for_path("order/v1/order.proto".as_ref()).as_deref(),
+            Some("order.v1")
+        );
+        assert_eq!(
+            package_for_path("Order-Api/v1/x.proto".as_ref()).as_deref(),
+            Some("order_api.v1")
+        );
         assert_eq!(package_for_path("x.proto".as_ref()), None);
     }
 }

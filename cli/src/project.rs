@@ -17,10 +17,12 @@ impl Project {
         let start = std::path::absolute(start)?;
         for dir in start.ancestors() {
             let manifest = dir.join("Cargo.toml");
-            if let Ok(text) = fs_err::read_to_string(&manifest) {
-                if text.lines().any(|line| line.trim() == "[package]") {
-                    return Ok(Project { root: dir.to_owned() });
-                }
+            if let Ok(text) = fs_err::read_to_string(&manifest)
+                && text.lines().any(|line| line.trim() == "[package]")
+            {
+                return Ok(Project {
+                    root: dir.to_owned(),
+                });
             }
         }
         anyhow::bail!(

@@ -22,10 +22,17 @@ fn new_refuses_bad_names_with_a_hint() {
         let output = micro(work.path(), &["new", name]);
         assert_eq!(output.status.code(), Some(1), "{name}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.starts_with("error: invalid service name"), "{stderr}");
+        assert!(
+            stderr.starts_with("error: invalid service name"),
+            "{stderr}"
+        );
         assert!(stderr.contains("hint:"), "{stderr}");
     }
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -40,8 +47,15 @@ fn new_refuses_a_non_empty_target_without_force() {
     assert_eq!(common::paths(&target), ["notes.txt"]);
 
     let output = micro(work.path(), &["new", "hello", "--force", "--quiet"]);
-    assert!(output.status.success(), "{}", transcript(&output, work.path()));
-    assert_eq!(std::fs::read_to_string(target.join("notes.txt")).unwrap(), "mine");
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("notes.txt")).unwrap(),
+        "mine"
+    );
     assert!(target.join("api/helloworld/v1/pb.rs").is_file());
     // The staging folder is gone once its files are merged.
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
@@ -52,7 +66,11 @@ fn new_accepts_an_existing_empty_folder_and_path() {
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join("services/hello")).unwrap();
     let output = micro(work.path(), &["new", "hello", "--path", "services", "-q"]);
-    assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
     assert!(work.path().join("services/hello/Cargo.toml").is_file());
 }
 
@@ -70,7 +88,11 @@ fn proto_add_writes_a_contract_named_after_its_file() {
 
     // The new contract generates cleanly, from a subfolder of the project.
     let output = micro(&shop.join("src"), &["proto", "client", "-q"]);
-    assert!(output.status.success(), "{}", transcript(&output, work.path()));
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
     assert!(shop.join("api/order/v1/http.rs").is_file());
 
     let again = micro(&shop, &["proto", "add", "api/order/v1/order_item.proto"]);
@@ -99,14 +121,32 @@ fn proto_client_and_server_generate_the_fixture() {
     let output = micro(&hello, &["proto", "client"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("(0 changed)"));
 
-    let output = micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service"]);
+    let output = micro(
+        &hello,
+        &[
+            "proto",
+            "server",
+            "api/echo/v1/echo.proto",
+            "-t",
+            "src/service",
+        ],
+    );
     assert_snapshot!("proto_server_output", transcript(&output, work.path()));
     let stub = hello.join("src/service/echo.rs");
     assert_snapshot!("proto_server_echo", std::fs::read_to_string(&stub).unwrap());
 
     // The stub is the user's now: a second run keeps their edits.
     std::fs::write(&stub, "// mine\n").unwrap();
-    let output = micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service"]);
+    let output = micro(
+        &hello,
+        &[
+            "proto",
+            "server",
+            "api/echo/v1/echo.proto",
+            "-t",
+            "src/service",
+        ],
+    );
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Kept"));
     assert_eq!(std::fs::read_to_string(&stub).unwrap(), "// mine\n");
@@ -132,13 +172,21 @@ fn contract_errors_name_file_line_and_column() {
     let hello = work.path().join("hello");
     let before = tree(&hello.join("api"));
     let broken = hello.join("api/helloworld/v1/greeter.proto");
-    let text = std::fs::read_to_string(&broken).unwrap().replace("string name = 1;", "strin name = 1");
+    let text = std::fs::read_to_string(&broken)
+        .unwrap()
+        .replace("string name = 1;", "strin name = 1");
     std::fs::write(&broken, &text).unwrap();
 
     let output = micro(&hello, &["proto", "client"]);
-    assert_snapshot!("proto_client_syntax_error", transcript(&output, work.path()));
+    assert_snapshot!(
+        "proto_client_syntax_error",
+        transcript(&output, work.path())
+    );
     // Nothing generated was touched.
-    assert_eq!(tree(&hello.join("api")), before.replace("string name = 1;", "strin name = 1"));
+    assert_eq!(
+        tree(&hello.join("api")),
+        before.replace("string name = 1;", "strin name = 1")
+    );
 }
 
 #[test]
@@ -152,7 +200,10 @@ fn missing_imports_suggest_an_include_folder() {
     )
     .unwrap();
     let output = micro(&hello, &["proto", "client"]);
-    assert_snapshot!("proto_client_missing_import", transcript(&output, work.path()));
+    assert_snapshot!(
+        "proto_client_missing_import",
+        transcript(&output, work.path())
+    );
 }
 
 #[test]
@@ -160,14 +211,22 @@ fn usage_errors_exit_2() {
     let work = tempfile::tempdir().unwrap();
     assert_eq!(micro(work.path(), &["new"]).status.code(), Some(2));
     assert_eq!(micro(work.path(), &["frobnicate"]).status.code(), Some(2));
-    assert_eq!(micro(work.path(), &["proto", "client", "--nope"]).status.code(), Some(2));
+    assert_eq!(
+        micro(work.path(), &["proto", "client", "--nope"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn commands_outside_a_project_say_where_to_run_them() {
     let work = tempfile::tempdir().unwrap();
     let output = micro(work.path(), &["proto", "client"]);
-    assert_snapshot!("proto_client_outside_project", transcript(&output, work.path()));
+    assert_snapshot!(
+        "proto_client_outside_project",
+        transcript(&output, work.path())
+    );
 }
 
 #[test]
@@ -188,7 +247,11 @@ fn help_for_every_command() {
         args.push("--help");
         let output = micro(work.path(), &args);
         assert!(output.status.success(), "{args:?}");
-        all.push_str(&format!("$ micro {}\n{}\n", args.join(" "), String::from_utf8_lossy(&output.stdout)));
+        all.push_str(&format!(
+            "$ micro {}\n{}\n",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        ));
     }
     assert_snapshot!("help", all);
 }

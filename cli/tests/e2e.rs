@@ -28,7 +28,11 @@ struct HelloReply {
 fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     let work = tempfile::tempdir().unwrap();
     let ok = |output: std::process::Output| {
-        assert!(output.status.success(), "{}", transcript(&output, work.path()));
+        assert!(
+            output.status.success(),
+            "{}",
+            transcript(&output, work.path())
+        );
     };
     ok(micro(work.path(), &["new", "hello", "-q"]));
     let hello = work.path().join("hello");
@@ -38,14 +42,31 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
     std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
     ok(micro(&hello.join("src"), &["proto", "client", "-q"]));
-    ok(micro(&hello, &["proto", "server", "api/echo/v1/echo.proto", "-t", "src/service", "-q"]));
+    ok(micro(
+        &hello,
+        &[
+            "proto",
+            "server",
+            "api/echo/v1/echo.proto",
+            "-t",
+            "src/service",
+            "-q",
+        ],
+    ));
     append(&hello.join("src/service/mod.rs"), "pub mod echo;\n");
-    std::fs::copy(fixtures().join("echo_routes.rs"), hello.join("tests/echo.rs")).unwrap();
+    std::fs::copy(
+        fixtures().join("echo_routes.rs"),
+        hello.join("tests/echo.rs"),
+    )
+    .unwrap();
 
     // The project's own tests (greeter on both transports, every HTTP binding of the fixture),
     // and clippy with warnings denied over everything, generated code included.
     cargo(&hello, &["test", "--quiet"]);
-    cargo(&hello, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
+    cargo(
+        &hello,
+        &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
+    );
 
     let (http, grpc) = (free_port(), free_port());
     let mut service = MicroRun::start(&hello, http, grpc);
@@ -67,7 +88,10 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     });
 
     let exit = service.terminate(Duration::from_secs(30));
-    assert!(exit.success(), "the service exited with {exit} after SIGTERM");
+    assert!(
+        exit.success(),
+        "the service exited with {exit} after SIGTERM"
+    );
 }
 
 async fn say_hello(port: u16, name: &str) -> Result<HelloReply, tonic::Status> {
@@ -77,10 +101,16 @@ async fn say_hello(port: u16, name: &str) -> Result<HelloReply, tonic::Status> {
         .await
         .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
     let mut client = tonic::client::Grpc::new(channel);
-    client.ready().await.map_err(|err| tonic::Status::unavailable(err.to_string()))?;
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/helloworld.v1.Greeter/SayHello");
+    client
+        .ready()
+        .await
+        .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/helloworld.v1.Greeter/SayHello");
     let request = tonic::Request::new(HelloRequest { name: name.into() });
-    let reply = client.unary(request, path, tonic_prost::ProstCodec::default()).await?;
+    let reply = client
+        .unary(request, path, tonic_prost::ProstCodec::default())
+        .await?;
     Ok(reply.into_inner())
 }
 
@@ -115,7 +145,11 @@ impl MicroRun {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("`micro run` exited with {status}:\n{}", self.logs());
             }
-            assert!(start.elapsed() < limit, "not listening after {limit:?}:\n{}", self.logs());
+            assert!(
+                start.elapsed() < limit,
+                "not listening after {limit:?}:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -130,7 +164,11 @@ impl MicroRun {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < limit, "still running {limit:?} after SIGTERM:\n{}", self.logs());
+            assert!(
+                start.elapsed() < limit,
+                "still running {limit:?} after SIGTERM:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -181,7 +219,9 @@ fn toolchain_only_path(service: &Path) -> PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     let system_path = std::env::var_os("PATH").unwrap_or_default();
     for tool in ["cargo", "rustc", "cc", "ld", "as"] {
-        let found = std::env::split_paths(&system_path).map(|dir| dir.join(tool)).find(|p| p.is_file());
+        let found = std::env::split_paths(&system_path)
+            .map(|dir| dir.join(tool))
+            .find(|p| p.is_file());
         if let Some(found) = found {
             std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
         }
@@ -191,18 +231,35 @@ fn toolchain_only_path(service: &Path) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A plain HTTP/1.1 GET; returns the status code and body.
 fn http_get(port: u16, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 

@@ -33,8 +33,14 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     let server_module = format_ident!("{}_server", names::snake(&service.name));
     let service_trait = format_ident!("{}", names::upper_camel(&service.name));
     let supers = std::iter::repeat_n(quote!(super::), package.depth() + 1);
-    let module_doc = format!(" HTTP/JSON routes of `{}`, from its `google.api.http` rules.", service.full_name);
-    let router_doc = format!(" Routes every HTTP binding of `{}` to `service`.", service.name);
+    let module_doc = format!(
+        " HTTP/JSON routes of `{}`, from its `google.api.http` rules.",
+        service.full_name
+    );
+    let router_doc = format!(
+        " Routes every HTTP binding of `{}` to `service`.",
+        service.name
+    );
 
     // axum wants each path routed once, with all of its verbs.
     let mut routes: BTreeMap<String, Vec<(String, syn::Ident)>> = BTreeMap::new();
@@ -55,7 +61,10 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                     ),
                 });
             }
-            if !matches!(binding.verb.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
+            if !matches!(
+                binding.verb.as_str(),
+                "GET" | "POST" | "PUT" | "DELETE" | "PATCH"
+            ) {
                 return Err(RouteError {
                     service: service.full_name.clone(),
                     message: format!("custom verb `{}` is not supported yet", binding.verb),
@@ -63,7 +72,8 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             }
             verbs.push((binding.verb.clone(), handler.clone()));
 
-            let rust_method = syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
+            let rust_method = syn::parse_str::<syn::Ident>(&method.rust_name)
+                .expect("prost names are identifiers");
             // Handlers live one module below the package's, so relative paths gain a `super`.
             let input = match method.input.rust_path.as_str() {
                 absolute if absolute.starts_with("::") => absolute.to_owned(),
@@ -72,7 +82,12 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
             let binding_const = format_ident!("{}", handler.to_string().to_uppercase());
             let binding_value = render_binding(binding);
-            let doc = format!(" `{} {}` → `{}`.", binding.verb, template_text(binding), method.name);
+            let doc = format!(
+                " `{} {}` → `{}`.",
+                binding.verb,
+                template_text(binding),
+                method.name
+            );
             handlers.push(quote! {
                 const #binding_const: gateway::Binding = #binding_value;
 
@@ -132,7 +147,11 @@ fn handler_name(rust_method: &str, index: usize, bindings: usize) -> syn::Ident 
         "router" | "routing" | "gateway" => format!("{base}_rpc"),
         _ => base.to_owned(),
     };
-    if bindings == 1 { format_ident!("{base}") } else { format_ident!("{base}_{index}") }
+    if bindings == 1 {
+        format_ident!("{base}")
+    } else {
+        format_ident!("{base}_{index}")
+    }
 }
 
 /// The axum route of a binding. Variables are named by position so that bindings which name the
@@ -172,7 +191,11 @@ fn render_binding(binding: &HttpBinding) -> TokenStream {
         Body::None => quote!(gateway::Body::None),
         Body::Whole => quote!(gateway::Body::Whole),
         Body::Field(field) => {
-            let field = render_field(&BoundField { path: field.clone(), kind: ValueKind::Text, repeated: false });
+            let field = render_field(&BoundField {
+                path: field.clone(),
+                kind: ValueKind::Text,
+                repeated: false,
+            });
             quote!(gateway::Body::Field(#field))
         }
     };

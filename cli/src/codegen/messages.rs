@@ -25,14 +25,19 @@ pub fn generate(
     let requests: Vec<_> = pool
         .files()
         .map(|file| {
-            (Module::from_protobuf_package_name(file.package_name()), file.file_descriptor_proto().clone())
+            (
+                Module::from_protobuf_package_name(file.package_name()),
+                file.file_descriptor_proto().clone(),
+            )
         })
         .collect();
 
     let mut config = prost_build::Config::new();
     // Well-known types come from pbjson-types, which carries their proto3 JSON forms; prost's own
     // mapping would turn `google.protobuf.Empty` into `()`, which has no JSON object form.
-    config.compile_well_known_types().extern_path(".google.protobuf", "::pbjson_types");
+    config
+        .compile_well_known_types()
+        .extern_path(".google.protobuf", "::pbjson_types");
     config.service_generator(
         tonic_prost_build::configure()
             .build_client(true)
@@ -60,7 +65,11 @@ pub fn generate(
         .generate(&prefixes, |_| Ok(Vec::new()))?;
     for (package, code) in serde {
         let package = package.to_string();
-        let package = packages.iter().find(|p| names_match(p, &package)).cloned().unwrap_or(package);
+        let package = packages
+            .iter()
+            .find(|p| names_match(p, &package))
+            .cloned()
+            .unwrap_or(package);
         out.entry(package).or_default().serde = String::from_utf8(code)?;
     }
     Ok(out)

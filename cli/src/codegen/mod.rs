@@ -49,14 +49,26 @@ pub fn model(pool: &DescriptorPool, packages: &BTreeSet<String>) -> anyhow::Resu
 pub fn client(pool: &DescriptorPool, packages: &[Package]) -> anyhow::Result<Vec<GeneratedFile>> {
     let names: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
     let mut code = messages::generate(pool, &names).context("generating messages")?;
-    let mut files = vec![GeneratedFile { path: "gateway.rs".into(), contents: header() + GATEWAY }];
+    let mut files = vec![GeneratedFile {
+        path: "gateway.rs".into(),
+        contents: header() + GATEWAY,
+    }];
     for package in packages {
         let dir = crate::names::package_dir(&package.name);
         let code = code.remove(&package.name).unwrap_or_default();
-        files.push(GeneratedFile { path: dir.join("pb.rs"), contents: header() + &code.messages });
-        files.push(GeneratedFile { path: dir.join("pb.serde.rs"), contents: header() + &code.serde });
+        files.push(GeneratedFile {
+            path: dir.join("pb.rs"),
+            contents: header() + &code.messages,
+        });
+        files.push(GeneratedFile {
+            path: dir.join("pb.serde.rs"),
+            contents: header() + &code.serde,
+        });
         if let Some(routes) = http::render(package)? {
-            files.push(GeneratedFile { path: dir.join("http.rs"), contents: header() + &format(routes)? });
+            files.push(GeneratedFile {
+                path: dir.join("http.rs"),
+                contents: header() + &format(routes)?,
+            });
         }
     }
     Ok(files)
@@ -100,7 +112,10 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
 
         #body
     };
-    Ok(GeneratedFile { path: "mod.rs".into(), contents: header() + &format(tokens)? })
+    Ok(GeneratedFile {
+        path: "mod.rs".into(),
+        contents: header() + &format(tokens)?,
+    })
 }
 
 /// One user-owned implementation skeleton per service (`micro proto server`), named after it.
@@ -109,7 +124,11 @@ pub fn server_stubs(packages: &[Package]) -> Vec<GeneratedFile> {
         .iter()
         .flat_map(|package| {
             package.services.iter().map(move |service| GeneratedFile {
-                path: format!("{}.rs", crate::names::snake(&service.name).trim_start_matches("r#")).into(),
+                path: format!(
+                    "{}.rs",
+                    crate::names::snake(&service.name).trim_start_matches("r#")
+                )
+                .into(),
                 contents: stubs::render(package, service),
             })
         })
@@ -119,13 +138,25 @@ pub fn server_stubs(packages: &[Package]) -> Vec<GeneratedFile> {
 /// Formats generated tokens as rustfmt would, then separates items with a blank line, as a person
 /// would (prettyplease packs them together).
 fn format(tokens: proc_macro2::TokenStream) -> anyhow::Result<String> {
-    let file = syn::parse2::<syn::File>(tokens).context("generated code does not parse (a micro bug)")?;
+    let file =
+        syn::parse2::<syn::File>(tokens).context("generated code does not parse (a micro bug)")?;
     Ok(space_items(&prettyplease::unparse(&file)))
 }
 
 fn space_items(code: &str) -> String {
-    const ITEM_STARTS: &[&str] =
-        &["///", "#[", "pub fn ", "fn ", "async fn ", "const ", "pub mod ", "mod ", "include!", "impl ", "type "];
+    const ITEM_STARTS: &[&str] = &[
+        "///",
+        "#[",
+        "pub fn ",
+        "fn ",
+        "async fn ",
+        "const ",
+        "pub mod ",
+        "mod ",
+        "include!",
+        "impl ",
+        "type ",
+    ];
     let mut out = String::with_capacity(code.len() + code.len() / 16);
     let mut previous = "";
     for line in code.lines() {

@@ -24,25 +24,34 @@ pub fn render(package: &Package, service: &Service) -> String {
         " Implements `{}`; tonic serves it over gRPC and the generated axum routes call it for HTTP.",
         service.full_name
     );
-    let methods = service.methods.iter().map(|method| render_method(package, method));
+    let methods = service
+        .methods
+        .iter()
+        .map(|method| render_method(package, method));
     // The package's own message types are imported; others keep their full path.
     let mut local_types: Vec<String> = service
         .methods
         .iter()
         .flat_map(|m| [&m.input.rust_path, &m.output.rust_path])
-        .filter(|path| !path.starts_with("super::") && !path.starts_with("::") && !path.contains("::"))
+        .filter(|path| {
+            !path.starts_with("super::") && !path.starts_with("::") && !path.contains("::")
+        })
         .cloned()
         .collect();
     local_types.sort();
     local_types.dedup();
     let local_types = local_types.iter().map(|t| format_ident!("{}", t));
     let needs_stream = service.methods.iter().any(|m| m.server_streaming);
-    let stream_import = needs_stream.then(|| quote!(use tonic::codegen::BoxStream;));
-    let streaming_import = service
-        .methods
-        .iter()
-        .any(|m| m.client_streaming)
-        .then(|| quote!(use tonic::Streaming;));
+    let stream_import = needs_stream.then(|| {
+        quote!(
+            use tonic::codegen::BoxStream;
+        )
+    });
+    let streaming_import = service.methods.iter().any(|m| m.client_streaming).then(|| {
+        quote!(
+            use tonic::Streaming;
+        )
+    });
 
     let file = quote! {
         #stream_import

@@ -24,7 +24,10 @@ pub struct ContractError {
 }
 
 /// Builds the model of each package in `packages` (sorted by name).
-pub fn packages(pool: &DescriptorPool, packages: &BTreeSet<String>) -> Result<Vec<Package>, ContractError> {
+pub fn packages(
+    pool: &DescriptorPool,
+    packages: &BTreeSet<String>,
+) -> Result<Vec<Package>, ContractError> {
     let http = pool.get_extension_by_name("google.api.http");
     let mut out = Vec::new();
     for name in packages {
@@ -53,7 +56,10 @@ pub fn packages(pool: &DescriptorPool, packages: &BTreeSet<String>) -> Result<Ve
                 methods,
             });
         }
-        out.push(Package { name: name.clone(), services });
+        out.push(Package {
+            name: name.clone(),
+            services,
+        });
     }
     Ok(out)
 }
@@ -92,7 +98,9 @@ fn build_method(
 
 fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<HttpBinding, String> {
     let string = |name: &str| {
-        rule.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        rule.get_field_by_name(name)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     };
     let (verb, path) = ["get", "put", "post", "delete", "patch"]
         .iter()
@@ -115,9 +123,16 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
             let (kind, repeated) = value_kind(&field)
                 .filter(|(_, repeated)| !repeated)
                 .ok_or_else(|| {
-                    format!("path variable `{{{}}}` must be a singular scalar field", var.dotted())
+                    format!(
+                        "path variable `{{{}}}` must be a singular scalar field",
+                        var.dotted()
+                    )
                 })?;
-            path_fields.push(BoundField { path: json_path(input, &var.proto), kind, repeated });
+            path_fields.push(BoundField {
+                path: json_path(input, &var.proto),
+                kind,
+                repeated,
+            });
         }
     }
 
@@ -131,7 +146,9 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
         }
     };
     if !string("response_body").is_empty() {
-        return Err("`response_body` is not supported yet; remove it to send the whole response".into());
+        return Err(
+            "`response_body` is not supported yet; remove it to send the whole response".into(),
+        );
     }
 
     let query_fields = if body == Body::Whole {
@@ -150,7 +167,13 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
         fields
     };
 
-    Ok(HttpBinding { verb, template, body, path_fields, query_fields })
+    Ok(HttpBinding {
+        verb,
+        template,
+        body,
+        path_fields,
+        query_fields,
+    })
 }
 
 /// Parses `/v1/{name}/items` into literal and variable segments.
@@ -159,7 +182,9 @@ fn parse_template(path: &str) -> Result<PathTemplate, String> {
         .strip_prefix('/')
         .ok_or_else(|| format!("path `{path}` must start with `/`"))?;
     if rest.contains(':') {
-        return Err(format!("path `{path}`: custom verbs (`:verb`) are not supported yet"));
+        return Err(format!(
+            "path `{path}`: custom verbs (`:verb`) are not supported yet"
+        ));
     }
     let mut segments = Vec::new();
     for part in rest.split('/') {
@@ -174,9 +199,14 @@ fn parse_template(path: &str) -> Result<PathTemplate, String> {
                 ));
             }
             let proto: Vec<String> = field.split('.').map(str::to_owned).collect();
-            segments.push(Segment::Variable(FieldPath { json: Vec::new(), proto }));
+            segments.push(Segment::Variable(FieldPath {
+                json: Vec::new(),
+                proto,
+            }));
         } else if part.is_empty() || part.contains(['{', '}', '*']) {
-            return Err(format!("path `{path}`: segment `{part}` is not a literal or a `{{variable}}`"));
+            return Err(format!(
+                "path `{path}`: segment `{part}` is not a literal or a `{{variable}}`"
+            ));
         } else {
             segments.push(Segment::Literal(part.to_owned()));
         }
@@ -208,10 +238,17 @@ fn json_path(message: &MessageDescriptor, proto: &[String]) -> FieldPath {
     let mut current = Some(message.clone());
     for name in proto {
         let field = current.as_ref().and_then(|m| m.get_field_by_name(name));
-        json.push(field.as_ref().map_or_else(|| name.clone(), |f| f.json_name().to_owned()));
+        json.push(
+            field
+                .as_ref()
+                .map_or_else(|| name.clone(), |f| f.json_name().to_owned()),
+        );
         current = field.and_then(|f| f.kind().as_message().cloned());
     }
-    FieldPath { proto: proto.to_vec(), json }
+    FieldPath {
+        proto: proto.to_vec(),
+        json,
+    }
 }
 
 /// Every scalar under `message` that the query string may set, skipping fields the path or body
@@ -223,20 +260,31 @@ fn collect_query_fields(
     out: &mut Vec<BoundField>,
 ) {
     for field in message.fields() {
-        let proto: Vec<String> =
-            prefix.iter().chain([&field]).map(|f| f.name().to_owned()).collect();
+        let proto: Vec<String> = prefix
+            .iter()
+            .chain([&field])
+            .map(|f| f.name().to_owned())
+            .collect();
         if taken.iter().any(|t| t.proto == proto) || field.is_map() {
             continue;
         }
         let path = FieldPath {
-            json: prefix.iter().chain([&field]).map(|f| f.json_name().to_owned()).collect(),
+            json: prefix
+                .iter()
+                .chain([&field])
+                .map(|f| f.json_name().to_owned())
+                .collect(),
             proto,
         };
         if let Some((kind, repeated)) = value_kind(&field) {
-            out.push(BoundField { path, kind, repeated });
+            out.push(BoundField {
+                path,
+                kind,
+                repeated,
+            });
         } else if let Kind::Message(inner) = field.kind() {
-            let seen = prefix.iter().any(|f| f.kind().as_message() == Some(&inner))
-                || &inner == message;
+            let seen =
+                prefix.iter().any(|f| f.kind().as_message() == Some(&inner)) || &inner == message;
             if !field.is_list() && !seen {
                 prefix.push(field.clone());
                 collect_query_fields(&inner, prefix, taken, out);
@@ -254,7 +302,9 @@ fn value_kind(field: &FieldDescriptor) -> Option<(ValueKind, bool)> {
             ValueKind::Number
         }
         Kind::Float | Kind::Double => ValueKind::Number,
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => ValueKind::Text,
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            ValueKind::Text
+        }
         Kind::String | Kind::Bytes => ValueKind::Text,
         Kind::Enum(_) => ValueKind::Enum,
         Kind::Message(message) => match message.full_name() {
@@ -296,7 +346,10 @@ fn type_ref(package: &str, message: &MessageDescriptor) -> TypeRef {
         parts.join("::")
     } else {
         if target != package {
-            parts.extend(std::iter::repeat_n("super".to_owned(), package.split('.').count()));
+            parts.extend(std::iter::repeat_n(
+                "super".to_owned(),
+                package.split('.').count(),
+            ));
             parts.extend(names::package_modules(target));
         }
         parts.extend(nesting);

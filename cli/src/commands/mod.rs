@@ -42,6 +42,13 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
             ),
         }
         .map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => run::run(&run::Options { cwd, release: args.release, args: args.args }, printer),
+        Command::Run(args) => run::run(
+            &run::Options {
+                cwd,
+                release: args.release,
+                args: args.args,
+            },
+            printer,
+        ),
     }
 }

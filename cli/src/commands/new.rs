@@ -37,8 +37,15 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     let staging = tempfile::Builder::new()
         .prefix(".micro-new-")
         .tempdir_in(&options.parent)
-        .with_context(|| format!("creating a temporary folder in `{}`", options.parent.display()))?;
-    let files = scaffold::render_service(&ServiceOptions { name: options.name.clone() })?;
+        .with_context(|| {
+            format!(
+                "creating a temporary folder in `{}`",
+                options.parent.display()
+            )
+        })?;
+    let files = scaffold::render_service(&ServiceOptions {
+        name: options.name.clone(),
+    })?;
     files::write_new(staging.path(), &files)?;
     let contracts = staging.path().join(CONTRACTS_DIR);
     super::proto::client::generate(&contracts, &contracts, &[])
@@ -53,7 +60,10 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         fs_err::rename(staging.keep(), &target)?;
     }
 
-    printer.status("Created", format!("service `{}` in `{}`", options.name, target.display()));
+    printer.status(
+        "Created",
+        format!("service `{}` in `{}`", options.name, target.display()),
+    );
     let relative = pathdiff(&target);
     printer.line(format!(
         "\nNext:\n  cd {}\n  micro run\n  curl http://localhost:8000/helloworld/micro",

@@ -17,7 +17,10 @@ pub struct Options {
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let project = Project::find(&options.cwd)?;
-    printer.status("Running", format!("the service in `{}`", project.root.display()));
+    printer.status(
+        "Running",
+        format!("the service in `{}`", project.root.display()),
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(&project.root).arg("run");
@@ -29,7 +32,9 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     }
     command.arg("--").args(&options.args);
 
-    let mut child = command.spawn().context("starting `cargo run`; is cargo installed and on PATH?")?;
+    let mut child = command
+        .spawn()
+        .context("starting `cargo run`; is cargo installed and on PATH?")?;
     // cargo execs the service once it is built, so the child's pid becomes the service's: a
     // SIGTERM sent to micro (by a supervisor, or a test) reaches the service, which shuts down
     // gracefully while micro waits for its exit code.

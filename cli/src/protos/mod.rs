@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use include_dir::{Dir, include_dir};
 use miette::Diagnostic;
 use prost_reflect::DescriptorPool;
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/protos/include");
 
@@ -66,9 +68,14 @@ pub fn compile(files: &[PathBuf], includes: &[PathBuf]) -> Result<Compiled, Comp
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true).include_source_info(true);
     for name in &requested {
-        compiler.open_file(name).map_err(|err| describe(&err, &includes))?;
+        compiler
+            .open_file(name)
+            .map_err(|err| describe(&err, &includes))?;
     }
-    Ok(Compiled { pool: compiler.descriptor_pool(), requested })
+    Ok(Compiled {
+        pool: compiler.descriptor_pool(),
+        requested,
+    })
 }
 
 /// Serves the contracts that ship inside the binary.
@@ -76,7 +83,9 @@ struct EmbeddedResolver;
 
 impl FileResolver for EmbeddedResolver {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        let file = EMBEDDED.get_file(name).ok_or_else(|| protox::Error::file_not_found(name))?;
+        let file = EMBEDDED
+            .get_file(name)
+            .ok_or_else(|| protox::Error::file_not_found(name))?;
         let source = file.contents_utf8().expect("embedded contracts are UTF-8");
         File::from_source(name, source)
     }
@@ -87,9 +96,15 @@ impl FileResolver for EmbeddedResolver {
 fn describe(err: &protox::Error, includes: &[PathBuf]) -> CompileError {
     let file = err.file().map(str::to_owned);
     let on_disk = file.as_deref().and_then(|name| {
-        includes.iter().map(|dir| dir.join(name)).find(|path| path.is_file())
+        includes
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
     });
-    let offset = err.labels().and_then(|mut labels| labels.next()).map(|label| label.offset());
+    let offset = err
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| label.offset());
 
     let mut text = String::new();
     match (&on_disk, offset) {
@@ -97,7 +112,11 @@ fn describe(err: &protox::Error, includes: &[PathBuf]) -> CompileError {
             let source = fs_err::read_to_string(path).unwrap_or_default();
             let (line, column, line_text) = locate(&source, offset);
             let _ = write!(text, "{}:{line}:{column}: {err}", path.display());
-            let _ = write!(text, "\n{line:>5} | {line_text}\n      | {}^", " ".repeat(column - 1));
+            let _ = write!(
+                text,
+                "\n{line:>5} | {line_text}\n      | {}^",
+                " ".repeat(column - 1)
+            );
         }
         (Some(path), None) => {
             let _ = write!(text, "{}: {err}", path.display());
@@ -120,14 +139,23 @@ fn describe(err: &protox::Error, includes: &[PathBuf]) -> CompileError {
 fn locate(source: &str, offset: usize) -> (usize, usize, &str) {
     let offset = offset.min(source.len());
     let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |i| offset + i);
     let line = source[..offset].matches('\n').count() + 1;
     let column = source[line_start..offset].chars().count() + 1;
-    (line, column, source[line_start..line_end].trim_end_matches('\r'))
+    (
+        line,
+        column,
+        source[line_start..line_end].trim_end_matches('\r'),
+    )
 }
 
 fn list(dirs: &[PathBuf]) -> String {
-    dirs.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ")
+    dirs.iter()
+        .map(|d| format!("`{}`", d.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -159,18 +187,39 @@ mod tests {
         .unwrap();
         let compiled = compile(&[proto], &[dir.path().to_owned()]).unwrap();
         assert_eq!(compiled.requested, ["a/v1/a.proto"]);
-        assert!(compiled.pool.get_extension_by_name("google.api.http").is_some());
-        assert!(compiled.pool.get_extension_by_name("errors.default_code").is_some());
+        assert!(
+            compiled
+                .pool
+                .get_extension_by_name("google.api.http")
+                .is_some()
+        );
+        assert!(
+            compiled
+                .pool
+                .get_extension_by_name("errors.default_code")
+                .is_some()
+        );
     }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let proto = dir.path().join("bad.proto");
-        fs_err::write(&proto, "syntax = \"proto3\";\nmessage A {\n  strin x = 1\n}\n").unwrap();
-        let err = compile(&[proto.clone()], &[dir.path().to_owned()]).err().unwrap().to_string();
-        assert!(err.starts_with(&format!("{}:3:", proto.display())), "{err}");
-        assert!(err.contains("  strin x = 1"), "{err}");
+        fs_err::write(
+            &proto,
+            "syntax = \"proto3\";\nmessage A {\n  strin x = 1\n}\n",
+        )
+        .unwrap();
+        let err = compile(std::slice::from_ref(&proto), &[dir.path().to_owned()])
+            .err()
+            .unwrap()
+            .to_string();
+        // protox reports a missing `;` at the token that follows it.
+        assert!(
+            err.starts_with(&format!("{}:4:1:", proto.display())),
+            "{err}"
+        );
+        assert!(err.contains("    4 | }"), "{err}");
     }
 
     #[test]
@@ -178,7 +227,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let proto = dir.path().join("a.proto");
         fs_err::write(&proto, "syntax = \"proto3\";\nimport \"other/b.proto\";\n").unwrap();
-        let err = compile(&[proto], &[dir.path().to_owned()]).err().unwrap().to_string();
+        let err = compile(&[proto], &[dir.path().to_owned()])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("other/b.proto"), "{err}");
         assert!(err.contains("-I DIR"), "{err}");
     }

@@ -40,8 +40,14 @@ pub fn render_contract(package: &str, resource: &str) -> anyhow::Result<String> 
     let service = format!("{resource}Service");
     let plural = plural(&resource);
     let last = package.rsplit('.').next().unwrap_or(package);
-    let is_version = last.len() > 1 && last.starts_with('v') && last[1..].starts_with(|c: char| c.is_ascii_digit());
-    let version_path = if is_version { last.to_owned() } else { package.replace('.', "/") };
+    let is_version = last.len() > 1
+        && last.starts_with('v')
+        && last[1..].starts_with(|c: char| c.is_ascii_digit());
+    let version_path = if is_version {
+        last.to_owned()
+    } else {
+        package.replace('.', "/")
+    };
 
     let mut context = Context::new();
     context.insert("package", package);
@@ -60,7 +66,11 @@ pub fn render_contract(package: &str, resource: &str) -> anyhow::Result<String> 
     Tera::one_off(template, &context, false).context("rendering the contract template")
 }
 
-fn render_dir(dir: &Dir<'_>, context: &Context, out: &mut Vec<GeneratedFile>) -> anyhow::Result<()> {
+fn render_dir(
+    dir: &Dir<'_>,
+    context: &Context,
+    out: &mut Vec<GeneratedFile>,
+) -> anyhow::Result<()> {
     for file in dir.files() {
         let path = file.path();
         let text = file
@@ -70,9 +80,15 @@ fn render_dir(dir: &Dir<'_>, context: &Context, out: &mut Vec<GeneratedFile>) ->
         if let Some(target) = name.strip_suffix(TEMPLATE_SUFFIX) {
             let contents = Tera::one_off(text, context, false)
                 .with_context(|| format!("rendering template `{}`", path.display()))?;
-            out.push(GeneratedFile { path: target.into(), contents });
+            out.push(GeneratedFile {
+                path: target.into(),
+                contents,
+            });
         } else {
-            out.push(GeneratedFile { path: path.to_owned(), contents: text.to_owned() });
+            out.push(GeneratedFile {
+                path: path.to_owned(),
+                contents: text.to_owned(),
+            });
         }
     }
     for sub in dir.dirs() {
@@ -84,9 +100,16 @@ fn render_dir(dir: &Dir<'_>, context: &Context, out: &mut Vec<GeneratedFile>) ->
 /// English plural of a resource name, good enough for URL collections (`Order` → `Orders`).
 fn plural(word: &str) -> String {
     let lower = word.to_lowercase();
-    if lower.ends_with('y') && !lower.ends_with("ay") && !lower.ends_with("ey") && !lower.ends_with("oy") {
+    if lower.ends_with('y')
+        && !lower.ends_with("ay")
+        && !lower.ends_with("ey")
+        && !lower.ends_with("oy")
+    {
         format!("{}ies", &word[..word.len() - 1])
-    } else if ["s", "x", "z", "ch", "sh"].iter().any(|s| lower.ends_with(s)) {
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|s| lower.ends_with(s))
+    {
         format!("{word}es")
     } else {
         format!("{word}s")

@@ -28,7 +28,10 @@ pub fn transcript(output: &Output, root: &Path) -> String {
     };
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code().map_or("signal".into(), |c| c.to_string()),
+        output
+            .status
+            .code()
+            .map_or("signal".into(), |c| c.to_string()),
         clean(&output.stdout),
         clean(&output.stderr)
     )

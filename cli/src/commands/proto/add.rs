@@ -14,9 +14,15 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
         anyhow::bail!("`{}` does not end in `.proto`", file.display());
     }
     if file.exists() {
-        anyhow::bail!("`{}` already exists; micro never overwrites a contract", file.display());
+        anyhow::bail!(
+            "`{}` already exists; micro never overwrites a contract",
+            file.display()
+        );
     }
-    let start = file.ancestors().find(|dir| dir.is_dir()).unwrap_or(Path::new("."));
+    let start = file
+        .ancestors()
+        .find(|dir| dir.is_dir())
+        .unwrap_or(Path::new("."));
     let project = Project::find(start).ok();
     let relative = project
         .as_ref()
@@ -25,7 +31,8 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
             // Outside a project, a leading `api/` is still the contracts folder, not the package.
             let parts = file.iter().collect::<Vec<_>>();
             let at = parts.iter().rposition(|p| *p == CONTRACTS_DIR)?;
-            file.strip_prefix(parts[..=at].iter().collect::<std::path::PathBuf>()).ok()
+            file.strip_prefix(parts[..=at].iter().collect::<std::path::PathBuf>())
+                .ok()
         })
         .unwrap_or(file);
     let package = crate::names::package_for_path(relative).ok_or_else(|| {
@@ -34,7 +41,10 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
             file.display()
         )
     })?;
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let resource = stem.to_upper_camel_case();
     if resource.is_empty() || resource.starts_with(|c: char| c.is_ascii_digit()) {
         anyhow::bail!("`{stem}` cannot name a service; start the file name with a letter");
@@ -42,8 +52,17 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
     let service = format!("{resource}Service");
     let contents = scaffold::render_contract(&package, &resource)?;
     crate::files::write_atomic(file, contents.as_bytes())?;
-    let shown = project.as_ref().and_then(|p| file.strip_prefix(&p.root).ok()).unwrap_or(file);
-    printer.status("Created", format!("{} (package `{package}`, service `{service}`)", shown.display()));
+    let shown = project
+        .as_ref()
+        .and_then(|p| file.strip_prefix(&p.root).ok())
+        .unwrap_or(file);
+    printer.status(
+        "Created",
+        format!(
+            "{} (package `{package}`, service `{service}`)",
+            shown.display()
+        ),
+    );
     printer.line(format!("\nNext: micro proto client {}", shown.display()));
     Ok(())
 }

@@ -26,20 +26,34 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     let path = options.path.clone().unwrap_or_else(|| contracts.clone());
     let written = generate(&contracts, &path, &options.includes)?;
     printer.files(&project.root, &written);
-    let changed = written.iter().filter(|(_, o)| *o != Outcome::Unchanged).count();
-    printer.status("Generated", format!("{} files ({changed} changed)", written.len()));
+    let changed = written
+        .iter()
+        .filter(|(_, o)| *o != Outcome::Unchanged)
+        .count();
+    printer.status(
+        "Generated",
+        format!("{} files ({changed} changed)", written.len()),
+    );
     Ok(())
 }
 
 /// Generates the code of the contracts at `path` into `contracts` (the folder the module tree is
 /// mounted from). Packages are generated whole: with every contract of the same package, and with
 /// the user packages they import.
-pub fn generate(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+pub fn generate(
+    contracts: &Path,
+    path: &Path,
+    includes: &[PathBuf],
+) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
     let selected = super::proto_files(path)?;
     if selected.is_empty() {
         anyhow::bail!("no `.proto` files under `{}`", path.display());
     }
-    let mut all = if contracts.is_dir() { super::proto_files(contracts)? } else { Vec::new() };
+    let mut all = if contracts.is_dir() {
+        super::proto_files(contracts)?
+    } else {
+        Vec::new()
+    };
     for file in &selected {
         if !all.contains(file) {
             all.push(file.clone());
@@ -69,7 +83,10 @@ pub fn generate(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::
 
 /// The packages of the selected files, and every user package they import (transitively), so the
 /// generated code never refers to a module that does not exist.
-fn packages_to_generate(compiled: &Compiled, selected: &[&String]) -> anyhow::Result<BTreeSet<String>> {
+fn packages_to_generate(
+    compiled: &Compiled,
+    selected: &[&String],
+) -> anyhow::Result<BTreeSet<String>> {
     let mut packages = BTreeSet::new();
     let mut pending: Vec<String> = selected.iter().map(|s| s.to_string()).collect();
     let mut seen = BTreeSet::new();
@@ -84,7 +101,8 @@ fn packages_to_generate(compiled: &Compiled, selected: &[&String]) -> anyhow::Re
         if file.package_name().is_empty() {
             anyhow::bail!(
                 "`{name}` declares no `package`\nhint: add e.g. `package {};` so its code has a module to live in",
-                crate::names::package_for_path(Path::new(&name)).unwrap_or_else(|| "myservice.v1".into())
+                crate::names::package_for_path(Path::new(&name))
+                    .unwrap_or_else(|| "myservice.v1".into())
             );
         }
         packages.insert(file.package_name().to_owned());
@@ -133,13 +151,17 @@ fn generated_packages(contracts: &Path) -> anyhow::Result<BTreeMap<String, Vec<S
         let present: Vec<String> = PACKAGE_FILES
             .iter()
             .filter(|name| {
-                fs_err::read_to_string(dir.join(name)).is_ok_and(|text| codegen::is_generated(&text))
+                fs_err::read_to_string(dir.join(name))
+                    .is_ok_and(|text| codegen::is_generated(&text))
             })
             .map(|name| name.to_string())
             .collect();
         if present.first().is_some_and(|first| first == "pb.rs") {
             let relative = dir.strip_prefix(contracts)?;
-            let package: Vec<String> = relative.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+            let package: Vec<String> = relative
+                .iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect();
             packages.insert(package.join("."), present);
         }
     }

@@ -22,7 +22,10 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     includes.extend(options.includes.iter().cloned());
     let compiled = protos::compile(std::slice::from_ref(&options.file), &includes)?;
     let name = &compiled.requested[0];
-    let file = compiled.pool.get_file_by_name(name).expect("a requested file is in the pool");
+    let file = compiled
+        .pool
+        .get_file_by_name(name)
+        .expect("a requested file is in the pool");
     let packages = BTreeSet::from([file.package_name().to_owned()]);
     let mut model = codegen::model(&compiled.pool, &packages)?;
     // Only the services this file declares, not its package siblings'.
