@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fixtures, micro, transcript, tree};
+use common::{ECHO_SERVER_ARGS, add_echo_contract, micro, new_service, transcript, tree};
 
 #[test]
 fn new_renders_the_whole_service() {
@@ -77,8 +77,7 @@ fn new_accepts_an_existing_empty_folder_and_path() {
 #[test]
 fn proto_add_writes_a_contract_named_after_its_file() {
     let work = tempfile::tempdir().unwrap();
-    micro(work.path(), &["new", "shop", "-q"]);
-    let shop = work.path().join("shop");
+    let shop = new_service(work.path(), "shop");
     let output = micro(&shop, &["proto", "add", "api/order/v1/order_item.proto"]);
     assert_snapshot!("proto_add_output", transcript(&output, work.path()));
     assert_snapshot!(
@@ -103,11 +102,8 @@ fn proto_add_writes_a_contract_named_after_its_file() {
 #[test]
 fn proto_client_and_server_generate_the_fixture() {
     let work = tempfile::tempdir().unwrap();
-    micro(work.path(), &["new", "hello", "-q"]);
-    let hello = work.path().join("hello");
-    let contract = hello.join("api/echo/v1/echo.proto");
-    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
-    std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
+    let hello = new_service(work.path(), "hello");
+    add_echo_contract(&hello);
 
     let output = micro(&hello, &["proto", "client", "api/echo/v1/echo.proto"]);
     assert_snapshot!("proto_client_output", transcript(&output, work.path()));
@@ -121,32 +117,14 @@ fn proto_client_and_server_generate_the_fixture() {
     let output = micro(&hello, &["proto", "client"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("(0 changed)"));
 
-    let output = micro(
-        &hello,
-        &[
-            "proto",
-            "server",
-            "api/echo/v1/echo.proto",
-            "-t",
-            "src/service",
-        ],
-    );
+    let output = micro(&hello, ECHO_SERVER_ARGS);
     assert_snapshot!("proto_server_output", transcript(&output, work.path()));
     let stub = hello.join("src/service/echo.rs");
     assert_snapshot!("proto_server_echo", std::fs::read_to_string(&stub).unwrap());
 
     // The stub is the user's now: a second run keeps their edits.
     std::fs::write(&stub, "// mine\n").unwrap();
-    let output = micro(
-        &hello,
-        &[
-            "proto",
-            "server",
-            "api/echo/v1/echo.proto",
-            "-t",
-            "src/service",
-        ],
-    );
+    let output = micro(&hello, ECHO_SERVER_ARGS);
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Kept"));
     assert_eq!(std::fs::read_to_string(&stub).unwrap(), "// mine\n");
@@ -155,8 +133,7 @@ fn proto_client_and_server_generate_the_fixture() {
 #[test]
 fn proto_client_never_replaces_a_file_it_did_not_write() {
     let work = tempfile::tempdir().unwrap();
-    micro(work.path(), &["new", "hello", "-q"]);
-    let hello = work.path().join("hello");
+    let hello = new_service(work.path(), "hello");
     let mine = hello.join("api/helloworld/v1/http.rs");
     std::fs::write(&mine, "// hand-written\n").unwrap();
     let output = micro(&hello, &["proto", "client"]);
@@ -168,8 +145,7 @@ fn proto_client_never_replaces_a_file_it_did_not_write() {
 #[test]
 fn contract_errors_name_file_line_and_column() {
     let work = tempfile::tempdir().unwrap();
-    micro(work.path(), &["new", "hello", "-q"]);
-    let hello = work.path().join("hello");
+    let hello = new_service(work.path(), "hello");
     let before = tree(&hello.join("api"));
     let broken = hello.join("api/helloworld/v1/greeter.proto");
     let text = std::fs::read_to_string(&broken)
@@ -192,8 +168,7 @@ fn contract_errors_name_file_line_and_column() {
 #[test]
 fn missing_imports_suggest_an_include_folder() {
     let work = tempfile::tempdir().unwrap();
-    micro(work.path(), &["new", "hello", "-q"]);
-    let hello = work.path().join("hello");
+    let hello = new_service(work.path(), "hello");
     std::fs::write(
         hello.join("api/helloworld/v1/extra.proto"),
         "syntax = \"proto3\";\npackage helloworld.v1;\nimport \"shared/v1/money.proto\";\n",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, micro, transcript};
+use common::{ECHO_SERVER_ARGS, add_echo_contract, fixtures, micro, new_service, transcript};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct HelloRequest {
@@ -34,25 +34,12 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
             transcript(&output, work.path())
         );
     };
-    ok(micro(work.path(), &["new", "hello", "-q"]));
-    let hello = work.path().join("hello");
+    let hello = new_service(work.path(), "hello");
 
     // A second contract with every binding shape, generated from a subfolder, and stubbed.
-    let contract = hello.join("api/echo/v1/echo.proto");
-    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
-    std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
+    add_echo_contract(&hello);
     ok(micro(&hello.join("src"), &["proto", "client", "-q"]));
-    ok(micro(
-        &hello,
-        &[
-            "proto",
-            "server",
-            "api/echo/v1/echo.proto",
-            "-t",
-            "src/service",
-            "-q",
-        ],
-    ));
+    ok(micro(&hello, ECHO_SERVER_ARGS));
     append(&hello.join("src/service/mod.rs"), "pub mod echo;\n");
     std::fs::copy(
         fixtures().join("echo_routes.rs"),

@@ -75,16 +75,11 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
 /// Copies every file of `staging` over `target` (each file atomically), keeping files that only
 /// `target` has.
 fn merge_into(staging: &Path, target: &Path) -> anyhow::Result<()> {
-    let mut pending = vec![staging.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path.strip_prefix(staging)?;
-                files::write_atomic(&target.join(relative), &fs_err::read(&path)?)?;
-            }
+    for entry in walkdir::WalkDir::new(staging) {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let relative = entry.path().strip_prefix(staging)?;
+            files::write_atomic(&target.join(relative), &fs_err::read(entry.path())?)?;
         }
     }
     Ok(())

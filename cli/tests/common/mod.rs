@@ -77,6 +77,26 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `micro new NAME -q` in `parent`; returns the service's folder.
+pub fn new_service(parent: &Path, name: &str) -> PathBuf {
+    let output = micro(parent, &["new", name, "-q"]);
+    assert!(output.status.success(), "{}", transcript(&output, parent));
+    parent.join(name)
+}
+
+/// Copies the fixture contract (every binding shape) into `service` as `api/echo/v1/echo.proto`.
+pub fn add_echo_contract(service: &Path) {
+    let contract = service.join(ECHO_CONTRACT);
+    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join("echo/v1/echo.proto"), &contract).unwrap();
+}
+
+/// Where [`add_echo_contract`] puts the fixture, relative to the service.
+pub const ECHO_CONTRACT: &str = "api/echo/v1/echo.proto";
+
+/// `micro proto server` for the fixture, into the scaffold's `src/service/`.
+pub const ECHO_SERVER_ARGS: &[&str] = &["proto", "server", ECHO_CONTRACT, "-t", "src/service"];
+
 /// The fixtures folder of these tests.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

@@ -140,14 +140,12 @@ fn remove_stale(
 /// just the ones generated in this run.
 fn generated_packages(contracts: &Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     let mut packages = BTreeMap::new();
-    let mut pending = vec![contracts.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            }
+    for entry in walkdir::WalkDir::new(contracts) {
+        let entry = entry?;
+        if !entry.file_type().is_dir() {
+            continue;
         }
+        let dir = entry.path();
         let present: Vec<String> = PACKAGE_FILES
             .iter()
             .filter(|name| {

@@ -15,15 +15,10 @@ pub fn proto_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         anyhow::bail!("`{}` does not exist", path.display());
     }
     let mut found = Vec::new();
-    let mut pending = vec![path.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "proto") {
-                found.push(path);
-            }
+    for entry in walkdir::WalkDir::new(path) {
+        let entry = entry?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "proto") {
+            found.push(entry.into_path());
         }
     }
     found.sort();
