@@ -80,7 +80,10 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                 relative => format!("super::{relative}"),
             };
             let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
-            let binding_const = format_ident!("{}", handler.to_string().to_uppercase());
+            let binding_const = format_ident!(
+                "{}",
+                handler.to_string().trim_start_matches("r#").to_uppercase()
+            );
             let binding_value = render_binding(binding);
             let doc = format!(
                 " `{} {}` → `{}`.",
@@ -145,12 +148,13 @@ fn handler_name(rust_method: &str, index: usize, bindings: usize) -> syn::Ident 
     let base = rust_method.trim_start_matches("r#");
     let base = match base {
         "router" | "routing" | "gateway" => format!("{base}_rpc"),
-        _ => base.to_owned(),
+        // Keep keywords raw (`r#match`), exactly as prost named the method.
+        _ => rust_method.to_owned(),
     };
     if bindings == 1 {
         format_ident!("{base}")
     } else {
-        format_ident!("{base}_{index}")
+        format_ident!("{}_{index}", base.trim_start_matches("r#"))
     }
 }
 

@@ -91,7 +91,8 @@ fn render_method(package: &Package, method: &Method) -> proc_macro2::TokenStream
     let unimplemented = format!("`{}` is not implemented yet", method.name);
     let body = quote!(Err(Status::unimplemented(#unimplemented)));
     if method.server_streaming {
-        let stream = format_ident!("{}Stream", names::upper_camel(&method.name));
+        // tonic names the associated type after the proto method name, verbatim.
+        let stream = format_ident!("{}Stream", method.name);
         quote! {
             type #stream = BoxStream<#output>;
 
