@@ -79,6 +79,10 @@ pub struct ProtoClientArgs {
     /// Another folder to resolve imports from (after `api/`); may be repeated.
     #[arg(short = 'I', long = "include", value_name = "DIR")]
     pub includes: Vec<PathBuf>,
+
+    /// Write nothing; exit 1 and list the generated files that are out of date (for CI).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

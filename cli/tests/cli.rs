@@ -230,3 +230,36 @@ fn help_for_every_command() {
     }
     assert_snapshot!("help", all);
 }
+
+#[test]
+fn proto_client_check_fails_on_drift_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    let output = micro(&hello, &["proto", "client", "--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        transcript(&output, work.path())
+    );
+
+    let contract = hello.join("api/helloworld/v1/greeter.proto");
+    let edited = std::fs::read_to_string(&contract).unwrap().replace(
+        "string message = 1;",
+        "string message = 1;\n  int32 count = 2;",
+    );
+    std::fs::write(&contract, edited).unwrap();
+    let before = tree(&hello.join("api"));
+    let output = micro(&hello, &["proto", "client", "--check"]);
+    assert_snapshot!("proto_client_check_drift", transcript(&output, work.path()));
+    assert_eq!(tree(&hello.join("api")), before, "--check writes nothing");
+
+    micro(&hello, &["proto", "client", "-q"]);
+    let output = micro(&hello, &["proto", "client", "--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        transcript(&output, work.path())
+    );
+}

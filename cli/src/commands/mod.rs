@@ -23,12 +23,15 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
         )
         .map(|()| ExitCode::SUCCESS),
         Command::Proto(proto) => match proto.command {
-            ProtoCommand::Add(args) => proto::add::run(&cwd.join(args.file), printer),
+            ProtoCommand::Add(args) => {
+                proto::add::run(&cwd.join(args.file), printer).map(|()| ExitCode::SUCCESS)
+            }
             ProtoCommand::Client(args) => proto::client::run(
                 &proto::client::Options {
                     cwd: cwd.clone(),
                     path: args.path.map(|p| cwd.join(p)),
                     includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
+                    check: args.check,
                 },
                 printer,
             ),
@@ -39,9 +42,9 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
                 },
                 printer,
-            ),
-        }
-        .map(|()| ExitCode::SUCCESS),
+            )
+            .map(|()| ExitCode::SUCCESS),
+        },
         Command::Run(args) => run::run(
             &run::Options {
                 cwd,

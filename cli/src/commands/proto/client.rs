@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use crate::codegen::{self, GeneratedFile};
 use crate::files::{self, Outcome};
@@ -18,13 +19,37 @@ pub struct Options {
     /// A contract or a folder of contracts; the whole contracts folder when absent.
     pub path: Option<PathBuf>,
     pub includes: Vec<PathBuf>,
+    /// Write nothing; fail if any generated file is out of date.
+    pub check: bool,
 }
 
-pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
+pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let project = Project::find(&options.cwd)?;
     let contracts = project.contracts_dir();
     let path = options.path.clone().unwrap_or_else(|| contracts.clone());
-    let written = generate(&contracts, &path, &options.includes)?;
+    let plan = plan(&contracts, &path, &options.includes)?;
+
+    if options.check {
+        let stale = plan.out_of_date(&contracts);
+        if stale.is_empty() {
+            printer.status(
+                "Checked",
+                format!("{} generated files are up to date", plan.files.len()),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        for path in &stale {
+            let shown = path.strip_prefix(&project.root).unwrap_or(path);
+            eprintln!("out of date: {}", shown.display());
+        }
+        eprintln!(
+            "error: {} generated files differ from their contracts\nhint: run `micro proto client` and commit the result",
+            stale.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let written = plan.write(&contracts)?;
     printer.files(&project.root, &written);
     let changed = written
         .iter()
@@ -34,17 +59,56 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         "Generated",
         format!("{} files ({changed} changed)", written.len()),
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Generates the code of the contracts at `path` into `contracts` (the folder the module tree is
-/// mounted from). Packages are generated whole: with every contract of the same package, and with
-/// the user packages they import.
+/// mounted from) and writes it.
 pub fn generate(
     contracts: &Path,
     path: &Path,
     includes: &[PathBuf],
 ) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    plan(contracts, path, includes)?.write(contracts)
+}
+
+/// What generation would do to the contracts folder: files to write (paths relative to it) and
+/// generated files that no longer have a reason to exist.
+pub struct Plan {
+    files: Vec<GeneratedFile>,
+    stale: Vec<PathBuf>,
+}
+
+impl Plan {
+    fn write(&self, contracts: &Path) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+        let mut written = files::write_generated(contracts, &self.files)?;
+        for relative in &self.stale {
+            let path = contracts.join(relative);
+            fs_err::remove_file(&path)?;
+            written.push((path, Outcome::Updated));
+        }
+        Ok(written)
+    }
+
+    /// The files `write` would create, change or delete.
+    fn out_of_date(&self, contracts: &Path) -> Vec<PathBuf> {
+        let changed = self.files.iter().filter(|file| {
+            fs_err::read_to_string(contracts.join(&file.path))
+                .ok()
+                .as_deref()
+                != Some(file.contents.as_str())
+        });
+        changed
+            .map(|f| &f.path)
+            .chain(&self.stale)
+            .map(|p| contracts.join(p))
+            .collect()
+    }
+}
+
+/// Packages are generated whole: with every contract of the same package, and with the user
+/// packages they import.
+fn plan(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Plan> {
     let selected = super::proto_files(path)?;
     if selected.is_empty() {
         anyhow::bail!("no `.proto` files under `{}`", path.display());
@@ -72,13 +136,34 @@ pub fn generate(
         .collect();
     let packages = packages_to_generate(&compiled, &selected_names)?;
     let model = codegen::model(&compiled.pool, &packages)?;
-    let generated = codegen::client(&compiled.pool, &model)?;
+    let mut files = codegen::client(&compiled.pool, &model)?;
 
-    let mut written = files::write_generated(contracts, &generated)?;
-    written.extend(remove_stale(contracts, &packages, &generated)?);
-    let index = codegen::index(&generated_packages(contracts)?)?;
-    written.extend(files::write_generated(contracts, &[index])?);
-    Ok(written)
+    // The module tree mounts what will be on disk afterwards: packages generated earlier, with
+    // this run's packages as this run leaves them.
+    let mut mounted = generated_packages(contracts)?;
+    let mut stale = Vec::new();
+    for package in &packages {
+        let dir = crate::names::package_dir(package);
+        let present: Vec<String> = PACKAGE_FILES
+            .iter()
+            .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
+            .map(|name| name.to_string())
+            .collect();
+        for name in PACKAGE_FILES
+            .iter()
+            .filter(|n| !present.iter().any(|p| p == *n))
+        {
+            let relative = dir.join(name);
+            if fs_err::read_to_string(contracts.join(&relative))
+                .is_ok_and(|t| codegen::is_generated(&t))
+            {
+                stale.push(relative);
+            }
+        }
+        mounted.insert(package.clone(), present);
+    }
+    files.push(codegen::index(&mounted)?);
+    Ok(Plan { files, stale })
 }
 
 /// The packages of the selected files, and every user package they import (transitively), so the
@@ -111,33 +196,7 @@ fn packages_to_generate(
     Ok(packages)
 }
 
-/// Deletes generated files a regenerated package no longer has (e.g. `http.rs` once its last HTTP
-/// rule is gone). Only files with micro's header are touched.
-fn remove_stale(
-    contracts: &Path,
-    packages: &BTreeSet<String>,
-    generated: &[GeneratedFile],
-) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
-    let mut removed = Vec::new();
-    for package in packages {
-        let dir = crate::names::package_dir(package);
-        for name in PACKAGE_FILES {
-            let relative = dir.join(name);
-            let path = contracts.join(&relative);
-            if generated.iter().any(|f| f.path == relative) {
-                continue;
-            }
-            if fs_err::read_to_string(&path).is_ok_and(|text| codegen::is_generated(&text)) {
-                fs_err::remove_file(&path)?;
-                removed.push((path, Outcome::Updated));
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Every package whose generated code is on disk, with its files: the index mounts them all, not
-/// just the ones generated in this run.
+/// Every package whose generated code is on disk, with its files.
 fn generated_packages(contracts: &Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     let mut packages = BTreeMap::new();
     for entry in walkdir::WalkDir::new(contracts) {
