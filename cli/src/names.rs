@@ -85,6 +85,19 @@ pub fn upper_camel(name: &str) -> String {
     sanitize(&name.to_upper_camel_case())
 }
 
+/// An enum variant as prost names it: the value in UpperCamelCase, without the enum's name when
+/// the value starts with it (`ERROR_REASON_UNSPECIFIED` of `ErrorReason` → `Unspecified`).
+pub fn enum_variant(enum_name: &str, value: &str) -> String {
+    let prefix = enum_name.to_upper_camel_case();
+    let name = value.to_upper_camel_case();
+    let stripped = name.strip_prefix(&prefix).unwrap_or(&name);
+    if stripped.starts_with(|c: char| c.is_ascii_uppercase()) {
+        sanitize(stripped)
+    } else {
+        sanitize(&name)
+    }
+}
+
 /// The module path (relative to the `api` module) that holds the code of a proto package.
 pub fn package_modules(package: &str) -> Vec<String> {
     package
@@ -152,6 +165,15 @@ mod tests {
         assert_eq!(upper_camel("hello_request"), "HelloRequest");
         assert_eq!(upper_camel("Self"), "Self_");
         assert_eq!(package_modules("helloworld.v1"), ["helloworld", "v1"]);
+        assert_eq!(
+            enum_variant("ErrorReason", "ERROR_REASON_UNSPECIFIED"),
+            "Unspecified"
+        );
+        assert_eq!(
+            enum_variant("ErrorReason", "ORDER_NOT_FOUND"),
+            "OrderNotFound"
+        );
+        assert_eq!(enum_variant("Kind", "KINDNESS"), "Kindness");
     }
 
     #[test]

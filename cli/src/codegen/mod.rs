@@ -1,6 +1,7 @@
 //! The generator: compiled contracts in, generated files out. It touches no disk, so every
 //! output can be tested (and snapshotted) from a descriptor pool alone.
 
+mod errors;
 mod http;
 mod messages;
 pub mod model;
@@ -16,8 +17,10 @@ use quote::quote;
 
 pub use model::Package;
 
-/// The support module every generated HTTP route uses.
+/// Support modules emitted verbatim next to the generated packages: HTTP binding, and the error
+/// type both transports share.
 const GATEWAY: &str = include_str!("runtime/gateway.rs");
+const ERRORS: &str = include_str!("runtime/errors.rs");
 
 /// A file to write, relative to the folder it belongs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +52,16 @@ pub fn model(pool: &DescriptorPool, packages: &BTreeSet<String>) -> anyhow::Resu
 pub fn client(pool: &DescriptorPool, packages: &[Package]) -> anyhow::Result<Vec<GeneratedFile>> {
     let names: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
     let mut code = messages::generate(pool, &names).context("generating messages")?;
-    let mut files = vec![GeneratedFile {
-        path: "gateway.rs".into(),
-        contents: header() + GATEWAY,
-    }];
+    let mut files = vec![
+        GeneratedFile {
+            path: "errors.rs".into(),
+            contents: header() + ERRORS,
+        },
+        GeneratedFile {
+            path: "gateway.rs".into(),
+            contents: header() + GATEWAY,
+        },
+    ];
     for package in packages {
         let dir = crate::names::package_dir(&package.name);
         let code = code.remove(&package.name).unwrap_or_default();
@@ -64,6 +73,12 @@ pub fn client(pool: &DescriptorPool, packages: &[Package]) -> anyhow::Result<Vec
             path: dir.join("pb.serde.rs"),
             contents: header() + &code.serde,
         });
+        if let Some(errors) = errors::render(package) {
+            files.push(GeneratedFile {
+                path: dir.join("errors.rs"),
+                contents: header() + &format(errors)?,
+            });
+        }
         if let Some(routes) = http::render(package)? {
             files.push(GeneratedFile {
                 path: dir.join("http.rs"),
@@ -108,6 +123,7 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
         #![doc = " Code generated from the contracts in this folder: messages with their proto3 JSON"]
         #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
 
+        pub mod errors;
         pub mod gateway;
 
         #body

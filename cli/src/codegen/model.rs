@@ -7,6 +7,8 @@ pub struct Package {
     /// The proto package, e.g. `helloworld.v1`.
     pub name: String,
     pub services: Vec<Service>,
+    /// Top-level enums that define typed errors (`…Reason`, or with `(errors.default_code)`).
+    pub error_enums: Vec<ErrorEnum>,
 }
 
 impl Package {
@@ -117,4 +119,25 @@ pub enum ValueKind {
     Bool,
     /// A name, or a number.
     Enum,
+}
+
+/// An enum whose values are error reasons, e.g. `ErrorReason`.
+#[derive(Debug, Clone)]
+pub struct ErrorEnum {
+    /// The Rust type prost generates for it.
+    pub rust_name: String,
+    pub values: Vec<ErrorValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ErrorValue {
+    /// The proto value name, which is also the error's `reason`, e.g. `ORDER_NOT_FOUND`.
+    pub name: String,
+    /// The variant prost generates, e.g. `OrderNotFound`.
+    pub rust_variant: String,
+    /// The HTTP status code: the value's `(errors.code)`, else the enum's `(errors.default_code)`,
+    /// else 500.
+    pub code: u16,
+    /// Whether helpers are generated for it (not for a zero `…_UNSPECIFIED` placeholder).
+    pub has_helpers: bool,
 }

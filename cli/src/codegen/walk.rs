@@ -9,17 +9,18 @@ use prost_reflect::{
 };
 
 use super::model::{
-    Body, BoundField, FieldPath, HttpBinding, Method, Package, PathTemplate, Segment, Service,
-    TypeRef, ValueKind,
+    Body, BoundField, ErrorEnum, ErrorValue, FieldPath, HttpBinding, Method, Package, PathTemplate,
+    Segment, Service, TypeRef, ValueKind,
 };
 use crate::names;
 
 /// A contract that compiles but cannot be turned into code, worded for a person.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {method}: {message}")]
+#[error("{file}: {item}: {message}")]
 pub struct ContractError {
     pub file: String,
-    pub method: String,
+    /// The method or enum value at fault.
+    pub item: String,
     pub message: String,
 }
 
@@ -44,7 +45,7 @@ pub fn packages(
                         .unwrap_or_default();
                     build_method(name, &method, rules.as_ref()).map_err(|message| ContractError {
                         file: file.clone(),
-                        method: method.full_name().to_owned(),
+                        item: method.full_name().to_owned(),
                         message,
                     })
                 })
@@ -56,12 +57,73 @@ pub fn packages(
                 methods,
             });
         }
+        let error_enums =
+            error_enums(pool, name).map_err(|(file, enum_name, message)| ContractError {
+                file,
+                item: enum_name,
+                message,
+            })?;
         out.push(Package {
             name: name.clone(),
             services,
+            error_enums,
         });
     }
     Ok(out)
+}
+
+/// The package's top-level enums that declare error reasons, the way kratos picks them: any enum
+/// whose name ends in `Reason`, or that sets `(errors.default_code)`.
+fn error_enums(
+    pool: &DescriptorPool,
+    package: &str,
+) -> Result<Vec<ErrorEnum>, (String, String, String)> {
+    let default_code = pool.get_extension_by_name("errors.default_code");
+    let value_code = pool.get_extension_by_name("errors.code");
+    let int_option = |options: &DynamicMessage,
+                      ext: &Option<prost_reflect::ExtensionDescriptor>| {
+        ext.as_ref()
+            .filter(|ext| options.has_extension(ext))
+            .and_then(|ext| options.get_extension(ext).as_i32())
+    };
+    let mut enums = Vec::new();
+    for file in pool.files().filter(|f| f.package_name() == package) {
+        for descriptor in file.enums() {
+            let default = int_option(&descriptor.options(), &default_code);
+            if !descriptor.name().ends_with("Reason") && default.is_none() {
+                continue;
+            }
+            let mut values = Vec::new();
+            for value in descriptor.values() {
+                let explicit = int_option(&value.options(), &value_code);
+                let code = explicit.or(default).unwrap_or(500);
+                let code = u16::try_from(code)
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        (
+                            file.name().to_owned(),
+                            value.full_name().to_owned(),
+                            format!("error code {code} is not an HTTP status code (100-599)"),
+                        )
+                    })?;
+                let placeholder = value.number() == 0
+                    && value.name().ends_with("_UNSPECIFIED")
+                    && explicit.is_none();
+                values.push(ErrorValue {
+                    name: value.name().to_owned(),
+                    rust_variant: names::enum_variant(descriptor.name(), value.name()),
+                    code,
+                    has_helpers: !placeholder,
+                });
+            }
+            enums.push(ErrorEnum {
+                rust_name: names::upper_camel(descriptor.name()),
+                values,
+            });
+        }
+    }
+    Ok(enums)
 }
 
 fn build_method(

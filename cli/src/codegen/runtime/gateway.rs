@@ -2,19 +2,18 @@
 //!
 //! A request is assembled as proto3 JSON (body, then query string, then path variables, so path
 //! values win) and decoded into the request message with its generated serde impl; the reply is
-//! encoded the same way. A gRPC status from the service becomes an HTTP error with the same JSON
-//! body on every route.
-
-use std::collections::BTreeMap;
+//! encoded the same way. Every failure, the service's or the binding's, is an [`Error`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+pub use super::errors::Error;
 
 /// How the text of a URL parameter becomes the proto3 JSON value of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +71,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let path = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|err| Error::bad_request("BAD_PATH", err.body_text()))?
+            .map_err(|err| bad_request("BAD_PATH", err.body_text()))?
             .iter()
             .map(|(_, value)| value.to_owned())
             .collect();
         let Query(query) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|err| Error::bad_request("BAD_QUERY", err.body_text()))?;
+            .map_err(|err| bad_request("BAD_QUERY", err.body_text()))?;
         Ok(Call { path, query, headers: parts.headers.clone() })
     }
 }
@@ -95,7 +94,7 @@ impl Call {
             Body::None => Map::new(),
             Body::Whole => match parse_body(body)? {
                 Value::Object(fields) => fields,
-                _ => return Err(Error::codec("the request body must be a JSON object")),
+                _ => return Err(codec("the request body must be a JSON object")),
             },
             Body::Field(field) => {
                 let mut request = Map::new();
@@ -113,7 +112,7 @@ impl Call {
             set(&mut request, field, to_json(field, text)?);
         }
         let message = serde_json::from_value(Value::Object(request))
-            .map_err(|err| Error::codec(format!("invalid request: {err}")))?;
+            .map_err(|err| codec(format!("invalid request: {err}")))?;
         let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
         Ok(tonic::Request::from_parts(metadata, Default::default(), message))
     }
@@ -121,8 +120,7 @@ impl Call {
 
 /// Encodes a service reply as the JSON body of a `200 OK`.
 pub fn reply<T: Serialize>(reply: tonic::Response<T>) -> Result<Response, Error> {
-    let body = serde_json::to_vec(reply.get_ref())
-        .map_err(|err| Error::new(StatusCode::INTERNAL_SERVER_ERROR, "CODEC", err.to_string()))?;
+    let body = serde_json::to_vec(reply.get_ref()).map_err(|err| Error::new(500, "CODEC", err.to_string()))?;
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
@@ -131,7 +129,7 @@ fn parse_body(body: &Bytes) -> Result<Value, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(body).map_err(|err| Error::codec(format!("malformed JSON body: {err}")))
+    serde_json::from_slice(body).map_err(|err| codec(format!("malformed JSON body: {err}")))
 }
 
 /// A query key names a field by its dotted proto path or its dotted JSON path.
@@ -145,7 +143,7 @@ fn matches_key(field: &Field, key: &str) -> bool {
 
 fn to_json(field: &Field, text: &str) -> Result<Value, Error> {
     let invalid = |expected: &str| {
-        Error::bad_request(
+        bad_request(
             "INVALID_ARGUMENT",
             format!("`{}`: `{text}` is not {expected}", field.proto.join(".")),
         )
@@ -195,85 +193,11 @@ fn set(request: &mut Map<String, Value>, field: &Field, value: Value) {
     }
 }
 
-/// The JSON error body every route answers with: the same shape for a binding failure and for
-/// an error the service returned.
-#[derive(Debug, Serialize)]
-pub struct Error {
-    pub code: u16,
-    pub reason: String,
-    pub message: String,
-    pub metadata: BTreeMap<String, String>,
+fn bad_request(reason: &str, message: impl Into<String>) -> Error {
+    Error::new(400, reason, message)
 }
 
-impl Error {
-    pub fn new(status: StatusCode, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Error {
-            code: status.as_u16(),
-            reason: reason.into(),
-            message: message.into(),
-            metadata: BTreeMap::new(),
-        }
-    }
-
-    fn bad_request(reason: &str, message: impl Into<String>) -> Self {
-        Error::new(StatusCode::BAD_REQUEST, reason, message)
-    }
-
-    fn codec(message: impl Into<String>) -> Self {
-        Error::bad_request("CODEC", message)
-    }
-}
-
-impl From<tonic::Status> for Error {
-    fn from(status: tonic::Status) -> Self {
-        Error::new(http_status(status.code()), "", status.message())
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self)).into_response()
-    }
-}
-
-/// The HTTP status for a gRPC code, as kratos maps them.
-///
-/// | gRPC code           | HTTP |
-/// |---------------------|------|
-/// | OK                  | 200  |
-/// | Cancelled           | 499  |
-/// | Unknown             | 500  |
-/// | InvalidArgument     | 400  |
-/// | DeadlineExceeded    | 504  |
-/// | NotFound            | 404  |
-/// | AlreadyExists       | 409  |
-/// | PermissionDenied    | 403  |
-/// | ResourceExhausted   | 429  |
-/// | FailedPrecondition  | 400  |
-/// | Aborted             | 409  |
-/// | OutOfRange          | 400  |
-/// | Unimplemented       | 501  |
-/// | Internal            | 500  |
-/// | Unavailable         | 503  |
-/// | DataLoss            | 500  |
-/// | Unauthenticated     | 401  |
-pub fn http_status(code: tonic::Code) -> StatusCode {
-    use tonic::Code;
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::Cancelled => StatusCode::from_u16(499).expect("499 is a valid status"),
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-            StatusCode::BAD_REQUEST
-        }
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// A body or value that is not valid proto3 JSON for its message.
+fn codec(message: impl Into<String>) -> Error {
+    bad_request("CODEC", message)
 }

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::api::gateway;
+use crate::api::errors::Error;
 use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
@@ -19,7 +19,7 @@ pub fn router(greeter: Arc<GreeterService>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(greeter_http::router(greeter))
         .fallback(|uri: Uri| async move {
-            gateway::Error::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no route for `{}`", uri.path()))
+            Error::new(404, "NOT_FOUND", format!("no route for `{}`", uri.path()))
         })
 }
 

@@ -1,7 +1,7 @@
 use tonic::{Request, Response, Status};
 
 use crate::api::helloworld::v1::greeter_server::Greeter;
-use crate::api::helloworld::v1::{HelloReply, HelloRequest};
+use crate::api::helloworld::v1::{HelloReply, HelloRequest, error_name_required};
 use crate::biz::{GreetError, GreeterRepo, GreeterUsecase};
 use crate::data::GreeterStore;
 
@@ -28,7 +28,7 @@ impl<R: GreeterRepo> Greeter for GreeterService<R> {
 impl From<GreetError> for Status {
     fn from(err: GreetError) -> Self {
         match err {
-            GreetError::EmptyName => Status::invalid_argument(err.to_string()),
+            GreetError::EmptyName => error_name_required(err.to_string()).into(),
             GreetError::Storage(source) => {
                 tracing::error!("{source:#}");
                 Status::internal("internal error")
