@@ -32,7 +32,13 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     let module = format_ident!("{}_http", names::snake(&service.name));
     let server_module = format_ident!("{}_server", names::snake(&service.name));
     let service_trait = format_ident!("{}", names::upper_camel(&service.name));
-    let supers = std::iter::repeat_n(quote!(super::), package.depth() + 1);
+    let supers: Vec<TokenStream> =
+        std::iter::repeat_n(quote!(super::), package.depth() + 1).collect();
+    let validate_import = service
+        .methods
+        .iter()
+        .any(|m| m.validate_input && !m.bindings.is_empty())
+        .then(|| quote!(use #(#supers)* validate::Validate;));
     let module_doc = format!(
         " HTTP/JSON routes of `{}`, from its `google.api.http` rules.",
         service.full_name
@@ -85,6 +91,9 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                 handler.to_string().trim_start_matches("r#").to_uppercase()
             );
             let binding_value = render_binding(binding);
+            let validate = method
+                .validate_input
+                .then(|| quote!(request.get_ref().validate()?;));
             let doc = format!(
                 " `{} {}` → `{}`.",
                 binding.verb,
@@ -101,6 +110,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                     body: Bytes,
                 ) -> Result<Response, Error> {
                     let request = call.decode::<#input>(&#binding_const, &body)?;
+                    #validate
                     gateway::reply(service.#rust_method(request).await?)
                 }
             });
@@ -129,6 +139,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
 
             use #(#supers)* gateway::{self, Call, Error};
             use super::#server_module::#service_trait;
+            #validate_import
 
             #[doc = #router_doc]
             pub fn router<S: #service_trait>(service: Arc<S>) -> Router {

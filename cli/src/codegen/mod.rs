@@ -5,7 +5,9 @@ mod errors;
 mod http;
 mod messages;
 pub mod model;
+mod rules;
 mod stubs;
+mod validate;
 mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +23,7 @@ pub use model::Package;
 /// type both transports share.
 const GATEWAY: &str = include_str!("runtime/gateway.rs");
 const ERRORS: &str = include_str!("runtime/errors.rs");
+const VALIDATE: &str = include_str!("runtime/validate.rs");
 
 /// A file to write, relative to the folder it belongs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +64,10 @@ pub fn client(pool: &DescriptorPool, packages: &[Package]) -> anyhow::Result<Vec
             path: "gateway.rs".into(),
             contents: header() + GATEWAY,
         },
+        GeneratedFile {
+            path: "validate.rs".into(),
+            contents: header() + VALIDATE,
+        },
     ];
     for package in packages {
         let dir = crate::names::package_dir(&package.name);
@@ -77,6 +84,12 @@ pub fn client(pool: &DescriptorPool, packages: &[Package]) -> anyhow::Result<Vec
             files.push(GeneratedFile {
                 path: dir.join("errors.rs"),
                 contents: header() + &format(errors)?,
+            });
+        }
+        if let Some(validation) = validate::render(package) {
+            files.push(GeneratedFile {
+                path: dir.join("validate.rs"),
+                contents: header() + &format(validation)?,
             });
         }
         if let Some(routes) = http::render(package)? {
@@ -125,6 +138,7 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
 
         pub mod errors;
         pub mod gateway;
+        pub mod validate;
 
         #body
     };

@@ -9,6 +9,8 @@ pub struct Package {
     pub services: Vec<Service>,
     /// Top-level enums that define typed errors (`…Reason`, or with `(errors.default_code)`).
     pub error_enums: Vec<ErrorEnum>,
+    /// Every message of the package that has validation rules, or fields whose types do.
+    pub validated: Vec<ValidatedMessage>,
 }
 
 impl Package {
@@ -36,6 +38,8 @@ pub struct Method {
     /// The method name in tonic's service trait, e.g. `say_hello`.
     pub rust_name: String,
     pub input: TypeRef,
+    /// The request has validation rules to run before the service sees it.
+    pub validate_input: bool,
     pub output: TypeRef,
     pub client_streaming: bool,
     pub server_streaming: bool,
@@ -140,4 +144,111 @@ pub struct ErrorValue {
     pub code: u16,
     /// Whether helpers are generated for it (not for a zero `…_UNSPECIFIED` placeholder).
     pub has_helpers: bool,
+}
+
+/// A message with validation rules (protoc-gen-validate's `validate.rules`), as prost lays it out.
+#[derive(Debug, Clone)]
+pub struct ValidatedMessage {
+    /// The Rust path of the type inside its package module, e.g. `Order` or `order::Item`.
+    pub rust_path: String,
+    pub fields: Vec<FieldValidation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldValidation {
+    /// The proto field name, used in violation paths (`items[0].quantity`).
+    pub name: String,
+    /// The Rust field prost generates.
+    pub rust_field: String,
+    pub shape: FieldShape,
+    /// Checks on the value (each item, for a repeated field).
+    pub checks: Vec<Check>,
+    /// Skip the checks when the value is its type's default (`ignore_empty`).
+    pub ignore_empty: bool,
+    /// The proto type of the value (`string`, `int32`, …), which decides what "empty" means.
+    pub value_type: &'static str,
+    /// A message field that must be set.
+    pub required: bool,
+    /// Rules on the list itself.
+    pub items: Option<ItemRules>,
+    /// The field's message type has rules of its own to run.
+    pub nested: bool,
+}
+
+/// How prost represents a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldShape {
+    /// `T` (proto3 singular scalar, or enum as `i32`).
+    Plain,
+    /// `Option<T>` (a message, or an `optional` scalar).
+    Optional,
+    /// `Vec<T>`.
+    Repeated,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemRules {
+    pub min_items: Option<u64>,
+    pub max_items: Option<u64>,
+    pub unique: bool,
+}
+
+/// One constraint on a value.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// Length in Unicode code points.
+    Chars {
+        min: Option<u64>,
+        max: Option<u64>,
+        exact: Option<u64>,
+    },
+    /// Length in bytes (strings and bytes).
+    Bytes {
+        min: Option<u64>,
+        max: Option<u64>,
+        exact: Option<u64>,
+    },
+    Pattern(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    NotContains(String),
+    /// One of these strings (or, with `negate`, none of them).
+    StrIn {
+        values: Vec<String>,
+        negate: bool,
+    },
+    StrConst(String),
+    Format(StringFormat),
+    /// Numeric bounds; values are Rust literals of the field's type.
+    Range {
+        gt: Option<String>,
+        gte: Option<String>,
+        lt: Option<String>,
+        lte: Option<String>,
+        /// Floating point: NaN breaks every bound.
+        float: bool,
+    },
+    /// One of these numbers (or, with `negate`, none of them); Rust literals of the field's type.
+    NumIn {
+        values: Vec<String>,
+        negate: bool,
+    },
+    NumConst(String),
+    BoolConst(bool),
+    /// An enum value the enum declares; the Rust path of the enum type.
+    DefinedOnly(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringFormat {
+    Email,
+    Hostname,
+    Ip,
+    Ipv4,
+    Ipv6,
+    Uri,
+    UriRef,
+    Address,
+    Uuid,
 }

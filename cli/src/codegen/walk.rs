@@ -30,6 +30,7 @@ pub fn packages(
     packages: &BTreeSet<String>,
 ) -> Result<Vec<Package>, ContractError> {
     let http = pool.get_extension_by_name("google.api.http");
+    let validating = super::rules::validating(pool);
     let mut out = Vec::new();
     for name in packages {
         let mut services = Vec::new();
@@ -43,10 +44,12 @@ pub fn packages(
                         .filter(|ext| method.options().has_extension(ext))
                         .map(|ext| method.options().get_extension(ext).as_message().cloned())
                         .unwrap_or_default();
-                    build_method(name, &method, rules.as_ref()).map_err(|message| ContractError {
-                        file: file.clone(),
-                        item: method.full_name().to_owned(),
-                        message,
+                    build_method(name, &method, rules.as_ref(), &validating).map_err(|message| {
+                        ContractError {
+                            file: file.clone(),
+                            item: method.full_name().to_owned(),
+                            message,
+                        }
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -63,10 +66,21 @@ pub fn packages(
                 item: enum_name,
                 message,
             })?;
+        let validated =
+            super::rules::validated_messages(pool, name).map_err(|message| ContractError {
+                file: pool
+                    .files()
+                    .find(|f| f.package_name() == name)
+                    .map(|f| f.name().to_owned())
+                    .unwrap_or_default(),
+                item: "validation".to_owned(),
+                message,
+            })?;
         out.push(Package {
             name: name.clone(),
             services,
             error_enums,
+            validated,
         });
     }
     Ok(out)
@@ -130,6 +144,7 @@ fn build_method(
     package: &str,
     method: &MethodDescriptor,
     rule: Option<&DynamicMessage>,
+    validating: &BTreeSet<String>,
 ) -> Result<Method, String> {
     let input = method.input();
     let mut bindings = Vec::new();
@@ -151,6 +166,7 @@ fn build_method(
         name: method.name().to_owned(),
         rust_name: names::snake(method.name()),
         input: type_ref(package, &input),
+        validate_input: validating.contains(input.full_name()),
         output: type_ref(package, &method.output()),
         client_streaming: method.is_client_streaming(),
         server_streaming: method.is_server_streaming(),

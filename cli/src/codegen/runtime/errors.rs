@@ -22,6 +22,17 @@ pub struct Error {
     pub message: String,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The broken rules of a request that failed validation; over gRPC a `google.rpc.BadRequest`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<FieldViolation>,
+}
+
+/// One field of a request that breaks one of its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldViolation {
+    /// The field's path, e.g. `items[0].quantity`.
+    pub field: String,
+    pub description: String,
 }
 
 impl Error {
@@ -31,6 +42,7 @@ impl Error {
             reason: reason.into(),
             message: message.into(),
             metadata: BTreeMap::new(),
+            violations: Vec::new(),
         }
     }
 
@@ -57,11 +69,14 @@ impl std::error::Error for Error {}
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let code = err.grpc_code();
-        if err.reason.is_empty() && err.metadata.is_empty() {
+        if err.reason.is_empty() && err.metadata.is_empty() && err.violations.is_empty() {
             return tonic::Status::new(code, err.message);
         }
         let metadata: HashMap<String, String> = err.metadata.into_iter().collect();
-        let details = ErrorDetails::with_error_info(err.reason, "", metadata);
+        let mut details = ErrorDetails::with_error_info(err.reason, "", metadata);
+        for violation in err.violations {
+            details.add_bad_request_violation(violation.field, violation.description);
+        }
         tonic::Status::with_error_details(code, err.message, details)
     }
 }
@@ -72,6 +87,13 @@ impl From<tonic::Status> for Error {
         if let Some(info) = status.get_details_error_info() {
             err.reason = info.reason;
             err.metadata = info.metadata.into_iter().collect();
+        }
+        if let Some(bad_request) = status.get_details_bad_request() {
+            err.violations = bad_request
+                .field_violations
+                .into_iter()
+                .map(|v| FieldViolation { field: v.field, description: v.description })
+                .collect();
         }
         err
     }

@@ -12,7 +12,13 @@ use crate::project::Project;
 use crate::protos::{self, Compiled};
 
 /// The files one package may have generated, in the order `mod.rs` includes them.
-const PACKAGE_FILES: &[&str] = &["pb.rs", "pb.serde.rs", "errors.rs", "http.rs"];
+const PACKAGE_FILES: &[&str] = &[
+    "pb.rs",
+    "pb.serde.rs",
+    "errors.rs",
+    "validate.rs",
+    "http.rs",
+];
 
 pub struct Options {
     pub cwd: PathBuf,

@@ -1,0 +1,97 @@
+//! Request validation from the contracts' protoc-gen-validate rules (`(validate.rules)`).
+//!
+//! Each message with rules implements [`Validate`]; the generated HTTP handlers and gRPC services
+//! run it before the service sees a request, and answer a broken rule with a `400 VALIDATOR`
+//! error (`INVALID_ARGUMENT` over gRPC) that lists every violated field.
+
+pub use super::errors::{Error, FieldViolation};
+
+/// A message whose fields have rules.
+pub trait Validate {
+    /// Records a violation for each broken rule, naming fields below `prefix` (`""` at the top,
+    /// `items[0].` for an item of a list).
+    fn validate_at(&self, prefix: &str, violations: &mut Violations);
+
+    /// Every broken rule, as one error.
+    fn validate(&self) -> Result<(), Error> {
+        let mut violations = Violations::default();
+        self.validate_at("", &mut violations);
+        violations.into_result()
+    }
+}
+
+/// The broken rules found so far.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn add(&mut self, field: String, description: impl Into<String>) {
+        self.0.push(FieldViolation { field, description: description.into() });
+    }
+
+    /// `Ok` when nothing was broken; otherwise a `400 VALIDATOR` error naming each field.
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let summary: Vec<String> = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect();
+        let mut err = Error::new(400, "VALIDATOR", format!("invalid request: {}", summary.join("; ")));
+        err.violations = self.0;
+        Err(err)
+    }
+}
+
+/// An address of the form `local@domain`, with a valid hostname as the domain.
+pub fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && text.len() <= 254
+        && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        && is_hostname(domain)
+}
+
+/// A hostname as RFC 1034 defines one: dot-separated labels of letters, digits and inner hyphens.
+pub fn is_hostname(text: &str) -> bool {
+    let text = text.strip_suffix('.').unwrap_or(text);
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// A UUID in its canonical hyphenated form (`8-4-4-4-12` hex digits).
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
+            group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit())
+        })
+}
+
+/// An absolute URI: a scheme, a colon, and no whitespace.
+pub fn is_uri(text: &str) -> bool {
+    let Some((scheme, _)) = text.split_once(':') else {
+        return false;
+    };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && is_uri_ref(text)
+}
+
+/// A URI reference, absolute or relative: no whitespace or control characters.
+pub fn is_uri_ref(text: &str) -> bool {
+    !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A hostname or an IP address.
+pub fn is_address(text: &str) -> bool {
+    text.parse::<std::net::IpAddr>().is_ok() || is_hostname(text)
+}
