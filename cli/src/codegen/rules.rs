@@ -182,10 +182,7 @@ fn read_rules(
                         "min_items" | "max_items" | "unique" | "ignore_empty" => {}
                         "items" => {
                             let items = value.as_message().expect("items is a message");
-                            let mut inner = FieldValidation {
-                                checks: Vec::new(),
-                                ..out.clone()
-                            };
+                            let mut item_checks = Vec::new();
                             for (kind, rules) in items.fields() {
                                 if let Some(rules) = rules.as_message() {
                                     scalar_rules(
@@ -193,11 +190,11 @@ fn read_rules(
                                         field,
                                         kind.name(),
                                         rules,
-                                        &mut inner.checks,
+                                        &mut item_checks,
                                     )?;
                                 }
                             }
-                            out.checks = inner.checks;
+                            out.checks = item_checks;
                         }
                         other => return Err(unsupported("repeated", other)),
                     }

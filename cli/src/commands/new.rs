@@ -64,7 +64,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         "Created",
         format!("service `{}` in `{}`", options.name, target.display()),
     );
-    let relative = pathdiff(&target);
+    let relative = relative_to_cwd(&target);
     printer.line(format!(
         "\nNext:\n  cd {}\n  micro run\n  curl http://localhost:8000/helloworld/micro",
         relative.display()
@@ -86,7 +86,7 @@ fn merge_into(staging: &Path, target: &Path) -> anyhow::Result<()> {
 }
 
 /// `path` relative to the current folder when it is below it, for the next-steps hint.
-fn pathdiff(path: &Path) -> PathBuf {
+fn relative_to_cwd(path: &Path) -> PathBuf {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_owned))
