@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::model::{Body, BoundField, HttpBinding, Package, Segment, Service, ValueKind};
+use super::model::{
+    Body, BoundField, FieldPath, HttpBinding, Method, Package, PathTemplate, Segment, Service,
+    ValueKind,
+};
 use crate::names;
 
 /// A binding that cannot be routed, e.g. two rules claiming the same verb and path.
@@ -48,83 +51,68 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
         service.name
     );
 
-    // axum wants each path routed once, with all of its verbs.
-    let mut routes: BTreeMap<String, Vec<(String, syn::Ident)>> = BTreeMap::new();
+    // axum wants each path routed once, with all of its methods; bindings that differ only by a
+    // custom verb after a path variable share one handler that picks by the verb.
+    let mut routes: BTreeMap<String, Vec<MethodRoute>> = BTreeMap::new();
     let mut handlers = Vec::new();
     for method in &service.methods {
         for (index, binding) in method.bindings.iter().enumerate() {
             let handler = handler_name(&method.rust_name, index, method.bindings.len());
-            let verbs = routes.entry(axum_path(binding)).or_default();
-            if let Some((_, other)) = verbs.iter().find(|(verb, _)| *verb == binding.verb) {
+            let (path, verb) = axum_route(&binding.template);
+            let methods = routes.entry(path).or_default();
+            let route = match methods.iter_mut().find(|r| r.method == binding.verb) {
+                Some(route) => route,
+                None => {
+                    methods.push(MethodRoute {
+                        method: binding.verb.clone(),
+                        bindings: Vec::new(),
+                    });
+                    methods.last_mut().expect("just pushed")
+                }
+            };
+            if let Some((_, other)) = route.bindings.iter().find(|(v, _)| v.as_deref() == verb) {
                 return Err(RouteError {
                     service: service.full_name.clone(),
                     message: format!(
                         "`{} {}` is bound twice (by `{}` and `{}`); give one of them another path",
-                        binding.verb,
-                        template_text(binding),
-                        other,
-                        handler
+                        binding.verb, binding.template.text, other, handler
                     ),
                 });
             }
-            if !matches!(
-                binding.verb.as_str(),
-                "GET" | "POST" | "PUT" | "DELETE" | "PATCH"
-            ) {
-                return Err(RouteError {
-                    service: service.full_name.clone(),
-                    message: format!("custom verb `{}` is not supported yet", binding.verb),
-                });
-            }
-            verbs.push((binding.verb.clone(), handler.clone()));
-
-            let rust_method = syn::parse_str::<syn::Ident>(&method.rust_name)
-                .expect("prost names are identifiers");
-            // Handlers live one module below the package's, so relative paths gain a `super`.
-            let input = match method.input.rust_path.as_str() {
-                absolute if absolute.starts_with("::") => absolute.to_owned(),
-                relative => format!("super::{relative}"),
-            };
-            let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
-            let binding_const = format_ident!(
-                "{}",
-                handler.to_string().trim_start_matches("r#").to_uppercase()
-            );
-            let binding_value = render_binding(binding);
-            let validate = method
-                .validate_input
-                .then(|| quote!(request.get_ref().validate()?;));
-            let doc = format!(
-                " `{} {}` → `{}`.",
-                binding.verb,
-                template_text(binding),
-                method.name
-            );
-            handlers.push(quote! {
-                const #binding_const: gateway::Binding = #binding_value;
-
-                #[doc = #doc]
-                async fn #handler<S: #service_trait>(
-                    State(service): State<Arc<S>>,
-                    call: Call,
-                    body: Bytes,
-                ) -> Result<Response, Error> {
-                    let request = call.decode::<#input>(&#binding_const, &body)?;
-                    #validate
-                    gateway::reply(service.#rust_method(request).await?)
-                }
-            });
+            route
+                .bindings
+                .push((verb.map(str::to_owned), handler.clone()));
+            handlers.push(render_handler(service, method, binding, &handler));
         }
     }
 
-    let route_calls = routes.iter().map(|(path, verbs)| {
-        let mut chain = verbs.iter().map(|(verb, handler)| {
-            let verb = format_ident!("{}", verb.to_lowercase());
-            quote!(#verb(#handler::<S>))
-        });
-        let first = chain.next().expect("a route has a verb");
-        quote!(.route(#path, routing::#first #(.#chain)*))
-    });
+    let mut dispatchers = Vec::new();
+    let mut route_calls = Vec::new();
+    for (path, methods) in &routes {
+        let mut chain = Vec::new();
+        for route in methods {
+            let target = match route.bindings.as_slice() {
+                [(None, handler)] => handler.clone(),
+                bindings => {
+                    let dispatcher = format_ident!("dispatch_{}", dispatchers.len());
+                    dispatchers.push(render_dispatcher(
+                        &service_trait,
+                        &dispatcher,
+                        &route.method,
+                        path,
+                        bindings,
+                    ));
+                    dispatcher
+                }
+            };
+            let target = quote!(#target::<S>);
+            // The walk admits only methods axum routes by name (`get`, …, `trace`).
+            let method = format_ident!("{}", route.method.to_lowercase());
+            chain.push(quote!(#method(#target)));
+        }
+        let (first, rest) = chain.split_first().expect("a route has a method");
+        route_calls.push(quote!(.route(#path, routing::#first #(.#rest)*)));
+    }
 
     Ok(quote! {
         #[doc = #module_doc]
@@ -148,9 +136,94 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                     .with_state(service)
             }
 
+            #(#dispatchers)*
+
             #(#handlers)*
         }
     })
+}
+
+/// The bindings one HTTP method of one axum route serves, keyed by the custom verb that ends the
+/// path, if any.
+struct MethodRoute {
+    method: String,
+    bindings: Vec<(Option<String>, syn::Ident)>,
+}
+
+fn render_handler(
+    service: &Service,
+    method: &Method,
+    binding: &HttpBinding,
+    handler: &syn::Ident,
+) -> TokenStream {
+    let service_trait = format_ident!("{}", names::upper_camel(&service.name));
+    let rust_method =
+        syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
+    // Handlers live one module below the package's, so relative paths gain a `super`.
+    let input = match method.input.rust_path.as_str() {
+        absolute if absolute.starts_with("::") => absolute.to_owned(),
+        relative => format!("super::{relative}"),
+    };
+    let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
+    let binding_const = format_ident!(
+        "{}",
+        handler.to_string().trim_start_matches("r#").to_uppercase()
+    );
+    let binding_value = render_binding(binding);
+    let validate = method
+        .validate_input
+        .then(|| quote!(request.get_ref().validate()?;));
+    let doc = format!(
+        " `{} {}` → `{}`.",
+        binding.verb, binding.template.text, method.name
+    );
+    quote! {
+        const #binding_const: gateway::Binding = #binding_value;
+
+        #[doc = #doc]
+        async fn #handler<S: #service_trait>(
+            State(service): State<Arc<S>>,
+            call: Call,
+            body: Bytes,
+        ) -> Result<Response, Error> {
+            let request = call.decode::<#input>(&#binding_const, &body)?;
+            #validate
+            gateway::reply(&#binding_const, service.#rust_method(request).await?)
+        }
+    }
+}
+
+/// A handler for the bindings of one route and method that a custom verb tells apart
+/// (`/v1/{name}:cancel`, `/v1/{name}:archive`), falling back on the binding without one.
+fn render_dispatcher(
+    service_trait: &syn::Ident,
+    dispatcher: &syn::Ident,
+    method: &str,
+    path: &str,
+    bindings: &[(Option<String>, syn::Ident)],
+) -> TokenStream {
+    let arms = bindings.iter().filter_map(|(verb, handler)| {
+        let verb = verb.as_deref()?;
+        Some(quote!(Some(#verb) => #handler(state, call, body).await,))
+    });
+    let fallback = match bindings.iter().find(|(verb, _)| verb.is_none()) {
+        Some((_, handler)) => quote!(_ => #handler(state, call, body).await,),
+        None => quote!(_ => Err(call.no_route()),),
+    };
+    let doc = format!(" `{method} {path}`, told apart by the custom verb that ends the path.");
+    quote! {
+        #[doc = #doc]
+        async fn #dispatcher<S: #service_trait>(
+            state: State<Arc<S>>,
+            call: Call,
+            body: Bytes,
+        ) -> Result<Response, Error> {
+            match call.verb() {
+                #(#arms)*
+                #fallback
+            }
+        }
+    }
 }
 
 /// The handler of binding `index` of a method: the method's name, numbered when it has several
@@ -159,6 +232,7 @@ fn handler_name(rust_method: &str, index: usize, bindings: usize) -> syn::Ident 
     let base = rust_method.trim_start_matches("r#");
     let base = match base {
         "router" | "routing" | "gateway" => format!("{base}_rpc"),
+        _ if base.starts_with("dispatch_") => format!("{base}_rpc"),
         // Keep keywords raw (`r#match`), exactly as prost named the method.
         _ => rust_method.to_owned(),
     };
@@ -169,56 +243,95 @@ fn handler_name(rust_method: &str, index: usize, bindings: usize) -> syn::Ident 
     }
 }
 
-/// The axum route of a binding. Variables are named by position so that bindings which name the
-/// same segment differently (`/v1/{id}` and `/v1/{name}`) still share one route.
-fn axum_path(binding: &HttpBinding) -> String {
-    let mut variable = 0;
+/// The axum route of a template, and the custom verb its handler must check, if any. Each `*`
+/// becomes a capture and `**` a catch-all; captures are named by position so that bindings which
+/// name the same segment differently (`/v1/{id}` and `/v1/{name}`) still share one route. A verb
+/// after a literal is part of the route; after a capture, axum cannot match it, so it is checked
+/// by the handler.
+fn axum_route(template: &PathTemplate) -> (String, Option<&str>) {
     let mut path = String::new();
-    for segment in &binding.template.segments {
+    let flat = template.flattened();
+    let mut captures = 0;
+    for segment in &flat {
         path.push('/');
         match segment {
             Segment::Literal(text) => path.push_str(text),
-            Segment::Variable(_) => {
-                path.push_str(&format!("{{p{variable}}}"));
-                variable += 1;
-            }
+            Segment::Any => path.push_str(&format!("{{p{captures}}}")),
+            Segment::AnyDeep => path.push_str(&format!("{{*p{captures}}}")),
+            Segment::Variable { .. } => unreachable!("flattened templates hold no variables"),
+        }
+        if matches!(segment, Segment::Any | Segment::AnyDeep) {
+            captures += 1;
         }
     }
-    path
-}
-
-fn template_text(binding: &HttpBinding) -> String {
-    binding
-        .template
-        .segments
-        .iter()
-        .map(|segment| match segment {
-            Segment::Literal(text) => format!("/{text}"),
-            Segment::Variable(field) => format!("/{{{}}}", field.dotted()),
-        })
-        .collect()
+    match (template.verb.as_deref(), flat.last()) {
+        (Some(verb), Some(Segment::Literal(_))) => {
+            path.push(':');
+            path.push_str(verb);
+            (path, None)
+        }
+        (verb, _) => (path, verb),
+    }
 }
 
 fn render_binding(binding: &HttpBinding) -> TokenStream {
-    let path = binding.path_fields.iter().map(render_field);
+    let mut captures = 0;
+    let mut path = Vec::new();
+    for segment in &binding.template.segments {
+        let Segment::Variable { field, pattern } = segment else {
+            captures += usize::from(!matches!(segment, Segment::Literal(_)));
+            continue;
+        };
+        let parts = pattern.iter().map(|part| match part {
+            Segment::Literal(text) => quote!(gateway::Part::Literal(#text)),
+            _ => {
+                let name = format!("p{captures}");
+                captures += 1;
+                quote!(gateway::Part::Capture(#name))
+            }
+        });
+        let field = binding
+            .path_fields
+            .iter()
+            .find(|f| f.path.proto == field.proto)
+            .map(render_field)
+            .expect("every path variable is a bound field");
+        path.push(quote!(gateway::Variable { field: #field, parts: &[#(#parts),*] }));
+    }
     let query = binding.query_fields.iter().map(render_field);
+    let text_field = |path: &FieldPath| {
+        render_field(&BoundField {
+            path: path.clone(),
+            kind: ValueKind::Text,
+            repeated: false,
+        })
+    };
     let body = match &binding.body {
         Body::None => quote!(gateway::Body::None),
         Body::Whole => quote!(gateway::Body::Whole),
         Body::Field(field) => {
-            let field = render_field(&BoundField {
-                path: field.clone(),
-                kind: ValueKind::Text,
-                repeated: false,
-            });
+            let field = text_field(field);
             quote!(gateway::Body::Field(#field))
         }
+    };
+    let verb = match &binding.template.verb {
+        Some(verb) if axum_route(&binding.template).1.is_some() => quote!(Some(#verb)),
+        _ => quote!(None),
+    };
+    let response_body = match &binding.response_body {
+        Some(field) => {
+            let field = text_field(field);
+            quote!(Some(#field))
+        }
+        None => quote!(None),
     };
     quote! {
         gateway::Binding {
             path: &[#(#path),*],
+            verb: #verb,
             query: &[#(#query),*],
             body: #body,
+            response_body: #response_body,
         }
     }
 }

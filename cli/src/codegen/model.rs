@@ -65,6 +65,8 @@ pub struct HttpBinding {
     pub path_fields: Vec<BoundField>,
     /// The request fields a query string may set: every scalar not bound by the path or the body.
     pub query_fields: Vec<BoundField>,
+    /// The response field sent as the whole HTTP body (`response_body`), if not the response.
+    pub response_body: Option<FieldPath>,
 }
 
 /// Which part of the request the HTTP body carries.
@@ -77,17 +79,43 @@ pub enum Body {
     Field(FieldPath),
 }
 
-/// A URL path template from an HTTP rule, e.g. `/v1/{name}/items`.
+/// A URL path template from an HTTP rule, e.g. `/v1/{name=shelves/*}/books:search`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathTemplate {
+    /// The template as the contract wrote it.
+    pub text: String,
     pub segments: Vec<Segment>,
+    /// The custom verb ending the path (`search` in `…/books:search`).
+    pub verb: Option<String>,
+}
+
+impl PathTemplate {
+    /// The segments with every variable replaced by its pattern: what a URL must match.
+    pub fn flattened(&self) -> Vec<&Segment> {
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Variable { pattern, .. } => out.extend(pattern),
+                other => out.push(other),
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Literal(String),
-    /// `{field.path}`: one path segment bound to a request field.
-    Variable(FieldPath),
+    /// `*`: exactly one segment.
+    Any,
+    /// `**`: one or more segments; only ever last.
+    AnyDeep,
+    /// `{field.path=pattern}`: the segments matching `pattern` (`*` when the contract gives
+    /// none), bound to a request field. A pattern holds no variables.
+    Variable {
+        field: FieldPath,
+        pattern: Vec<Segment>,
+    },
 }
 
 /// A dotted path to a request field, in both of the names proto3 JSON accepts.

@@ -147,6 +147,7 @@ fn build_method(
     validating: &BTreeSet<String>,
 ) -> Result<Method, String> {
     let input = method.input();
+    let output = method.output();
     let mut bindings = Vec::new();
     if let Some(rule) = rule {
         let streaming = method.is_client_streaming() || method.is_server_streaming();
@@ -155,10 +156,10 @@ fn build_method(
                         remove the `google.api.http` option (the method stays on gRPC)"
                 .into());
         }
-        bindings.push(build_binding(&input, rule)?);
+        bindings.push(build_binding(&input, &output, rule)?);
         if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {
             for extra in more.iter().filter_map(Value::as_message) {
-                bindings.push(build_binding(&input, extra)?);
+                bindings.push(build_binding(&input, &output, extra)?);
             }
         }
     }
@@ -167,14 +168,23 @@ fn build_method(
         rust_name: names::snake(method.name()),
         input: type_ref(package, &input),
         validate_input: validating.contains(input.full_name()),
-        output: type_ref(package, &method.output()),
+        output: type_ref(package, &output),
         client_streaming: method.is_client_streaming(),
         server_streaming: method.is_server_streaming(),
         bindings,
     })
 }
 
-fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<HttpBinding, String> {
+/// The HTTP methods a rule may use: the standard ones, which axum routes by name.
+const ROUTABLE_METHODS: &[&str] = &[
+    "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT",
+];
+
+fn build_binding(
+    input: &MessageDescriptor,
+    output: &MessageDescriptor,
+    rule: &DynamicMessage,
+) -> Result<HttpBinding, String> {
     let string = |name: &str| {
         rule.get_field_by_name(name)
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -191,11 +201,21 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
             Some((get("kind")?.to_uppercase(), get("path")?))
         })
         .ok_or("the `google.api.http` rule names no verb and path")?;
+    if !ROUTABLE_METHODS.contains(&verb.as_str()) {
+        return Err(format!(
+            "custom HTTP method `{verb}` cannot be routed; use one of {}",
+            ROUTABLE_METHODS.join(", ")
+        ));
+    }
 
     let template = parse_template(&path)?;
     let mut path_fields = Vec::new();
     for segment in &template.segments {
-        if let Segment::Variable(var) = segment {
+        if let Segment::Variable {
+            field: var,
+            pattern,
+        } = segment
+        {
             let field = resolve(input, &var.proto)
                 .map_err(|e| format!("path variable `{{{}}}` in `{path}`: {e}", var.dotted()))?;
             let (kind, repeated) = value_kind(&field)
@@ -206,6 +226,18 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
                         var.dotted()
                     )
                 })?;
+            if pattern != &[Segment::Any] && field.kind() != Kind::String {
+                return Err(format!(
+                    "path variable `{{{}}}` has a pattern, so it must be a `string` field",
+                    var.dotted()
+                ));
+            }
+            if path_fields
+                .iter()
+                .any(|f: &BoundField| f.path.proto == var.proto)
+            {
+                return Err(format!("path `{path}` binds `{}` twice", var.dotted()));
+            }
             path_fields.push(BoundField {
                 path: json_path(input, &var.proto),
                 kind,
@@ -223,11 +255,21 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
             Body::Field(json_path(input, &proto))
         }
     };
-    if !string("response_body").is_empty() {
-        return Err(
-            "`response_body` is not supported yet; remove it to send the whole response".into(),
-        );
-    }
+    let response_body = match string("response_body").as_str() {
+        "" => None,
+        field => {
+            let resolved = output.get_field_by_name(field).ok_or_else(|| {
+                format!(
+                    "response_body `{field}`: `{}` has no field `{field}` (it names a field of the response itself)",
+                    output.full_name()
+                )
+            })?;
+            Some(FieldPath {
+                proto: vec![resolved.name().to_owned()],
+                json: vec![resolved.json_name().to_owned()],
+            })
+        }
+    };
 
     let query_fields = if body == Body::Whole {
         Vec::new()
@@ -251,45 +293,109 @@ fn build_binding(input: &MessageDescriptor, rule: &DynamicMessage) -> Result<Htt
         body,
         path_fields,
         query_fields,
+        response_body,
     })
 }
 
-/// Parses `/v1/{name}/items` into literal and variable segments.
+/// Parses a path template by the grammar of `google/api/http.proto`:
+/// `"/" Segments [":" Verb]`, a segment being `*`, `**`, a literal or `{field.path[=Segments]}`.
 fn parse_template(path: &str) -> Result<PathTemplate, String> {
     let rest = path
         .strip_prefix('/')
         .ok_or_else(|| format!("path `{path}` must start with `/`"))?;
-    if rest.contains(':') {
+    // The verb is the text after a `:` in the last segment, outside any variable.
+    let mut depth = 0;
+    let mut last_slash = 0;
+    let mut verb_at = None;
+    for (at, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            '/' if depth == 0 => (last_slash, verb_at) = (at, None),
+            ':' if depth == 0 && at >= last_slash => verb_at = Some(at),
+            _ => {}
+        }
+    }
+    let (rest, verb) = match verb_at {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    if let Some(verb) = verb
+        && (verb.is_empty() || verb.contains(['{', '}', '*', ':']))
+    {
         return Err(format!(
-            "path `{path}`: custom verbs (`:verb`) are not supported yet"
+            "path `{path}`: `:{verb}` is not a custom verb (letters after the last `:`)"
         ));
     }
+
     let mut segments = Vec::new();
-    for part in rest.split('/') {
+    for part in split_segments(rest) {
         if let Some(var) = part.strip_prefix('{') {
             let var = var
                 .strip_suffix('}')
                 .ok_or_else(|| format!("path `{path}`: unclosed `{{` in `{part}`"))?;
             let (field, pattern) = var.split_once('=').unwrap_or((var, "*"));
-            if pattern != "*" {
-                return Err(format!(
-                    "path `{path}`: the pattern `{{{var}}}` is not supported yet; use `{{{field}}}`"
-                ));
+            if field.is_empty() || field.split('.').any(str::is_empty) {
+                return Err(format!("path `{path}`: `{{{var}}}` names no field"));
             }
-            let proto: Vec<String> = field.split('.').map(str::to_owned).collect();
-            segments.push(Segment::Variable(FieldPath {
-                json: Vec::new(),
-                proto,
-            }));
-        } else if part.is_empty() || part.contains(['{', '}', '*']) {
-            return Err(format!(
-                "path `{path}`: segment `{part}` is not a literal or a `{{variable}}`"
-            ));
+            let pattern = pattern
+                .split('/')
+                .map(|p| plain_segment(path, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            segments.push(Segment::Variable {
+                field: FieldPath {
+                    proto: field.split('.').map(str::to_owned).collect(),
+                    json: Vec::new(),
+                },
+                pattern,
+            });
         } else {
-            segments.push(Segment::Literal(part.to_owned()));
+            segments.push(plain_segment(path, part)?);
         }
     }
-    Ok(PathTemplate { segments })
+    let template = PathTemplate {
+        text: path.to_owned(),
+        segments,
+        verb: verb.map(str::to_owned),
+    };
+    let flat = template.flattened();
+    if flat[..flat.len() - 1].contains(&&Segment::AnyDeep) {
+        return Err(format!(
+            "path `{path}`: `**` matches the rest of the path, so it must come last"
+        ));
+    }
+    Ok(template)
+}
+
+/// Splits at the `/`s that are not inside a variable.
+fn split_segments(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            '/' if depth == 0 => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// A segment that is not a variable: `*`, `**` or a literal.
+fn plain_segment(path: &str, part: &str) -> Result<Segment, String> {
+    match part {
+        "*" => Ok(Segment::Any),
+        "**" => Ok(Segment::AnyDeep),
+        _ if part.is_empty() || part.contains(['{', '}', '*', '=', ':']) => Err(format!(
+            "path `{path}`: segment `{part}` is not a literal, `*`, `**` or a `{{variable}}`"
+        )),
+        _ => Ok(Segment::Literal(part.to_owned())),
+    }
 }
 
 /// Follows a dotted field path through nested messages.
@@ -446,9 +552,43 @@ mod tests {
         let t = parse_template("/v1/shelves/{shelf.id}/books").unwrap();
         assert_eq!(t.segments.len(), 4);
         assert_eq!(t.segments[0], Segment::Literal("v1".into()));
-        assert!(matches!(&t.segments[2], Segment::Variable(v) if v.proto == ["shelf", "id"]));
+        assert!(
+            matches!(&t.segments[2], Segment::Variable { field, pattern } if field.proto == ["shelf", "id"] && pattern == &[Segment::Any])
+        );
+        assert_eq!(t.verb, None);
         assert!(parse_template("v1/x").is_err());
         assert!(parse_template("/v1/{name").is_err());
         assert!(parse_template("/v1//x").is_err());
+    }
+
+    #[test]
+    fn templates_take_patterns_wildcards_and_verbs() {
+        let t = parse_template("/v1/{name=shelves/*/books/*}:archive").unwrap();
+        assert_eq!(t.verb.as_deref(), Some("archive"));
+        let flat: Vec<&Segment> = t.flattened();
+        assert_eq!(
+            flat,
+            [
+                &Segment::Literal("v1".into()),
+                &Segment::Literal("shelves".into()),
+                &Segment::Any,
+                &Segment::Literal("books".into()),
+                &Segment::Any
+            ]
+        );
+        let t = parse_template("/v1/books:batchGet").unwrap();
+        assert_eq!(t.verb.as_deref(), Some("batchGet"));
+        assert_eq!(t.segments[1], Segment::Literal("books".into()));
+        let t = parse_template("/v1/*/files/{path=**}").unwrap();
+        assert_eq!(t.segments[1], Segment::Any);
+        assert_eq!(t.flattened().last(), Some(&&Segment::AnyDeep));
+
+        assert!(
+            parse_template("/v1/{name=**}/x").is_err(),
+            "`**` must be last"
+        );
+        assert!(parse_template("/v1/{name}:").is_err(), "empty verb");
+        assert!(parse_template("/v1/{=x}").is_err(), "no field");
+        assert!(parse_template("/v1/a*b").is_err());
     }
 }

@@ -38,14 +38,35 @@ pub struct Field {
     pub repeated: bool,
 }
 
+/// A path variable: a request field and the URL segments that make its value.
+#[derive(Debug)]
+pub struct Variable {
+    pub field: Field,
+    /// The variable's pattern: `[Capture("p0")]` for `{name}`, or, for
+    /// `{name=shelves/*}`, `[Literal("shelves"), Capture("p0")]`; joined with `/`.
+    pub parts: &'static [Part],
+}
+
+#[derive(Debug)]
+pub enum Part {
+    Literal(&'static str),
+    /// A segment (or, for `**`, the rest of the path) axum captured under this name.
+    Capture(&'static str),
+}
+
 /// Where one HTTP binding takes each part of its request message from.
 #[derive(Debug)]
 pub struct Binding {
     /// The path variables, in the order they appear in the route.
-    pub path: &'static [Field],
+    pub path: &'static [Variable],
+    /// The custom verb that ends the last captured segment (`/v1/{name}:cancel`), removed from
+    /// it before binding. A verb after a literal segment is part of the route itself.
+    pub verb: Option<&'static str>,
     /// The fields a query string may set.
     pub query: &'static [Field],
     pub body: Body,
+    /// The response field sent as the HTTP body instead of the whole response.
+    pub response_body: Option<Field>,
 }
 
 /// What the HTTP body carries.
@@ -60,7 +81,9 @@ pub enum Body {
 
 /// The URL and headers of an HTTP request, ready to be bound to a request message.
 pub struct Call {
-    path: Vec<String>,
+    path: String,
+    /// axum's captures (percent-decoded), in route order.
+    captures: Vec<(String, String)>,
     query: Vec<(String, String)>,
     headers: HeaderMap,
 }
@@ -69,27 +92,50 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        let path = RawPathParams::from_request_parts(parts, state)
+        let captures = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|err| bad_request("BAD_PATH", err.body_text()))?
             .iter()
-            .map(|(_, value)| value.to_owned())
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
         let Query(query) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|err| bad_request("BAD_QUERY", err.body_text()))?;
-        Ok(Call { path, query, headers: parts.headers.clone() })
+        Ok(Call {
+            path: parts.uri.path().to_owned(),
+            captures,
+            query,
+            headers: parts.headers.clone(),
+        })
     }
 }
 
 impl Call {
+    /// The custom verb ending the path (`cancel` in `/v1/orders/7:cancel`), if any.
+    pub fn verb(&self) -> Option<&str> {
+        let (_, last) = self.captures.last()?;
+        last.rsplit_once(':').map(|(_, verb)| verb)
+    }
+
+    /// The error for a path that matched a route but none of its custom verbs.
+    pub fn no_route(&self) -> Error {
+        Error::new(404, "NOT_FOUND", format!("no route for `{}`", self.path))
+    }
+
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
     /// request whose metadata holds the HTTP headers.
     pub fn decode<T: DeserializeOwned>(
-        self,
+        mut self,
         binding: &Binding,
         body: &Bytes,
     ) -> Result<tonic::Request<T>, Error> {
+        if let Some(verb) = binding.verb
+            && let Some((_, last)) = self.captures.last_mut()
+            && let Some(kept) = last.strip_suffix(verb).and_then(|rest| rest.strip_suffix(':'))
+        {
+            let kept = kept.len();
+            last.truncate(kept);
+        }
         let mut request = match &binding.body {
             Body::None => Map::new(),
             Body::Whole => match parse_body(body)? {
@@ -108,19 +154,48 @@ impl Call {
                 set(&mut request, field, to_json(field, text)?);
             }
         }
-        for (field, text) in binding.path.iter().zip(&self.path) {
-            set(&mut request, field, to_json(field, text)?);
+        for variable in binding.path {
+            let text = self.variable_text(variable);
+            set(&mut request, &variable.field, to_json(&variable.field, &text)?);
         }
         let message = serde_json::from_value(Value::Object(request))
             .map_err(|err| codec(format!("invalid request: {err}")))?;
         let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
         Ok(tonic::Request::from_parts(metadata, Default::default(), message))
     }
+
+    /// The value of a path variable: its pattern with each capture filled in.
+    fn variable_text(&self, variable: &Variable) -> String {
+        let parts = variable.parts.iter().map(|part| match part {
+            Part::Literal(text) => *text,
+            Part::Capture(name) => self
+                .captures
+                .iter()
+                .find(|(captured, _)| captured == name)
+                .map_or("", |(_, value)| value.as_str()),
+        });
+        parts.collect::<Vec<_>>().join("/")
+    }
 }
 
-/// Encodes a service reply as the JSON body of a `200 OK`.
-pub fn reply<T: Serialize>(reply: tonic::Response<T>) -> Result<Response, Error> {
-    let body = serde_json::to_vec(reply.get_ref()).map_err(|err| Error::new(500, "CODEC", err.to_string()))?;
+/// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.
+pub fn reply<T: Serialize>(binding: &Binding, reply: tonic::Response<T>) -> Result<Response, Error> {
+    let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
+    let body = match &binding.response_body {
+        None => serde_json::to_vec(reply.get_ref()),
+        Some(field) => {
+            let Value::Object(mut fields) = serde_json::to_value(reply.get_ref()).map_err(encoding_failed)? else {
+                return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
+            };
+            // An unset message field is absent from its parent: it is sent as `null`.
+            let value = fields
+                .remove(field.json[0])
+                .or_else(|| fields.remove(field.proto[0]))
+                .unwrap_or(Value::Null);
+            serde_json::to_vec(&value)
+        }
+    }
+    .map_err(encoding_failed)?;
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
