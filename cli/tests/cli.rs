@@ -112,6 +112,11 @@ fn proto_client_and_server_generate_the_fixture() {
         "proto_client_index",
         std::fs::read_to_string(hello.join("api/mod.rs")).unwrap()
     );
+    // One document covers both packages: the greeter's and the echo fixture's.
+    assert_snapshot!(
+        "proto_client_openapi",
+        std::fs::read_to_string(hello.join("api/openapi.yaml")).unwrap()
+    );
 
     // A second run changes nothing and says so.
     let output = micro(&hello, &["proto", "client"]);

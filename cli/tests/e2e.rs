@@ -66,6 +66,22 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains(r#""message":"a name is required""#), "{body}");
 
+    // The API document, in both forms, passes a real OpenAPI 3 validator, and Swagger UI is served
+    // from the binary itself.
+    for form in ["json", "yaml"] {
+        let (status, document) = http_get(http, &format!("/q/openapi.{form}"));
+        assert_eq!(status, 200, "{document}");
+        let saved = work.path().join(format!("served-openapi.{form}"));
+        std::fs::write(&saved, &document).unwrap();
+        validate_openapi(&saved);
+    }
+    let (status, page) = http_get(http, "/q/swagger-ui");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("/q/openapi.json"), "{page}");
+    let (status, script) = http_get(http, "/q/swagger-ui/swagger-ui-bundle.js");
+    assert_eq!(status, 200);
+    assert!(script.contains("SwaggerUIBundle"));
+
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let reply = say_hello(grpc, "micro").await.unwrap();
@@ -248,6 +264,46 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Runs `openapi-spec-validator` (from PyPI, installed once into a virtualenv in cargo's scratch
+/// folder) on a document.
+fn validate_openapi(document: &Path) {
+    const VALIDATOR: &str = "openapi-spec-validator==0.9.0";
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-validator");
+    let validator = venv.join("bin/openapi-spec-validator");
+    if !validator.is_file() {
+        let run = |program: &Path, args: &[&str]| {
+            let output = Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|err| {
+                    panic!(
+                        "cannot run `{}` ({err}); OpenAPI validation needs Python 3 with venv",
+                        program.display()
+                    )
+                });
+            assert!(
+                output.status.success(),
+                "`{} {args:?}` failed:\n{}",
+                program.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        run(
+            Path::new("python3"),
+            &["-m", "venv", venv.to_str().unwrap()],
+        );
+        run(&venv.join("bin/pip"), &["install", "--quiet", VALIDATOR]);
+    }
+    let output = Command::new(&validator).arg(document).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{} is not a valid OpenAPI document:\n{}{}",
+        document.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn append(path: &Path, text: &str) {

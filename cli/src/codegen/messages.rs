@@ -19,6 +19,7 @@ pub struct PackageCode {
 pub fn generate(
     pool: &DescriptorPool,
     packages: &BTreeSet<String>,
+    options: &super::Options,
 ) -> anyhow::Result<BTreeMap<String, PackageCode>> {
     // prost needs every file to judge derives (e.g. `Eq`) across imports; only the packages asked
     // for are kept.
@@ -57,12 +58,15 @@ pub fn generate(
 
     let descriptors = pool.encode_to_vec();
     let prefixes: Vec<String> = packages.iter().map(|p| format!(".{p}")).collect();
-    let serde = pbjson_build::Builder::new()
-        .register_descriptors(&descriptors)?
+    let mut json = pbjson_build::Builder::new();
+    json.register_descriptors(&descriptors)?
         .extern_path(".google.protobuf", "::pbjson_types")
         .emit_fields()
-        .ignore_unknown_fields()
-        .generate(&prefixes, |_| Ok(Vec::new()))?;
+        .ignore_unknown_fields();
+    if options.proto_field_names {
+        json.preserve_proto_field_names();
+    }
+    let serde = json.generate(&prefixes, |_| Ok(Vec::new()))?;
     for (package, code) in serde {
         let package = package.to_string();
         let package = packages

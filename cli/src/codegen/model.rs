@@ -11,6 +11,10 @@ pub struct Package {
     pub error_enums: Vec<ErrorEnum>,
     /// Every message of the package that has validation rules, or fields whose types do.
     pub validated: Vec<ValidatedMessage>,
+    /// Every message of the package, nested ones included (map entries excluded), as JSON sees it.
+    pub messages: Vec<Message>,
+    /// Every enum of the package, nested ones included.
+    pub enums: Vec<Enum>,
 }
 
 impl Package {
@@ -28,6 +32,8 @@ pub struct Service {
     pub full_name: String,
     /// The contract file that declares it.
     pub file: String,
+    /// Its leading comment in the contract.
+    pub description: String,
     pub methods: Vec<Method>,
 }
 
@@ -37,6 +43,8 @@ pub struct Method {
     pub name: String,
     /// The method name in tonic's service trait, e.g. `say_hello`.
     pub rust_name: String,
+    /// Its leading comment in the contract.
+    pub description: String,
     pub input: TypeRef,
     /// The request has validation rules to run before the service sees it.
     pub validate_input: bool,
@@ -50,6 +58,8 @@ pub struct Method {
 /// A message type as seen from inside the module of the package that refers to it.
 #[derive(Debug, Clone)]
 pub struct TypeRef {
+    /// The fully qualified proto name, e.g. `helloworld.v1.HelloRequest`.
+    pub full_name: String,
     /// A Rust path valid in the referring package's module, e.g. `HelloRequest` or
     /// `super::super::common::v1::Money` or `::pbjson_types::Empty`.
     pub rust_path: String,
@@ -279,4 +289,56 @@ pub enum StringFormat {
     UriRef,
     Address,
     Uuid,
+}
+
+/// A message as its proto3 JSON form sees it: named fields of scalar, enum or message values.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The fully qualified proto name, e.g. `order.v1.Order.Item`.
+    pub full_name: String,
+    pub description: String,
+    pub fields: Vec<MessageField>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageField {
+    /// The proto name, e.g. `user_id`.
+    pub name: String,
+    /// The lowerCamelCase JSON name, e.g. `userId`.
+    pub json_name: String,
+    pub description: String,
+    pub value: FieldType,
+    pub label: FieldLabel,
+    /// The oneof it belongs to (a real one, not the synthetic oneof of an `optional` field).
+    pub oneof: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldLabel {
+    Singular,
+    /// Declared `optional`: presence is tracked.
+    Optional,
+    Repeated,
+    /// `map<key, value>`; the field's value type is the map's value type.
+    Map {
+        key: FieldType,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    /// A scalar by its proto name: `string`, `int64`, `bool`, …
+    Scalar(&'static str),
+    /// An enum by fully qualified name.
+    Enum(String),
+    /// A message by fully qualified name (well-known types included).
+    Message(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Enum {
+    pub full_name: String,
+    pub description: String,
+    /// The value names, in declaration order.
+    pub values: Vec<String>,
 }

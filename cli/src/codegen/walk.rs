@@ -9,8 +9,8 @@ use prost_reflect::{
 };
 
 use super::model::{
-    Body, BoundField, ErrorEnum, ErrorValue, FieldPath, HttpBinding, Method, Package, PathTemplate,
-    Segment, Service, TypeRef, ValueKind,
+    Body, BoundField, Enum, ErrorEnum, ErrorValue, FieldLabel, FieldPath, FieldType, HttpBinding,
+    Message, MessageField, Method, Package, PathTemplate, Segment, Service, TypeRef, ValueKind,
 };
 use crate::names;
 
@@ -57,6 +57,7 @@ pub fn packages(
                 name: service.name().to_owned(),
                 full_name: service.full_name().to_owned(),
                 file,
+                description: comments(&service.parent_file(), service.path()),
                 methods,
             });
         }
@@ -81,6 +82,8 @@ pub fn packages(
             services,
             error_enums,
             validated,
+            messages: messages(pool, name),
+            enums: enums(pool, name),
         });
     }
     Ok(out)
@@ -166,6 +169,7 @@ fn build_method(
     Ok(Method {
         name: method.name().to_owned(),
         rust_name: names::snake(method.name()),
+        description: comments(&method.parent_file(), method.path()),
         input: type_ref(package, &input),
         validate_input: validating.contains(input.full_name()),
         output: type_ref(package, &output),
@@ -540,7 +544,109 @@ fn type_ref(package: &str, message: &MessageDescriptor) -> TypeRef {
         parts.push(type_name);
         parts.join("::")
     };
-    TypeRef { rust_path }
+    TypeRef {
+        full_name: message.full_name().to_owned(),
+        rust_path,
+    }
+}
+
+/// Every message of `package` with its fields as the JSON mapping names and types them.
+fn messages(pool: &DescriptorPool, package: &str) -> Vec<Message> {
+    pool.all_messages()
+        .filter(|m| m.package_name() == package && !m.is_map_entry())
+        .map(|message| Message {
+            full_name: message.full_name().to_owned(),
+            description: comments(&message.parent_file(), message.path()),
+            fields: message
+                .fields()
+                .map(|field| MessageField {
+                    name: field.name().to_owned(),
+                    json_name: field.json_name().to_owned(),
+                    description: comments(&field.parent_file(), field.path()),
+                    value: field_type(&field),
+                    label: field_label(&field),
+                    oneof: field
+                        .containing_oneof()
+                        .filter(|oneof| !oneof.is_synthetic())
+                        .map(|oneof| oneof.name().to_owned()),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn field_label(field: &FieldDescriptor) -> FieldLabel {
+    if field.is_map() {
+        let Kind::Message(entry) = field.kind() else {
+            unreachable!("map fields are messages")
+        };
+        FieldLabel::Map {
+            key: field_type(&entry.map_entry_key_field()),
+        }
+    } else if field.is_list() {
+        FieldLabel::Repeated
+    } else if field.supports_presence() && field.kind().as_message().is_none() {
+        FieldLabel::Optional
+    } else {
+        FieldLabel::Singular
+    }
+}
+
+/// The type of a field's values (for a map, of its values).
+fn field_type(field: &FieldDescriptor) -> FieldType {
+    let kind = match field.kind() {
+        Kind::Message(entry) if field.is_map() => entry.map_entry_value_field().kind(),
+        kind => kind,
+    };
+    match kind {
+        Kind::Message(message) => FieldType::Message(message.full_name().to_owned()),
+        Kind::Enum(en) => FieldType::Enum(en.full_name().to_owned()),
+        Kind::Double => FieldType::Scalar("double"),
+        Kind::Float => FieldType::Scalar("float"),
+        Kind::Int32 => FieldType::Scalar("int32"),
+        Kind::Int64 => FieldType::Scalar("int64"),
+        Kind::Uint32 => FieldType::Scalar("uint32"),
+        Kind::Uint64 => FieldType::Scalar("uint64"),
+        Kind::Sint32 => FieldType::Scalar("sint32"),
+        Kind::Sint64 => FieldType::Scalar("sint64"),
+        Kind::Fixed32 => FieldType::Scalar("fixed32"),
+        Kind::Fixed64 => FieldType::Scalar("fixed64"),
+        Kind::Sfixed32 => FieldType::Scalar("sfixed32"),
+        Kind::Sfixed64 => FieldType::Scalar("sfixed64"),
+        Kind::Bool => FieldType::Scalar("bool"),
+        Kind::String => FieldType::Scalar("string"),
+        Kind::Bytes => FieldType::Scalar("bytes"),
+    }
+}
+
+fn enums(pool: &DescriptorPool, package: &str) -> Vec<Enum> {
+    pool.all_enums()
+        .filter(|e| e.package_name() == package)
+        .map(|en| Enum {
+            full_name: en.full_name().to_owned(),
+            description: comments(&en.parent_file(), en.path()),
+            values: en.values().map(|v| v.name().to_owned()).collect(),
+        })
+        .collect()
+}
+
+/// The leading comment of the element at `path` in `file`, with the comment markers' spacing
+/// removed.
+fn comments(file: &prost_reflect::FileDescriptor, path: &[i32]) -> String {
+    let proto = file.file_descriptor_proto();
+    let Some(location) = proto
+        .source_code_info
+        .as_ref()
+        .and_then(|info| info.location.iter().find(|l| l.path == path))
+    else {
+        return String::new();
+    };
+    let text = location.leading_comments.as_deref().unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end())
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use crate::files;
 use crate::output::Printer;
-use crate::project::CONTRACTS_DIR;
+use crate::project::Project;
 use crate::scaffold::{self, ServiceOptions};
 
 pub struct Options {
@@ -47,8 +47,8 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         name: options.name.clone(),
     })?;
     files::write_new(staging.path(), &files)?;
-    let contracts = staging.path().join(CONTRACTS_DIR);
-    super::proto::client::generate(&contracts, &contracts, &[])
+    let project = Project::load(staging.path())?;
+    super::proto::client::generate(&project, &project.contracts_dir(), &[])
         .context("generating code for the template's contracts (a micro bug)")?;
 
     if occupied {

@@ -33,7 +33,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let project = Project::find(&options.cwd)?;
     let contracts = project.contracts_dir();
     let path = options.path.clone().unwrap_or_else(|| contracts.clone());
-    let plan = plan(&contracts, &path, &options.includes)?;
+    let plan = plan(&project, &path, &options.includes)?;
 
     if options.check {
         let stale = plan.out_of_date(&contracts);
@@ -68,14 +68,14 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Generates the code of the contracts at `path` into `contracts` (the folder the module tree is
-/// mounted from) and writes it.
+/// Generates the code of the contracts at `path` into the project's contracts folder (where the
+/// module tree is mounted from) and writes it.
 pub fn generate(
-    contracts: &Path,
+    project: &Project,
     path: &Path,
     includes: &[PathBuf],
 ) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
-    plan(contracts, path, includes)?.write(contracts)
+    plan(project, path, includes)?.write(&project.contracts_dir())
 }
 
 /// What generation would do to the contracts folder: files to write (paths relative to it) and
@@ -114,7 +114,8 @@ impl Plan {
 
 /// Packages are generated whole: with every contract of the same package, and with the user
 /// packages they import.
-fn plan(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Plan> {
+fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Plan> {
+    let contracts = &project.contracts_dir();
     let selected = super::proto_files(path)?;
     if selected.is_empty() {
         anyhow::bail!("no `.proto` files under `{}`", path.display());
@@ -142,7 +143,7 @@ fn plan(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::Result<P
         .collect();
     let packages = packages_to_generate(&compiled, &selected_names)?;
     let model = codegen::model(&compiled.pool, &packages)?;
-    let mut files = codegen::client(&compiled.pool, &model)?;
+    let mut files = codegen::client(&compiled.pool, &model, &project.options)?;
 
     // The module tree mounts what will be on disk afterwards: packages generated earlier, with
     // this run's packages as this run leaves them.
@@ -169,6 +170,23 @@ fn plan(contracts: &Path, path: &Path, includes: &[PathBuf]) -> anyhow::Result<P
         mounted.insert(package.clone(), present);
     }
     files.push(codegen::index(&mounted)?);
+
+    // One API document for every package mounted, not just this run's: those whose contracts
+    // are in the compiled set (all of the contracts folder, and what this run was given).
+    let documented: BTreeSet<String> = mounted
+        .keys()
+        .filter(|package| compiled.pool.files().any(|f| f.package_name() == *package))
+        .cloned()
+        .collect();
+    let info = codegen::openapi::Info {
+        title: project.name.clone(),
+        version: project.version.clone(),
+    };
+    files.extend(codegen::openapi(
+        &codegen::model(&compiled.pool, &documented)?,
+        &info,
+        &project.options,
+    )?);
     Ok(Plan { files, stale })
 }
 

@@ -5,11 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::Uri;
+use axum::http::{Uri, header};
 use axum::routing::get;
+use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use tokio::net::TcpListener;
 
 use crate::api::errors::Error;
+use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
@@ -18,9 +20,29 @@ pub fn router(greeter: Arc<GreeterService>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(greeter_http::router(greeter))
+        .merge(api_docs())
         .fallback(|uri: Uri| async move {
             Error::new(404, "NOT_FOUND", format!("no route for `{}`", uri.path()))
         })
+}
+
+/// The OpenAPI document generated from the contracts, and Swagger UI to try it; both are
+/// compiled into the binary, so they work offline.
+fn api_docs() -> Router {
+    Router::new()
+        .route(
+            "/q/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }),
+        )
+        .route(
+            "/q/openapi.yaml",
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML) }),
+        )
+        .merge(swagger_ui_dist::generate_routes(ApiDefinition {
+            uri_prefix: "/q/swagger-ui",
+            api_definition: OpenApiSource::Uri("/q/openapi.json"),
+            title: Some(env!("CARGO_PKG_NAME")),
+        }))
 }
 
 /// Serves `router` until `shutdown` completes, then waits for in-flight requests.
