@@ -268,3 +268,47 @@ fn proto_client_check_fails_on_drift_and_writes_nothing() {
         transcript(&output, work.path())
     );
 }
+
+#[test]
+fn proto_field_names_are_a_service_option() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    add_echo_contract(&hello);
+    let manifest = hello.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let proto = text.replace(
+        r#"json-field-names = "json""#,
+        r#"json-field-names = "proto""#,
+    );
+    assert_ne!(text, proto, "the scaffold states the option");
+    std::fs::write(&manifest, &proto).unwrap();
+
+    let output = micro(&hello, &["proto", "client"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let serde = std::fs::read_to_string(hello.join("api/echo/v1/pb.serde.rs")).unwrap();
+    assert!(serde.contains(r#"serialize_field("big_number""#));
+    assert!(!serde.contains(r#"serialize_field("bigNumber""#));
+    // Input still takes either name.
+    assert!(serde.contains(r#""bigNumber""#));
+    let openapi = std::fs::read_to_string(hello.join("api/openapi.yaml")).unwrap();
+    assert!(openapi.contains("big_number:") && !openapi.contains("bigNumber:"));
+
+    std::fs::write(
+        &manifest,
+        text.replace(
+            r#"json-field-names = "json""#,
+            "json-field-names = \"camel\"",
+        ),
+    )
+    .unwrap();
+    let output = micro(&hello, &["proto", "client"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_snapshot!(
+        "proto_field_names_bad_value",
+        transcript(&output, work.path())
+    );
+}
