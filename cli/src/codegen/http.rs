@@ -173,6 +173,12 @@ fn render_handler(
     let validate = method
         .validate_input
         .then(|| quote!(request.get_ref().validate()?;));
+    // A server stream goes out as Server-Sent Events, one message per event.
+    let respond = if method.server_streaming {
+        quote!(gateway::stream)
+    } else {
+        quote!(gateway::reply)
+    };
     let doc = format!(
         " `{} {}` → `{}`.",
         binding.verb, binding.template.text, method.name
@@ -188,7 +194,7 @@ fn render_handler(
         ) -> Result<Response, Error> {
             let request = call.decode::<#input>(&#binding_const, &body)?;
             #validate
-            gateway::reply(&#binding_const, service.#rust_method(request).await?)
+            #respond(&#binding_const, service.#rust_method(request).await?)
         }
     }
 }

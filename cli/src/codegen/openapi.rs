@@ -267,11 +267,20 @@ impl<'a> Types<'a> {
                 .field(&method.output.full_name, path)
                 .map_or_else(|| json!({}), |f| self.field_schema(f, used)),
         };
-        operation["responses"] = json!({
-            "200": {
+        let ok = if method.server_streaming {
+            json!({
+                "description": "A stream of Server-Sent Events. The `data` of each is one message \
+                                as JSON; an `error` event carries an error and ends the stream.",
+                "content": { "text/event-stream": { "schema": reply_schema } },
+            })
+        } else {
+            json!({
                 "description": "OK",
                 "content": { "application/json": { "schema": reply_schema } },
-            },
+            })
+        };
+        operation["responses"] = json!({
+            "200": ok,
             "default": {
                 "description": "An error: the HTTP status is its `code`.",
                 "content": { "application/json": { "schema": schema_ref(ERROR_SCHEMA) } },

@@ -153,11 +153,12 @@ fn build_method(
     let output = method.output();
     let mut bindings = Vec::new();
     if let Some(rule) = rule {
-        let streaming = method.is_client_streaming() || method.is_server_streaming();
-        if streaming {
-            return Err("HTTP bindings on streaming methods are not supported yet; \
+        if method.is_client_streaming() {
+            return Err(
+                "a client-streaming method cannot be served over HTTP/JSON; \
                         remove the `google.api.http` option (the method stays on gRPC)"
-                .into());
+                    .into(),
+            );
         }
         bindings.push(build_binding(&input, &output, rule)?);
         if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {

@@ -4,11 +4,15 @@
 //! values win) and decoded into the request message with its generated serde impl; the reply is
 //! encoded the same way. Every failure, the service's or the binding's, is an [`Error`].
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -180,24 +184,50 @@ impl Call {
 
 /// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.
 pub fn reply<T: Serialize>(binding: &Binding, reply: tonic::Response<T>) -> Result<Response, Error> {
-    let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
-    let body = match &binding.response_body {
-        None => serde_json::to_vec(reply.get_ref()),
-        Some(field) => {
-            let Value::Object(mut fields) = serde_json::to_value(reply.get_ref()).map_err(encoding_failed)? else {
-                return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
-            };
-            // An unset message field is absent from its parent: it is sent as `null`.
-            let value = fields
-                .remove(field.json[0])
-                .or_else(|| fields.remove(field.proto[0]))
-                .unwrap_or(Value::Null);
-            serde_json::to_vec(&value)
-        }
-    }
-    .map_err(encoding_failed)?;
+    let body = encode(binding, reply.get_ref())?;
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
+}
+
+/// Sends a server stream as Server-Sent Events: each message (or its `response_body` field) is
+/// the JSON `data` of one event. A failure ends the stream with an `error` event whose data is
+/// the error body.
+pub fn stream<T, S>(binding: &'static Binding, reply: tonic::Response<S>) -> Result<Response, Error>
+where
+    T: Serialize,
+    S: Stream<Item = Result<T, tonic::Status>> + Send + 'static,
+{
+    let messages = Box::pin(reply.into_inner());
+    let events = stream::unfold(Some(messages), move |messages| async move {
+        let mut messages = messages?;
+        let message = messages.next().await?;
+        let event = match message.map_err(Error::from).and_then(|m| encode(binding, &m)) {
+            Ok(json) => Ok::<_, Infallible>(Event::default().data(String::from_utf8_lossy(&json))),
+            Err(err) => {
+                let json = serde_json::to_string(&err).unwrap_or_default();
+                return Some((Ok(Event::default().event("error").data(json)), None));
+            }
+        };
+        Some((event, Some(messages)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The JSON of a reply message, or of its `response_body` field.
+fn encode<T: Serialize>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
+    let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
+    let Some(field) = &binding.response_body else {
+        return serde_json::to_vec(message).map_err(encoding_failed);
+    };
+    let Value::Object(mut fields) = serde_json::to_value(message).map_err(encoding_failed)? else {
+        return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
+    };
+    // An unset message field is absent from its parent: it is sent as `null`.
+    let value = fields
+        .remove(field.json[0])
+        .or_else(|| fields.remove(field.proto[0]))
+        .unwrap_or(Value::Null);
+    serde_json::to_vec(&value).map_err(encoding_failed)
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, Error> {
