@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{ECHO_SERVER_ARGS, add_echo_contract, micro, new_service, transcript, tree};
+use common::{
+    ECHO_SERVER_ARGS, add_echo_contract, add_tricky_contracts, micro, new_service, transcript, tree,
+};
 
 #[test]
 fn new_renders_the_whole_service() {
@@ -311,4 +313,30 @@ fn proto_field_names_are_a_service_option() {
         "proto_field_names_bad_value",
         transcript(&output, work.path())
     );
+}
+
+#[test]
+fn tricky_contracts_generate_routes_errors_validation_and_one_document() {
+    let work = tempfile::tempdir().unwrap();
+    let shop = new_service(work.path(), "shop");
+    add_tricky_contracts(&shop);
+    let output = micro(&shop, &["proto", "client"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    // micro's own output; prost's and pbjson's messages are pinned by the echo fixture.
+    for file in [
+        "shop/v1/http.rs",
+        "shop/v1/errors.rs",
+        "shop/v1/validate.rs",
+        "shop/admin/v1/http.rs",
+        "mod.rs",
+        "openapi.yaml",
+    ] {
+        let name = format!("tricky_{}", file.replace(['/', '.'], "_"));
+        let text = std::fs::read_to_string(shop.join("api").join(file)).unwrap();
+        assert_snapshot!(name, text);
+    }
 }

@@ -74,7 +74,7 @@ pub fn validated_messages(
             if rules.is_none() && !nested {
                 continue;
             }
-            if field.containing_oneof().is_some() {
+            if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
                 return Err(format!(
                     "`{}`: validation inside a `oneof` is not supported yet",
                     field.full_name()

@@ -117,6 +117,10 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
         _ => quote!(*value != 0 &&),
     });
     let checks = render_checks(&field.checks, &path, runtime, guard.as_ref());
+    // An optional value is unwrapped in each check's own condition (a let chain): one `if let`
+    // around a single `if` is what clippy asks to collapse.
+    let optional_guard = quote!(let Some(value) = &self.#member && #guard);
+    let optional_checks = render_checks(&field.checks, &path, runtime, Some(&optional_guard));
     let mut out = Vec::new();
     match field.shape {
         FieldShape::Plain => {
@@ -136,8 +140,14 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
                 let nested_prefix = format!("{{prefix}}{name}.");
                 quote!(#runtime::Validate::validate_at(value, &format!(#nested_prefix), violations);)
             });
-            if !field.checks.is_empty() || nested.is_some() {
-                out.push(quote!(if let Some(value) = &self.#member { #checks #nested }));
+            if field.checks.iter().any(|c| matches!(c, Check::Pattern(_))) {
+                // A pattern declares a `static`, which needs a scope of its own.
+                out.push(quote!({ #optional_checks }));
+            } else if !field.checks.is_empty() {
+                out.push(optional_checks);
+            }
+            if let Some(nested) = nested {
+                out.push(quote!(if let Some(value) = &self.#member { #nested }));
             }
         }
         FieldShape::Repeated => {

@@ -97,6 +97,35 @@ pub const ECHO_CONTRACT: &str = "api/echo/v1/echo.proto";
 /// `micro proto server` for the fixture, into the scaffold's `src/service/`.
 pub const ECHO_SERVER_ARGS: &[&str] = &["proto", "server", ECHO_CONTRACT, "-t", "src/service"];
 
+/// Copies the tricky contracts (every field shape and well-known type, three packages importing
+/// one another) into `service`'s `api/`.
+pub fn add_tricky_contracts(service: &Path) {
+    let source = fixtures().join("tricky");
+    for file in paths(&source) {
+        let target = service.join("api").join(&file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(source.join(&file), target).unwrap();
+    }
+}
+
+/// `micro proto server` arguments for each service of the tricky contracts.
+pub const TRICKY_SERVER_ARGS: &[&[&str]] = &[
+    &[
+        "proto",
+        "server",
+        "api/shop/v1/shop.proto",
+        "-t",
+        "src/service",
+    ],
+    &[
+        "proto",
+        "server",
+        "api/shop/admin/v1/admin.proto",
+        "-t",
+        "src/service",
+    ],
+];
+
 /// The fixtures folder of these tests.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
