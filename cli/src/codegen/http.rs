@@ -114,6 +114,8 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
         route_calls.push(quote!(.route(#path, routing::#first #(.#rest)*)));
     }
 
+    let client = render_client(service);
+
     Ok(quote! {
         #[doc = #module_doc]
         pub mod #module {
@@ -136,11 +138,87 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
                     .with_state(service)
             }
 
+            #client
+
             #(#dispatchers)*
 
             #(#handlers)*
         }
     })
+}
+
+/// A typed client with one method per RPC that has an HTTP binding (its first), as the service
+/// trait names them. Server streams are left to gRPC clients.
+fn render_client(service: &Service) -> Option<TokenStream> {
+    let methods: Vec<TokenStream> = service
+        .methods
+        .iter()
+        .filter(|m| !m.bindings.is_empty() && !m.server_streaming)
+        .map(|method| {
+            let binding = &method.bindings[0];
+            let name = match method.rust_name.as_str() {
+                clash @ ("new" | "with_http") => format_ident!("{clash}_rpc"),
+                name => syn::parse_str::<syn::Ident>(name).expect("prost names are identifiers"),
+            };
+            let binding_const = format_ident!(
+                "{}",
+                handler_name(&method.rust_name, 0, method.bindings.len())
+                    .to_string()
+                    .trim_start_matches("r#")
+                    .to_uppercase()
+            );
+            let input = local_type(&method.input.rust_path);
+            let output = local_type(&method.output.rust_path);
+            let doc = format!(
+                " `{}` by `{} {}`.",
+                method.name, binding.verb, binding.template.text
+            );
+            quote! {
+                #[doc = #doc]
+                pub async fn #name(&self, request: &#input) -> Result<#output, Error> {
+                    gateway::send(&self.http, &self.base_url, &#binding_const, request).await
+                }
+            }
+        })
+        .collect();
+    if methods.is_empty() {
+        return None;
+    }
+    let doc = format!(
+        " A typed HTTP/JSON client of `{}`: each method calls its RPC's first HTTP binding.",
+        service.full_name
+    );
+    Some(quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        pub struct Client {
+            http: reqwest::Client,
+            base_url: String,
+        }
+
+        impl Client {
+            #[doc = " A client of the service at `base_url`, e.g. `http://127.0.0.1:8000`."]
+            pub fn new(base_url: impl Into<String>) -> Self {
+                Client::with_http(reqwest::Client::new(), base_url)
+            }
+
+            #[doc = " A client that shares `http` (its connection pool, timeouts and TLS settings)."]
+            pub fn with_http(http: reqwest::Client, base_url: impl Into<String>) -> Self {
+                Client { http, base_url: base_url.into() }
+            }
+
+            #(#methods)*
+        }
+    })
+}
+
+/// A type path as seen from the routes module, one level below the package's.
+fn local_type(rust_path: &str) -> syn::Path {
+    let path = match rust_path {
+        absolute if absolute.starts_with("::") => absolute.to_owned(),
+        relative => format!("super::{relative}"),
+    };
+    syn::parse_str(&path).expect("type paths parse")
 }
 
 /// The bindings one HTTP method of one axum route serves, keyed by the custom verb that ends the
@@ -160,11 +238,7 @@ fn render_handler(
     let rust_method =
         syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
     // Handlers live one module below the package's, so relative paths gain a `super`.
-    let input = match method.input.rust_path.as_str() {
-        absolute if absolute.starts_with("::") => absolute.to_owned(),
-        relative => format!("super::{relative}"),
-    };
-    let input: syn::Path = syn::parse_str(&input).expect("type paths parse");
+    let input = local_type(&method.input.rust_path);
     let binding_const = format_ident!(
         "{}",
         handler.to_string().trim_start_matches("r#").to_uppercase()
@@ -331,8 +405,12 @@ fn render_binding(binding: &HttpBinding) -> TokenStream {
         }
         None => quote!(None),
     };
+    let method = &binding.verb;
+    let template = &binding.template.text;
     quote! {
         gateway::Binding {
+            method: #method,
+            template: #template,
             path: &[#(#path),*],
             verb: #verb,
             query: &[#(#query),*],

@@ -3,6 +3,9 @@
 //! A request is assembled as proto3 JSON (body, then query string, then path variables, so path
 //! values win) and decoded into the request message with its generated serde impl; the reply is
 //! encoded the same way. Every failure, the service's or the binding's, is an [`Error`].
+//!
+//! [`send`] is the other side: a typed client splits a request message into path, query and
+//! body by the same bindings.
 
 use std::convert::Infallible;
 
@@ -61,6 +64,10 @@ pub enum Part {
 /// Where one HTTP binding takes each part of its request message from.
 #[derive(Debug)]
 pub struct Binding {
+    /// The HTTP method, e.g. `GET`.
+    pub method: &'static str,
+    /// The path template as the contract wrote it, e.g. `/v1/{name=shelves/*}:archive`.
+    pub template: &'static str,
     /// The path variables, in the order they appear in the route.
     pub path: &'static [Variable],
     /// The custom verb that ends the last captured segment (`/v1/{name}:cancel`), removed from
@@ -305,4 +312,186 @@ fn bad_request(reason: &str, message: impl Into<String>) -> Error {
 /// A body or value that is not valid proto3 JSON for its message.
 fn codec(message: impl Into<String>) -> Error {
     bad_request("CODEC", message)
+}
+
+/// Calls one binding over HTTP: the request is split into path, query string and body as the
+/// binding says, and the reply or error body decoded. Transport failures are `503 UNAVAILABLE`.
+pub async fn send<Req: Serialize, Rep: DeserializeOwned>(
+    http: &reqwest::Client,
+    base_url: &str,
+    binding: &Binding,
+    request: &Req,
+) -> Result<Rep, Error> {
+    let Value::Object(mut fields) = serde_json::to_value(request).map_err(|err| codec(err.to_string()))? else {
+        return Err(codec("a request message did not encode as a JSON object"));
+    };
+    let mut url = reqwest::Url::parse(base_url)
+        .map_err(|err| bad_request("BAD_URL", format!("`{base_url}`: {err}")))?;
+    let segments = path_segments(binding, &mut fields)?;
+    url.path_segments_mut()
+        .map_err(|()| bad_request("BAD_URL", format!("`{base_url}` cannot have a path")))?
+        .pop_if_empty()
+        .extend(&segments);
+
+    let body = match &binding.body {
+        Body::None => None,
+        Body::Whole => Some(Value::Object(std::mem::take(&mut fields))),
+        Body::Field(field) => Some(take(&mut fields, field).unwrap_or(Value::Null)),
+    };
+    for field in binding.query {
+        let key = field.json.join(".");
+        match take(&mut fields, field) {
+            Some(Value::Array(items)) => {
+                for item in &items {
+                    url.query_pairs_mut().append_pair(&key, &url_text(item));
+                }
+            }
+            // Defaults are what an absent parameter means anyway; leaving them out keeps URLs short.
+            Some(value) if !is_default(&value) => {
+                url.query_pairs_mut().append_pair(&key, &url_text(&value));
+            }
+            _ => {}
+        }
+    }
+
+    let method = reqwest::Method::from_bytes(binding.method.as_bytes())
+        .map_err(|err| bad_request("BAD_METHOD", err.to_string()))?;
+    let mut call = http.request(method, url);
+    if let Some(body) = body {
+        let json = serde_json::to_vec(&body).map_err(|err| codec(err.to_string()))?;
+        call = call.header(header::CONTENT_TYPE, "application/json").body(json);
+    }
+    let unavailable = |err: reqwest::Error| Error::new(503, "UNAVAILABLE", err.to_string());
+    let response = call.send().await.map_err(unavailable)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(unavailable)?;
+    if !status.is_success() {
+        return Err(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            Error::new(status.as_u16(), "", String::from_utf8_lossy(&bytes))
+        }));
+    }
+    let reply = if bytes.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(&bytes).map_err(|err| codec(format!("malformed reply: {err}")))?
+    };
+    let reply = match &binding.response_body {
+        Some(field) => Value::Object(Map::from_iter([(field.json[0].to_owned(), reply)])),
+        None => reply,
+    };
+    serde_json::from_value(reply).map_err(|err| codec(format!("invalid reply: {err}")))
+}
+
+/// The URL path of a binding with the request's path variables filled in (and taken out of the
+/// request). Each segment is percent-encoded on its own, so a `/` inside a one-segment variable
+/// stays inside it; a value that does not match its variable's pattern is refused here.
+fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<Vec<String>, Error> {
+    let mut template = split_outside_braces(binding.template.trim_start_matches('/'), '/');
+    // A custom verb follows the last segment: `…/{name}:cancel`.
+    let last = template.pop().unwrap_or_default();
+    let verb = match split_outside_braces(last, ':').as_slice() {
+        [segment, verb] => {
+            template.push(*segment);
+            Some(*verb)
+        }
+        _ => {
+            template.push(last);
+            None
+        }
+    };
+    let mut variables = binding.path.iter();
+    let mut segments = Vec::new();
+    for segment in template {
+        let Some(variable) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            if segment == "*" || segment == "**" {
+                return Err(bad_request("BAD_PATH", format!("`{}` has a wildcard no field fills", binding.template)));
+            }
+            segments.push(segment.to_owned());
+            continue;
+        };
+        let (name, pattern) = variable.split_once('=').unwrap_or((variable, "*"));
+        let field = &variables.next().expect("the binding lists every variable").field;
+        let value = take(fields, field).as_ref().map(url_text).unwrap_or_default();
+        if pattern == "*" {
+            segments.push(value);
+        } else if matches_pattern(&value, pattern) {
+            segments.extend(value.split('/').map(str::to_owned));
+        } else {
+            return Err(bad_request(
+                "INVALID_ARGUMENT",
+                format!("`{name}` is `{value}`, which does not match `{pattern}`"),
+            ));
+        }
+    }
+    if let (Some(verb), Some(last)) = (verb, segments.last_mut()) {
+        last.push(':');
+        last.push_str(verb);
+    }
+    Ok(segments)
+}
+
+/// Splits at each `separator` that is not inside a `{variable}`.
+fn split_outside_braces(text: &str, separator: char) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (at, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            c if c == separator && depth == 0 => {
+                parts.push(&text[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Whether `value` has the shape of a variable pattern such as `shelves/*/books/*`.
+fn matches_pattern(value: &str, pattern: &str) -> bool {
+    let mut parts = value.split('/');
+    for expected in pattern.split('/') {
+        match (expected, parts.next()) {
+            ("**", Some(rest)) => return !rest.is_empty(),
+            ("*", Some(part)) if !part.is_empty() => {}
+            (literal, Some(part)) if literal == part => {}
+            _ => return false,
+        }
+    }
+    parts.next().is_none()
+}
+
+/// Removes a field from a JSON request by its path (JSON names, or proto names where the
+/// message writes those), returning its value.
+fn take(object: &mut Map<String, Value>, field: &Field) -> Option<Value> {
+    let mut object = object;
+    let last = field.json.len() - 1;
+    for (depth, (json, proto)) in field.json.iter().zip(field.proto).enumerate() {
+        let key = if object.contains_key(*json) { *json } else { *proto };
+        if depth == last {
+            return object.remove(key).filter(|v| !v.is_null());
+        }
+        object = object.get_mut(key)?.as_object_mut()?;
+    }
+    None
+}
+
+/// A JSON scalar as URL text: strings as they are, numbers and booleans as JSON writes them.
+fn url_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_default(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty() || s == "0",
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.is_empty(),
+    }
 }
