@@ -340,3 +340,22 @@ fn tricky_contracts_generate_routes_errors_validation_and_one_document() {
         assert_snapshot!(name, text);
     }
 }
+
+#[test]
+fn generation_errors_name_file_line_and_what_to_do() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    let contract = hello.join("api/helloworld/v1/greeter.proto");
+    let text = std::fs::read_to_string(&contract).unwrap().replace(
+        "service Greeter {\n",
+        "service Greeter {\n  rpc Upload(stream HelloRequest) returns (HelloReply) {\n    option (google.api.http) = {post: \"/upload\" body: \"*\"};\n  }\n",
+    );
+    std::fs::write(&contract, text).unwrap();
+    let before = tree(&hello.join("api"));
+    let output = micro(&hello, &["proto", "client"]);
+    assert_snapshot!(
+        "proto_client_contract_error",
+        transcript(&output, work.path())
+    );
+    assert_eq!(tree(&hello.join("api")), before, "nothing was written");
+}

@@ -19,6 +19,7 @@ use prost_reflect::DescriptorPool;
 use quote::quote;
 
 pub use model::Package;
+pub use walk::ContractError;
 
 /// Support modules emitted verbatim next to the generated packages: HTTP binding, and the error
 /// type both transports share.

@@ -9,6 +9,7 @@ use prost_reflect::{
 };
 
 use super::model::{Check, FieldShape, FieldValidation, ItemRules, StringFormat, ValidatedMessage};
+use super::walk::ContractError;
 use crate::names;
 
 /// The full names of every message in `pool` that validates: one with a ruled field, or holding
@@ -53,7 +54,7 @@ pub fn validating(pool: &DescriptorPool) -> BTreeSet<String> {
 pub fn validated_messages(
     pool: &DescriptorPool,
     package: &str,
-) -> Result<Vec<ValidatedMessage>, String> {
+) -> Result<Vec<ValidatedMessage>, ContractError> {
     let Some(rules_ext) = pool.get_extension_by_name("validate.rules") else {
         return Ok(Vec::new()); // no contract imports validate.proto
     };
@@ -74,10 +75,17 @@ pub fn validated_messages(
             if rules.is_none() && !nested {
                 continue;
             }
+            let error = |message: String| {
+                ContractError::at(
+                    &field.parent_file(),
+                    field.path(),
+                    field.full_name(),
+                    message,
+                )
+            };
             if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
-                return Err(format!(
-                    "`{}`: validation inside a `oneof` is not supported yet",
-                    field.full_name()
+                return Err(error(
+                    "validation inside a `oneof` is not supported yet".to_owned(),
                 ));
             }
             let mut validation = FieldValidation {
@@ -92,8 +100,7 @@ pub fn validated_messages(
                 nested,
             };
             if let Some(rules) = rules {
-                read_rules(package, &field, rules, &mut validation)
-                    .map_err(|e| format!("`{}`: {e}", field.full_name()))?;
+                read_rules(package, &field, rules, &mut validation).map_err(error)?;
             }
             fields.push(validation);
         }

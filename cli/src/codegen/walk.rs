@@ -16,12 +16,41 @@ use crate::names;
 
 /// A contract that compiles but cannot be turned into code, worded for a person.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {item}: {message}")]
+#[error("{file}{position}: {item}: {message}")]
 pub struct ContractError {
+    /// The contract, by its name under its include folder (callers may replace it with the path
+    /// on disk).
     pub file: String,
-    /// The method or enum value at fault.
+    /// `:line:column` of the element at fault, or nothing when the compiler kept no position.
+    pub position: String,
+    /// The method, field or enum value at fault.
     pub item: String,
     pub message: String,
+}
+
+impl ContractError {
+    /// An error about the element at `path` in `file` (a descriptor's `path()`).
+    pub fn at(
+        file: &prost_reflect::FileDescriptor,
+        path: &[i32],
+        item: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        let position = file
+            .file_descriptor_proto()
+            .source_code_info
+            .as_ref()
+            .and_then(|info| info.location.iter().find(|l| l.path == path))
+            .filter(|l| l.span.len() >= 2)
+            .map(|l| format!(":{}:{}", l.span[0] + 1, l.span[1] + 1))
+            .unwrap_or_default();
+        ContractError {
+            file: file.name().to_owned(),
+            position,
+            item: item.to_owned(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Builds the model of each package in `packages` (sorted by name).
@@ -45,11 +74,12 @@ pub fn packages(
                         .map(|ext| method.options().get_extension(ext).as_message().cloned())
                         .unwrap_or_default();
                     build_method(name, &method, rules.as_ref(), &validating).map_err(|message| {
-                        ContractError {
-                            file: file.clone(),
-                            item: method.full_name().to_owned(),
+                        ContractError::at(
+                            &method.parent_file(),
+                            method.path(),
+                            method.full_name(),
                             message,
-                        }
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -61,22 +91,8 @@ pub fn packages(
                 methods,
             });
         }
-        let error_enums =
-            error_enums(pool, name).map_err(|(file, enum_name, message)| ContractError {
-                file,
-                item: enum_name,
-                message,
-            })?;
-        let validated =
-            super::rules::validated_messages(pool, name).map_err(|message| ContractError {
-                file: pool
-                    .files()
-                    .find(|f| f.package_name() == name)
-                    .map(|f| f.name().to_owned())
-                    .unwrap_or_default(),
-                item: "validation".to_owned(),
-                message,
-            })?;
+        let error_enums = error_enums(pool, name)?;
+        let validated = super::rules::validated_messages(pool, name)?;
         out.push(Package {
             name: name.clone(),
             services,
@@ -91,10 +107,7 @@ pub fn packages(
 
 /// The package's top-level enums that declare error reasons, the way kratos picks them: any enum
 /// whose name ends in `Reason`, or that sets `(errors.default_code)`.
-fn error_enums(
-    pool: &DescriptorPool,
-    package: &str,
-) -> Result<Vec<ErrorEnum>, (String, String, String)> {
+fn error_enums(pool: &DescriptorPool, package: &str) -> Result<Vec<ErrorEnum>, ContractError> {
     let default_code = pool.get_extension_by_name("errors.default_code");
     let value_code = pool.get_extension_by_name("errors.code");
     let int_option = |options: &DynamicMessage,
@@ -118,9 +131,10 @@ fn error_enums(
                     .ok()
                     .filter(|c| (100..=599).contains(c))
                     .ok_or_else(|| {
-                        (
-                            file.name().to_owned(),
-                            value.full_name().to_owned(),
+                        ContractError::at(
+                            &file,
+                            value.path(),
+                            value.full_name(),
                             format!("error code {code} is not an HTTP status code (100-599)"),
                         )
                     })?;

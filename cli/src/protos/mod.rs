@@ -110,6 +110,7 @@ fn describe(err: &protox::Error, includes: &[PathBuf]) -> CompileError {
     match (&on_disk, offset) {
         (Some(path), Some(offset)) => {
             let source = fs_err::read_to_string(path).unwrap_or_default();
+            let offset = missing_semicolon_at(err, &source, offset).unwrap_or(offset);
             let (line, column, line_text) = locate(&source, offset);
             let _ = write!(text, "{}:{line}:{column}: {err}", path.display());
             let _ = write!(
@@ -133,6 +134,17 @@ fn describe(err: &protox::Error, includes: &[PathBuf]) -> CompileError {
         );
     }
     CompileError(text)
+}
+
+/// The parser notices a missing `;` at the next token, often on the next line; the place to fix
+/// is right after the last token before it.
+fn missing_semicolon_at(err: &protox::Error, source: &str, offset: usize) -> Option<usize> {
+    if !err.to_string().starts_with("expected ';'") {
+        return None;
+    }
+    let before = source.get(..offset)?;
+    let end = before.trim_end().len();
+    before[end..].contains('\n').then_some(end)
 }
 
 /// The 1-based line and column of a byte offset, and that line's text.

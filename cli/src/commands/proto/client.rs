@@ -112,6 +112,23 @@ impl Plan {
     }
 }
 
+/// Names the contract of a generation error by its path on disk, as compile errors do.
+fn with_path_on_disk(err: anyhow::Error, includes: &[PathBuf]) -> anyhow::Error {
+    match err.downcast::<codegen::ContractError>() {
+        Ok(mut err) => {
+            if let Some(path) = includes
+                .iter()
+                .map(|dir| dir.join(&err.file))
+                .find(|p| p.is_file())
+            {
+                err.file = path.display().to_string();
+            }
+            err.into()
+        }
+        Err(err) => err,
+    }
+}
+
 /// Packages are generated whole: with every contract of the same package, and with the user
 /// packages they import.
 fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Plan> {
@@ -142,7 +159,8 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
         .map(|(name, _)| name)
         .collect();
     let packages = packages_to_generate(&compiled, &selected_names)?;
-    let model = codegen::model(&compiled.pool, &packages)?;
+    let model = codegen::model(&compiled.pool, &packages)
+        .map_err(|err| with_path_on_disk(err, &include_dirs))?;
     let mut files = codegen::client(&compiled.pool, &model, &project.options)?;
 
     // The module tree mounts what will be on disk afterwards: packages generated earlier, with
