@@ -226,12 +226,12 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        // protox reports a missing `;` at the token that follows it.
+        // protox notices a missing `;` at the next token; micro points where it belongs.
         assert!(
-            err.starts_with(&format!("{}:4:1:", proto.display())),
+            err.starts_with(&format!("{}:3:14:", proto.display())),
             "{err}"
         );
-        assert!(err.contains("    4 | }"), "{err}");
+        assert!(err.contains("    3 |   strin x = 1\n      |              ^"), "{err}");
     }
 
     #[test]
