@@ -231,7 +231,10 @@ mod tests {
             err.starts_with(&format!("{}:3:14:", proto.display())),
             "{err}"
         );
-        assert!(err.contains("    3 |   strin x = 1\n      |              ^"), "{err}");
+        assert!(
+            err.contains("    3 |   strin x = 1\n      |              ^"),
+            "{err}"
+        );
     }
 
     #[test]

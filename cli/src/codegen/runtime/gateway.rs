@@ -169,8 +169,9 @@ impl Call {
             let text = self.variable_text(variable);
             set(&mut request, &variable.field, to_json(&variable.field, &text)?);
         }
-        let message = serde_json::from_value(Value::Object(request))
-            .map_err(|err| codec(format!("invalid request: {err}")))?;
+        // The error names the field at fault (`inner.level: invalid type: …`).
+        let message = serde_path_to_error::deserialize(Value::Object(request))
+            .map_err(|err| codec(format!("invalid request: `{}`: {}", err.path(), err.inner())))?;
         let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
         Ok(tonic::Request::from_parts(metadata, Default::default(), message))
     }
