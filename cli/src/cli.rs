@@ -47,6 +47,11 @@ pub struct NewArgs {
     /// Write into the target folder even if it is not empty, replacing files of the same name.
     #[arg(long)]
     pub force: bool,
+
+    /// Inside a Cargo workspace, do not add the service to its members or inherit its
+    /// `[workspace.dependencies]`.
+    #[arg(long)]
+    pub no_workspace: bool,
 }
 
 #[derive(Debug, Args)]

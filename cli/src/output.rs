@@ -24,6 +24,13 @@ impl Printer {
         }
     }
 
+    /// Something the person should know even though the command goes on.
+    pub fn warn(&self, text: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("warning: {text}");
+        }
+    }
+
     pub fn line(&self, text: impl std::fmt::Display) {
         if !self.quiet {
             eprintln!("{text}");

@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    ECHO_SERVER_ARGS, add_echo_contract, add_tricky_contracts, micro, new_service, transcript, tree,
+    ECHO_SERVER_ARGS, add_echo_contract, add_tricky_contracts, fixtures, micro, new_service,
+    transcript, tree,
 };
 
 #[test]
@@ -358,4 +359,89 @@ fn generation_errors_name_file_line_and_what_to_do() {
         transcript(&output, work.path())
     );
     assert_eq!(tree(&hello.join("api")), before, "nothing was written");
+}
+
+#[test]
+fn new_inside_a_workspace_adds_exactly_one_member_line() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("acme");
+    std::fs::create_dir_all(root.join("services")).unwrap();
+    for member in ["tools/lint", "libs/core"] {
+        let name = member.rsplit('/').next().unwrap();
+        std::fs::create_dir_all(root.join(member).join("src")).unwrap();
+        std::fs::write(
+            root.join(member).join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition.workspace = true\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(root.join(member).join("src/lib.rs"), "").unwrap();
+    }
+    let original = std::fs::read_to_string(fixtures().join("workspace/Cargo.toml")).unwrap();
+    std::fs::write(root.join("Cargo.toml"), &original).unwrap();
+
+    let output = micro(&root.join("services"), &["new", "orders"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Added"));
+
+    let updated = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let expected = original.replace(
+        "\t\"libs/core\",   # the shared core\n",
+        "\t\"libs/core\",   # the shared core\n\t\"services/orders\",\n",
+    );
+    assert_eq!(updated, expected, "exactly one line is added");
+
+    // The service inherits what the workspace declares, keeping its own features.
+    let manifest = std::fs::read_to_string(root.join("services/orders/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("anyhow = { workspace = true }"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains(r#"serde = { workspace = true, features = ["derive"] }"#),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains(r#"tokio = { workspace = true, features = ["#),
+        "{manifest}"
+    );
+
+    // Cargo reads both manifests as one workspace.
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(root.join("services/orders"))
+        .output()
+        .unwrap();
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    assert!(String::from_utf8_lossy(&metadata.stdout).contains("\"name\":\"orders\""));
+
+    // A second service lands under the first; `--no-workspace` leaves the workspace alone.
+    let output = micro(
+        &root.join("services"),
+        &["new", "billing", "--no-workspace"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("Cargo.toml")).unwrap(),
+        expected
+    );
 }

@@ -18,6 +18,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 name: args.name,
                 parent: args.path.unwrap_or_else(|| cwd.clone()),
                 force: args.force,
+                join_workspace: !args.no_workspace,
             },
             printer,
         )

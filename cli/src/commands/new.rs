@@ -9,12 +9,15 @@ use crate::files;
 use crate::output::Printer;
 use crate::project::Project;
 use crate::scaffold::{self, ServiceOptions};
+use crate::workspace;
 
 pub struct Options {
     pub name: String,
     /// The folder the service's folder is created in.
     pub parent: PathBuf,
     pub force: bool,
+    /// Inside a Cargo workspace, become one of its members.
+    pub join_workspace: bool,
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
@@ -51,6 +54,25 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     super::proto::client::generate(&project, &project.contracts_dir(), &[])
         .context("generating code for the template's contracts (a micro bug)")?;
 
+    // Everything that could fail is decided before the service moves into place.
+    let mut workspace = workspace::find(&options.parent, &target)?;
+    let manifest = staging.path().join("Cargo.toml");
+    if !options.join_workspace && workspace.is_some() {
+        // Cargo refuses a package inside a workspace that does not list it, unless the package
+        // is a workspace of its own.
+        workspace::stand_alone(&manifest)?;
+        workspace = None;
+    }
+    if let Some(workspace) = &workspace {
+        workspace.inherit_dependencies(&manifest)?;
+    } else if let Some(repository) = enclosing_git_repository(&options.parent) {
+        printer.warn(format!(
+            "`{}` is inside the git repository at `{}`; the service becomes part of it",
+            target.display(),
+            repository.display()
+        ));
+    }
+
     if occupied {
         merge_into(staging.path(), &target)?;
     } else {
@@ -64,6 +86,18 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         "Created",
         format!("service `{}` in `{}`", options.name, target.display()),
     );
+    if let Some(workspace) = &workspace {
+        workspace.write()?;
+        if let Some(member) = &workspace.member {
+            printer.status(
+                "Added",
+                format!(
+                    "`{member}` to the workspace members in `{}`",
+                    workspace.manifest.display()
+                ),
+            );
+        }
+    }
     let relative = relative_to_cwd(&target);
     printer.line(format!(
         "\nNext:\n  cd {}\n  micro run\n  curl http://localhost:8000/helloworld/micro",
@@ -83,6 +117,14 @@ fn merge_into(staging: &Path, target: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The root of the git repository `dir` is in, if any.
+fn enclosing_git_repository(dir: &Path) -> Option<PathBuf> {
+    let dir = std::path::absolute(dir).ok()?;
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_owned)
 }
 
 /// `path` relative to the current folder when it is below it, for the next-steps hint.
