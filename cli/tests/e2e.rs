@@ -56,6 +56,8 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     let mut service = MicroRun::start(&hello, http, grpc);
     service.wait_until_listening(http, Duration::from_secs(300));
 
+    let (status, body) = http_get(http, "/readyz");
+    assert_eq!((status, body.as_str()), (200, "ready"));
     let (status, body) = http_get(http, "/helloworld/micro");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, r#"{"message":"Hello micro"}"#);

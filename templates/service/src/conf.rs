@@ -21,18 +21,52 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
-    pub http: Listen,
-    pub grpc: Listen,
+    pub http: Http,
+    pub grpc: Grpc,
     /// How long in-flight requests may run on after a shutdown signal.
     #[serde(with = "humantime_serde", default = "default_grace")]
     pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Listen {
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
     /// `host:port` to listen on.
     pub addr: String,
+    /// How long a request may take before it is answered `504 TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The largest request body accepted; a larger one is answered `413`.
+    pub max_body_bytes: usize,
+    /// Origins allowed to call from a browser (`*` for any); none when empty.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            addr: "0.0.0.0:8000".into(),
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 4 * 1024 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grpc {
+    /// `host:port` to listen on.
+    pub addr: String,
+    /// How long a call may take before it ends with `DEADLINE_EXCEEDED`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Grpc {
+    fn default() -> Self {
+        Grpc { addr: "0.0.0.0:9000".into(), timeout: Duration::from_secs(1) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +108,8 @@ mod tests {
         assert_eq!(config.server.http.addr, "0.0.0.0:8000");
         assert_eq!(config.server.grpc.addr, "0.0.0.0:9000");
         assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(config.server.http.timeout, Duration::from_secs(1));
+        assert_eq!(config.server.grpc.timeout, Duration::from_secs(1));
     }
 
     #[test]

@@ -47,9 +47,19 @@ pub async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
+    let readiness = server::Readiness::ready();
+    tokio::spawn({
+        let (readiness, stop_rx) = (readiness.clone(), stop_rx.clone());
+        async move {
+            stopped(stop_rx).await;
+            readiness.set(false);
+        }
+    });
+
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
-    let http_server = server::http::serve(http, server::http::router(greeter.clone()), stopped(stop_rx.clone()));
-    let grpc_server = server::grpc::serve(grpc, greeter, stopped(stop_rx.clone()));
+    let router = server::http::router(greeter.clone(), readiness, &config.server.http);
+    let http_server = server::http::serve(http, router, stopped(stop_rx.clone()));
+    let grpc_server = server::grpc::serve(grpc, greeter, &config.server.grpc, stopped(stop_rx.clone()));
     let servers = async { tokio::try_join!(http_server, grpc_server).map(|_| ()) };
 
     // Once shutdown starts, the servers stop accepting and drain; past the grace period, stop waiting.

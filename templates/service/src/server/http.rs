@@ -12,18 +12,32 @@ use tokio::net::TcpListener;
 
 use crate::api::errors::Error;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
+use crate::conf;
+use crate::server::{Readiness, middleware};
 use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
-/// Every HTTP route of the service. Unknown paths get the same typed JSON error as every route.
-pub fn router(greeter: Arc<GreeterService>) -> Router {
-    Router::new()
+/// Every HTTP route of the service, in the shared middleware. Unknown paths get the same typed
+/// JSON error as every route.
+pub fn router(greeter: Arc<GreeterService>, readiness: Readiness, config: &conf::Http) -> Router {
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if readiness.is_ready() {
+                    Ok("ready")
+                } else {
+                    Err(Error::new(503, "NOT_READY", "shutting down"))
+                }
+            }),
+        )
         .merge(greeter_http::router(greeter))
         .merge(api_docs())
         .fallback(|uri: Uri| async move {
             Error::new(404, "NOT_FOUND", format!("no route for `{}`", uri.path()))
-        })
+        });
+    middleware::http(routes, config)
 }
 
 /// The OpenAPI document generated from the contracts, and Swagger UI to try it; both are
