@@ -65,6 +65,13 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains(r#""message":"a name is required""#), "{body}");
 
+    let (status, page) = http_get(http, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"operation="/helloworld.v1.Greeter/SayHello""#),
+        "{page}"
+    );
+
     // The API document, in both forms, passes a real OpenAPI 3 validator, and Swagger UI is served
     // from the binary itself.
     for form in ["json", "yaml"] {

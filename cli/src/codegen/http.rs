@@ -115,6 +115,10 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     }
 
     let client = render_client(service);
+    // Handlers answer `Response`s; only the client names the error type.
+    let error_import = client
+        .is_some()
+        .then(|| quote!(use #(#supers)* gateway::Error;));
 
     Ok(quote! {
         #[doc = #module_doc]
@@ -127,7 +131,8 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             use axum::response::Response;
             use axum::routing;
 
-            use #(#supers)* gateway::{self, Call, Error};
+            use #(#supers)* gateway::{self, Call};
+            #error_import
             use super::#server_module::#service_trait;
             #validate_import
 
@@ -243,7 +248,8 @@ fn render_handler(
         "{}",
         handler.to_string().trim_start_matches("r#").to_uppercase()
     );
-    let binding_value = render_binding(binding);
+    let operation = format!("/{}/{}", service.full_name, method.name);
+    let binding_value = render_binding(binding, &operation);
     let validate = method
         .validate_input
         .then(|| quote!(request.get_ref().validate()?;));
@@ -265,10 +271,13 @@ fn render_handler(
             State(service): State<Arc<S>>,
             call: Call,
             body: Bytes,
-        ) -> Result<Response, Error> {
-            let request = call.decode::<#input>(&#binding_const, &body)?;
-            #validate
-            #respond(&#binding_const, service.#rust_method(request).await?)
+        ) -> Response {
+            let reply = async {
+                let request = call.decode::<#input>(&#binding_const, &body)?;
+                #validate
+                #respond(&#binding_const, service.#rust_method(request).await?)
+            };
+            gateway::answer(&#binding_const, reply.await)
         }
     }
 }
@@ -288,7 +297,7 @@ fn render_dispatcher(
     });
     let fallback = match bindings.iter().find(|(verb, _)| verb.is_none()) {
         Some((_, handler)) => quote!(_ => #handler(state, call, body).await,),
-        None => quote!(_ => Err(call.no_route()),),
+        None => quote!(_ => call.no_route(),),
     };
     let doc = format!(" `{method} {path}`, told apart by the custom verb that ends the path.");
     quote! {
@@ -297,7 +306,7 @@ fn render_dispatcher(
             state: State<Arc<S>>,
             call: Call,
             body: Bytes,
-        ) -> Result<Response, Error> {
+        ) -> Response {
             match call.verb() {
                 #(#arms)*
                 #fallback
@@ -354,7 +363,7 @@ fn axum_route(template: &PathTemplate) -> (String, Option<&str>) {
     }
 }
 
-fn render_binding(binding: &HttpBinding) -> TokenStream {
+fn render_binding(binding: &HttpBinding, operation: &str) -> TokenStream {
     let mut captures = 0;
     let mut path = Vec::new();
     for segment in &binding.template.segments {
@@ -409,6 +418,7 @@ fn render_binding(binding: &HttpBinding) -> TokenStream {
     let template = &binding.template.text;
     quote! {
         gateway::Binding {
+            operation: #operation,
             method: #method,
             template: #template,
             path: &[#(#path),*],

@@ -64,6 +64,8 @@ pub enum Part {
 /// Where one HTTP binding takes each part of its request message from.
 #[derive(Debug)]
 pub struct Binding {
+    /// The RPC it calls, as gRPC names it: `/helloworld.v1.Greeter/SayHello`.
+    pub operation: &'static str,
     /// The HTTP method, e.g. `GET`.
     pub method: &'static str,
     /// The path template as the contract wrote it, e.g. `/v1/{name=shelves/*}:archive`.
@@ -128,9 +130,9 @@ impl Call {
         last.rsplit_once(':').map(|(_, verb)| verb)
     }
 
-    /// The error for a path that matched a route but none of its custom verbs.
-    pub fn no_route(&self) -> Error {
-        Error::new(404, "NOT_FOUND", format!("no route for `{}`", self.path))
+    /// The answer to a path that matched a route but none of its custom verbs.
+    pub fn no_route(&self) -> Response {
+        Error::new(404, "NOT_FOUND", format!("no route for `{}`", self.path)).into_response()
     }
 
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
@@ -188,6 +190,18 @@ impl Call {
         });
         parts.collect::<Vec<_>>().join("/")
     }
+}
+
+/// The RPC an HTTP response answered for, as gRPC names it (`/helloworld.v1.Greeter/SayHello`):
+/// a response extension, so middleware can label logs and metrics the same on both transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation(pub &'static str);
+
+/// The response of a binding's handler, success or error, marked with its [`Operation`].
+pub fn answer(binding: &Binding, result: Result<Response, Error>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(Operation(binding.operation));
+    response
 }
 
 /// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.

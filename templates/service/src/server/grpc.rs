@@ -12,7 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::helloworld::v1::greeter_server::GreeterServer;
 use crate::conf;
-use crate::server::middleware;
+use crate::server::{metrics, middleware};
 use crate::service::GreeterService;
 
 /// Serves gRPC on `listener` until `shutdown` completes, then waits for in-flight calls. The
@@ -23,6 +23,7 @@ pub async fn serve(
     config: &conf::Grpc,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    metrics::handle();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GreeterServer<GreeterService>>().await;
     let shutdown = async move {
@@ -34,6 +35,7 @@ pub async fn serve(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_grpc())
+        .layer(metrics::GrpcLayer)
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
         .add_service(health_service)
         .add_service(GreeterServer::from_arc(greeter))

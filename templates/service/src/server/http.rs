@@ -13,13 +13,14 @@ use tokio::net::TcpListener;
 use crate::api::errors::Error;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::conf;
-use crate::server::{Readiness, middleware};
+use crate::server::{Readiness, metrics, middleware};
 use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
 /// Every HTTP route of the service, in the shared middleware. Unknown paths get the same typed
 /// JSON error as every route.
 pub fn router(greeter: Arc<GreeterService>, readiness: Readiness, config: &conf::Http) -> Router {
+    let recorder = metrics::handle();
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -32,6 +33,7 @@ pub fn router(greeter: Arc<GreeterService>, readiness: Readiness, config: &conf:
                 }
             }),
         )
+        .route("/metrics", get(move || async move { recorder.render() }))
         .merge(greeter_http::router(greeter))
         .merge(api_docs())
         .fallback(|uri: Uri| async move {

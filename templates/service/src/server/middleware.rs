@@ -1,6 +1,7 @@
 //! What every request passes through, on both transports: a request id (taken from
 //! `x-request-id` or made up, and sent back), a log line per request, a deadline, and recovery
-//! from panics into a typed error. HTTP also gets a body size limit and, when configured, CORS.
+//! from panics into a typed error, and metrics. HTTP also gets a body size limit and, when
+//! configured, CORS.
 
 use std::any::Any;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::errors::Error;
 use crate::conf;
+use crate::server::metrics;
 
 /// Wraps every HTTP route (the 404 fallback included) in the shared middleware. Layers added
 /// later wrap those added before, so the list reads from the innermost out.
@@ -32,6 +34,7 @@ pub fn http(router: Router, config: &conf::Http) -> Router {
     };
     router
         .layer(CatchPanicLayer::custom(http_panic))
+        .layer(middleware::from_fn(metrics::http))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -3,6 +3,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod middleware;
 
 use std::sync::Arc;
