@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{
     ECHO_SERVER_ARGS, add_echo_contract, add_tricky_contracts, fixtures, micro, new_service,
-    transcript, tree,
+    python_tool, transcript, tree,
 };
 
 #[test]
@@ -443,5 +445,43 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
     assert_eq!(
         std::fs::read_to_string(root.join("Cargo.toml")).unwrap(),
         expected
+    );
+}
+
+#[test]
+fn new_writes_deploy_files_that_validate() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    let manifests: Vec<PathBuf> = ["configmap", "deployment", "service"]
+        .iter()
+        .map(|name| hello.join(format!("deploy/kubernetes/{name}.yaml")))
+        .collect();
+    let validator = python_tool("kubernetes-validate==1.37.0", "kubernetes-validate");
+    let output = std::process::Command::new(&validator)
+        .arg("--strict")
+        .args(&manifests)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The other deploy files are YAML that parses (PyYAML comes with the validator).
+    let python = validator.with_file_name("python");
+    let output = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, yaml\nfor f in sys.argv[1:]: yaml.safe_load(open(f))",
+        ])
+        .arg(hello.join("compose.yaml"))
+        .arg(hello.join(".github/workflows/ci.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     ECHO_SERVER_ARGS, TRICKY_SERVER_ARGS, add_echo_contract, add_tricky_contracts, fixtures, micro,
-    new_service, transcript,
+    new_service, python_tool, transcript,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -301,36 +301,9 @@ fn succeeded(output: &std::process::Output, root: &Path) {
     assert!(output.status.success(), "{}", transcript(output, root));
 }
 
-/// Runs `openapi-spec-validator` (from PyPI, installed once into a virtualenv in cargo's scratch
-/// folder) on a document.
+/// Runs `openapi-spec-validator` (from PyPI) on a document.
 fn validate_openapi(document: &Path) {
-    const VALIDATOR: &str = "openapi-spec-validator==0.9.0";
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-validator");
-    let validator = venv.join("bin/openapi-spec-validator");
-    if !validator.is_file() {
-        let run = |program: &Path, args: &[&str]| {
-            let output = Command::new(program)
-                .args(args)
-                .output()
-                .unwrap_or_else(|err| {
-                    panic!(
-                        "cannot run `{}` ({err}); OpenAPI validation needs Python 3 with venv",
-                        program.display()
-                    )
-                });
-            assert!(
-                output.status.success(),
-                "`{} {args:?}` failed:\n{}",
-                program.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        run(
-            Path::new("python3"),
-            &["-m", "venv", venv.to_str().unwrap()],
-        );
-        run(&venv.join("bin/pip"), &["install", "--quiet", VALIDATOR]);
-    }
+    let validator = python_tool("openapi-spec-validator==0.9.0", "openapi-spec-validator");
     let output = Command::new(&validator).arg(document).output().unwrap();
     assert!(
         output.status.success(),

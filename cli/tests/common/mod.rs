@@ -144,3 +144,36 @@ macro_rules! assert_snapshot {
         })
     };
 }
+
+/// A command-line tool from PyPI, installed once into its own virtualenv in cargo's scratch folder
+/// (`target/tmp/`), so the tests need nothing but Python 3 on the machine.
+pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("py-{executable}"));
+    let tool = venv.join("bin").join(executable);
+    if tool.is_file() {
+        return tool;
+    }
+    let run = |program: &Path, args: &[&str]| {
+        let output = Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot run `{}` ({err}); these tests need Python 3 with venv",
+                    program.display()
+                )
+            });
+        assert!(
+            output.status.success(),
+            "`{} {args:?}` failed:\n{}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(
+        Path::new("python3"),
+        &["-m", "venv", venv.to_str().unwrap()],
+    );
+    run(&venv.join("bin/pip"), &["install", "--quiet", requirement]);
+    tool
+}
