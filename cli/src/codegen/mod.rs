@@ -58,6 +58,62 @@ pub struct Options {
     pub proto_field_names: bool,
 }
 
+/// `descriptors.rs`: the descriptors of `packages` and everything they import, as an encoded
+/// `FileDescriptorSet` (base64, so the file stays text with micro's header), for gRPC reflection.
+/// Comments and positions are left out: they change with every edit and reflection has no use
+/// for them.
+pub fn descriptors(
+    pool: &DescriptorPool,
+    packages: &BTreeSet<String>,
+) -> anyhow::Result<GeneratedFile> {
+    use base64::Engine as _;
+    use prost::Message as _;
+
+    let mut needed: BTreeSet<String> = BTreeSet::new();
+    let mut pending: Vec<prost_reflect::FileDescriptor> = pool
+        .files()
+        .filter(|f| packages.contains(f.package_name()))
+        .collect();
+    while let Some(file) = pending.pop() {
+        if needed.insert(file.name().to_owned()) {
+            pending.extend(file.dependencies());
+        }
+    }
+    // The pool lists every file after its imports, which is the order reflection wants.
+    let files = pool
+        .files()
+        .filter(|f| needed.contains(f.name()))
+        .map(|f| prost_types::FileDescriptorProto {
+            source_code_info: None,
+            ..f.file_descriptor_proto().clone()
+        })
+        .collect();
+    let set = prost_types::FileDescriptorSet { file: files }.encode_to_vec();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(set);
+    let lines = encoded
+        .as_bytes()
+        .chunks(96)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"));
+    let tokens = quote! {
+        #![doc = " The contracts' descriptors, for gRPC server reflection."]
+
+        #[doc = " An encoded `google.protobuf.FileDescriptorSet` of every contract and its imports, in base64."]
+        pub const FILE_DESCRIPTOR_SET_BASE64: &str = concat!(#(#lines),*);
+
+        #[doc = " The descriptor set, decoded."]
+        pub fn file_descriptor_set() -> Vec<u8> {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(FILE_DESCRIPTOR_SET_BASE64)
+                .expect("micro wrote valid base64")
+        }
+    };
+    Ok(GeneratedFile {
+        path: "descriptors.rs".into(),
+        contents: header() + &format(tokens)?,
+    })
+}
+
 /// The OpenAPI document of `packages`, as `openapi.json` and `openapi.yaml` (paths relative to
 /// the contracts folder).
 pub fn openapi(
@@ -182,6 +238,7 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
         #![doc = " Code generated from the contracts in this folder: messages with their proto3 JSON"]
         #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
 
+        pub mod descriptors;
         pub mod errors;
         pub mod gateway;
         pub mod validate;
@@ -248,9 +305,11 @@ fn space_items(code: &str) -> String {
         let attached = previous_trimmed.is_empty()
             || previous_trimmed.ends_with('{')
             || previous_trimmed.starts_with("///")
-            || previous_trimmed.starts_with("//!")
             || previous_trimmed.starts_with("#[")
-            || (previous_trimmed.starts_with("include!") && trimmed.starts_with("include!"));
+            || (previous_trimmed.starts_with("include!") && trimmed.starts_with("include!"))
+            || (previous_trimmed.starts_with("pub mod ")
+                && previous_trimmed.ends_with(';')
+                && trimmed.starts_with("pub mod "));
         if starts_item && !attached {
             out.push('\n');
         }

@@ -200,6 +200,7 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
         title: project.name.clone(),
         version: project.version.clone(),
     };
+    files.push(codegen::descriptors(&compiled.pool, &documented)?);
     files.extend(codegen::openapi(
         &codegen::model(&compiled.pool, &documented)?,
         &info,

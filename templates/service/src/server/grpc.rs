@@ -1,4 +1,5 @@
-//! The gRPC server, with the shared middleware and the standard health service.
+//! The gRPC server, with the shared middleware, the standard health service, and server
+//! reflection (so `grpcurl` and friends can list and call the services without the contracts).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub async fn serve(
         shutdown.await;
         health.set_not_serving::<GreeterServer<GreeterService>>().await;
     };
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(&crate::api::descriptors::file_descriptor_set())
+        .build_v1()?;
     Server::builder()
         .timeout(config.timeout)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -38,6 +42,7 @@ pub async fn serve(
         .layer(metrics::GrpcLayer)
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
         .add_service(health_service)
+        .add_service(reflection)
         .add_service(GreeterServer::from_arc(greeter))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
