@@ -101,6 +101,14 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         exit.success(),
         "the service exited with {exit} after SIGTERM"
     );
+    // `APP_LOG__FORMAT=json` switched the logs to one JSON object per line.
+    let logs = service.logs();
+    let serving = logs
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line"))
+        .find(|entry| entry["fields"]["message"] == "serving");
+    assert!(serving.is_some(), "no JSON `serving` line in:\n{logs}");
 }
 
 /// A contract set written to break generators (every field shape and well-known type, every HTTP
@@ -165,6 +173,7 @@ impl MicroRun {
             .env("CARGO_TARGET_DIR", shared_target_dir())
             .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
             .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{grpc}"))
+            .env("APP_LOG__FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(service.join("run.err.log")).unwrap())

@@ -70,16 +70,26 @@ impl Default for Grpc {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Log {
     /// A tracing filter, e.g. `info` or `info,my_service=debug`.
     pub level: String,
+    pub format: LogFormat,
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into() }
+        Log { level: "info".into(), format: LogFormat::Pretty }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 fn default_grace() -> Duration {
@@ -110,6 +120,7 @@ mod tests {
         assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
         assert_eq!(config.server.http.timeout, Duration::from_secs(1));
         assert_eq!(config.server.grpc.timeout, Duration::from_secs(1));
+        assert_eq!(config.log.format, LogFormat::Pretty);
     }
 
     #[test]

@@ -97,10 +97,17 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` when set, else by the configured level.
+/// Logs to stderr in the configured format, filtered by `RUST_LOG` when set, else by the configured
+/// level.
 pub fn init_tracing(log: &conf::Log) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log.format {
+        conf::LogFormat::Json => logs.json().init(),
+        conf::LogFormat::Pretty => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(ansi).init();
+        }
+    }
 }
