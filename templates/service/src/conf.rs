@@ -40,6 +40,7 @@ pub struct Http {
     pub max_body_bytes: usize,
     /// Origins allowed to call from a browser (`*` for any); none when empty.
     pub cors_origins: Vec<String>,
+    pub rate_limit: RateLimit,
 }
 
 impl Default for Http {
@@ -49,6 +50,7 @@ impl Default for Http {
             timeout: Duration::from_secs(1),
             max_body_bytes: 4 * 1024 * 1024,
             cors_origins: Vec::new(),
+            rate_limit: RateLimit::default(),
         }
     }
 }
@@ -61,12 +63,22 @@ pub struct Grpc {
     /// How long a call may take before it ends with `DEADLINE_EXCEEDED`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    pub rate_limit: RateLimit,
 }
 
 impl Default for Grpc {
     fn default() -> Self {
-        Grpc { addr: "0.0.0.0:9000".into(), timeout: Duration::from_secs(1) }
+        Grpc { addr: "0.0.0.0:9000".into(), timeout: Duration::from_secs(1), rate_limit: RateLimit::default() }
     }
+}
+
+/// A token bucket: `per_second` requests a second on average, up to `burst` at once. Requests
+/// beyond it are refused (`429 RATE_LIMITED`, `RESOURCE_EXHAUSTED`). Off when `per_second` is 0.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -40,6 +40,9 @@ pub async fn serve(
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_grpc())
         .layer(metrics::GrpcLayer)
+        .layer(tonic::service::InterceptorLayer::new(middleware::grpc_rate_limit(
+            middleware::rate_limiter(&config.rate_limit),
+        )))
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
         .add_service(health_service)
         .add_service(reflection)

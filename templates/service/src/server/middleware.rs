@@ -4,6 +4,8 @@
 //! configured, CORS.
 
 use std::any::Any;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -24,6 +27,10 @@ use crate::server::metrics;
 /// Wraps every HTTP route (the 404 fallback included) in the shared middleware. Layers added
 /// later wrap those added before, so the list reads from the innermost out.
 pub fn http(router: Router, config: &conf::Http) -> Router {
+    let router = match rate_limiter(&config.rate_limit) {
+        Some(limiter) => router.layer(middleware::from_fn_with_state(limiter, http_rate_limit)),
+        None => router,
+    };
     let router = router
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(middleware::from_fn_with_state(config.timeout, http_deadline))
@@ -71,6 +78,36 @@ async fn typed_errors(request: Request, next: Next) -> Response {
         }
     }
     typed
+}
+
+/// The token bucket of a rate limit, or `None` when it is off.
+pub fn rate_limiter(config: &conf::RateLimit) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let per_second = NonZeroU32::new(config.per_second)?;
+    let burst = NonZeroU32::new(config.burst).unwrap_or(per_second);
+    Some(Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))))
+}
+
+async fn http_rate_limit(
+    State(limiter): State<Arc<DefaultDirectRateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match limiter.check() {
+        Ok(()) => next.run(request).await,
+        Err(_) => Error::new(429, "RATE_LIMITED", "too many requests; retry later").into_response(),
+    }
+}
+
+/// Refuses gRPC calls beyond the bucket with `RESOURCE_EXHAUSTED`.
+pub fn grpc_rate_limit(
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request| match &limiter {
+        Some(limiter) if limiter.check().is_err() => {
+            Err(tonic::Status::resource_exhausted("too many requests; retry later"))
+        }
+        _ => Ok(request),
+    }
 }
 
 /// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped).
