@@ -32,6 +32,8 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     let work = tempfile::tempdir().unwrap();
     let ok = |output| succeeded(&output, work.path());
     let hello = new_service(work.path(), "hello");
+    // The scaffold is rustfmt-clean as written (its generated `api` tree is skipped).
+    cargo(&hello, &["fmt", "--check"]);
 
     // A second contract with every binding shape, generated from a subfolder, and stubbed.
     add_echo_contract(&hello);

@@ -68,7 +68,11 @@ pub struct Grpc {
 
 impl Default for Grpc {
     fn default() -> Self {
-        Grpc { addr: "0.0.0.0:9000".into(), timeout: Duration::from_secs(1), rate_limit: RateLimit::default() }
+        Grpc {
+            addr: "0.0.0.0:9000".into(),
+            timeout: Duration::from_secs(1),
+            rate_limit: RateLimit::default(),
+        }
     }
 }
 
@@ -91,7 +95,10 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Log { level: "info".into(), format: LogFormat::Pretty }
+        Log {
+            level: "info".into(),
+            format: LogFormat::Pretty,
+        }
     }
 }
 
@@ -113,7 +120,11 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Yaml))
-            .add_source(config::Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__"))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("_")
+                    .separator("__"),
+            )
             .build()
             .and_then(config::Config::try_deserialize)
             .with_context(|| format!("loading configuration from `{}`", path.display()))
@@ -126,7 +137,11 @@ mod tests {
 
     #[test]
     fn the_shipped_config_loads() {
-        let config = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/config.yaml"))).unwrap();
+        let config = Config::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/config.yaml"
+        )))
+        .unwrap();
         assert_eq!(config.server.http.addr, "0.0.0.0:8000");
         assert_eq!(config.server.grpc.addr, "0.0.0.0:9000");
         assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
@@ -140,7 +155,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("conf-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.yaml");
-        std::fs::write(&path, "server:\n  http: {addr: x}\n  grpc: {addr: y}\n  shutdown_grace: soon\n").unwrap();
+        std::fs::write(
+            &path,
+            "server:\n  http: {addr: x}\n  grpc: {addr: y}\n  shutdown_grace: soon\n",
+        )
+        .unwrap();
         let err = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(err.contains("shutdown_grace"), "{err}");
     }

@@ -39,6 +39,8 @@ impl<R: GreeterRepo> GreeterUsecase<R> {
         }
         let times = self.repo.record(name).await.map_err(GreetError::Storage)?;
         tracing::debug!(name, times, "greeted");
-        Ok(Greeting { message: format!("Hello {name}") })
+        Ok(Greeting {
+            message: format!("Hello {name}"),
+        })
     }
 }

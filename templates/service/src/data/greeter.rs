@@ -11,7 +11,10 @@ pub struct GreeterStore {
 
 impl GreeterRepo for GreeterStore {
     async fn record(&self, name: &str) -> anyhow::Result<u64> {
-        let mut counts = self.counts.lock().map_err(|_| anyhow::anyhow!("greeting counts are poisoned"))?;
+        let mut counts = self
+            .counts
+            .lock()
+            .map_err(|_| anyhow::anyhow!("greeting counts are poisoned"))?;
         let count = counts.entry(name.to_owned()).or_default();
         *count += 1;
         Ok(*count)

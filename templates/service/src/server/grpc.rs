@@ -29,7 +29,9 @@ pub async fn serve(
     health.set_serving::<GreeterServer<GreeterService>>().await;
     let shutdown = async move {
         shutdown.await;
-        health.set_not_serving::<GreeterServer<GreeterService>>().await;
+        health
+            .set_not_serving::<GreeterServer<GreeterService>>()
+            .await;
     };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(&crate::api::descriptors::file_descriptor_set())
@@ -40,9 +42,9 @@ pub async fn serve(
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_grpc())
         .layer(metrics::GrpcLayer)
-        .layer(tonic::service::InterceptorLayer::new(middleware::grpc_rate_limit(
-            middleware::rate_limiter(&config.rate_limit),
-        )))
+        .layer(tonic::service::InterceptorLayer::new(
+            middleware::grpc_rate_limit(middleware::rate_limiter(&config.rate_limit)),
+        ))
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
         .add_service(health_service)
         .add_service(reflection)

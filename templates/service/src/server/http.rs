@@ -11,10 +11,10 @@ use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use tokio::net::TcpListener;
 
 use crate::api::errors::Error;
+use crate::api::helloworld::v1::greeter_http;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::conf;
 use crate::server::{Readiness, metrics, middleware};
-use crate::api::helloworld::v1::greeter_http;
 use crate::service::GreeterService;
 
 /// Every HTTP route of the service, in the shared middleware. Unknown paths get the same typed
@@ -67,6 +67,8 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

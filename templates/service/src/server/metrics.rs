@@ -47,20 +47,29 @@ pub fn handle() -> PrometheusHandle {
 fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
     metrics::counter!(REQUESTS, "kind" => kind, "operation" => operation.clone(), "code" => code.to_string())
         .increment(1);
-    metrics::histogram!(SECONDS, "kind" => kind, "operation" => operation).record(elapsed.as_secs_f64());
+    metrics::histogram!(SECONDS, "kind" => kind, "operation" => operation)
+        .record(elapsed.as_secs_f64());
 }
 
 /// Counts an HTTP request under the operation its route answered for, or under the route itself
 /// for routes that are not contract bindings (`/healthz`, …).
 pub async fn http(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
     let response = next.run(request).await;
     let operation = match response.extensions().get::<Operation>() {
         Some(Operation(operation)) => (*operation).to_owned(),
         None => route.unwrap_or_else(|| "unmatched".into()),
     };
-    record("http", operation, response.status().as_u16(), start.elapsed());
+    record(
+        "http",
+        operation,
+        response.status().as_u16(),
+        start.elapsed(),
+    );
     response
 }
 

@@ -33,7 +33,10 @@ pub fn http(router: Router, config: &conf::Http) -> Router {
     };
     let router = router
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(middleware::from_fn_with_state(config.timeout, http_deadline))
+        .layer(middleware::from_fn_with_state(
+            config.timeout,
+            http_deadline,
+        ))
         .layer(middleware::from_fn(typed_errors));
     let router = match cors(&config.cors_origins) {
         Some(cors) => router.layer(cors),
@@ -65,7 +68,9 @@ async fn typed_errors(request: Request, next: Next) -> Response {
         .to_uppercase()
         .replace([' ', '-'], "_");
     let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let message = match String::from_utf8_lossy(&body).trim() {
         "" => status.canonical_reason().unwrap_or("error").to_owned(),
         text => text.to_owned(),
@@ -84,7 +89,9 @@ async fn typed_errors(request: Request, next: Next) -> Response {
 pub fn rate_limiter(config: &conf::RateLimit) -> Option<Arc<DefaultDirectRateLimiter>> {
     let per_second = NonZeroU32::new(config.per_second)?;
     let burst = NonZeroU32::new(config.burst).unwrap_or(per_second);
-    Some(Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))))
+    Some(Arc::new(RateLimiter::direct(
+        Quota::per_second(per_second).allow_burst(burst),
+    )))
 }
 
 async fn http_rate_limit(
@@ -103,9 +110,9 @@ pub fn grpc_rate_limit(
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
     move |request| match &limiter {
-        Some(limiter) if limiter.check().is_err() => {
-            Err(tonic::Status::resource_exhausted("too many requests; retry later"))
-        }
+        Some(limiter) if limiter.check().is_err() => Err(tonic::Status::resource_exhausted(
+            "too many requests; retry later",
+        )),
         _ => Ok(request),
     }
 }
@@ -114,7 +121,9 @@ pub fn grpc_rate_limit(
 async fn http_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => Error::new(504, "TIMEOUT", format!("no answer within {deadline:?}")).into_response(),
+        Err(_) => {
+            Error::new(504, "TIMEOUT", format!("no answer within {deadline:?}")).into_response()
+        }
     }
 }
 
@@ -129,8 +138,14 @@ pub fn grpc_panic(panic: Box<dyn Any + Send + 'static>) -> axum::http::Response<
     let mut response = axum::http::Response::new(String::new());
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/grpc"));
-    headers.insert("grpc-status", HeaderValue::from(tonic::Code::Internal as i32));
-    headers.insert("grpc-message", HeaderValue::from_static("the service failed unexpectedly"));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(tonic::Code::Internal as i32),
+    );
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static("the service failed unexpectedly"),
+    );
     response
 }
 
@@ -148,7 +163,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         return None;
     }
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers(AnyOrigin);
     Some(if origins.iter().any(|o| o == "*") {
         layer.allow_origin(AnyOrigin)

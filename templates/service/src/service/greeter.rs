@@ -19,9 +19,14 @@ impl<R: GreeterRepo> GreeterService<R> {
 
 #[tonic::async_trait]
 impl<R: GreeterRepo> Greeter for GreeterService<R> {
-    async fn say_hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
         let greeting = self.usecase.greet(&request.get_ref().name).await?;
-        Ok(Response::new(HelloReply { message: greeting.message }))
+        Ok(Response::new(HelloReply {
+            message: greeting.message,
+        }))
     }
 }
 
