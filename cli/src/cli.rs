@@ -52,6 +52,29 @@ pub struct NewArgs {
     /// `[workspace.dependencies]`.
     #[arg(long)]
     pub no_workspace: bool,
+
+    /// Where the service keeps its data: in memory, an SQLite file under `./data`, or PostgreSQL
+    /// (sqlx, with migrations run at start-up).
+    #[arg(long, value_enum, default_value_t = Storage::None)]
+    pub storage: Storage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Storage {
+    None,
+    Sqlite,
+    Postgres,
+}
+
+impl Storage {
+    /// The name templates test for.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::None => "none",
+            Storage::Sqlite => "sqlite",
+            Storage::Postgres => "postgres",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -451,37 +451,61 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
 #[test]
 fn new_writes_deploy_files_that_validate() {
     let work = tempfile::tempdir().unwrap();
-    let hello = new_service(work.path(), "hello");
-    let manifests: Vec<PathBuf> = ["configmap", "deployment", "service"]
-        .iter()
-        .map(|name| hello.join(format!("deploy/kubernetes/{name}.yaml")))
-        .collect();
     let validator = python_tool("kubernetes-validate==1.37.0", "kubernetes-validate");
-    let output = std::process::Command::new(&validator)
-        .arg("--strict")
-        .args(&manifests)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // The other deploy files are YAML that parses (PyYAML comes with the validator).
-    let python = validator.with_file_name("python");
-    let output = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import sys, yaml\nfor f in sys.argv[1:]: yaml.safe_load(open(f))",
-        ])
-        .arg(hello.join("compose.yaml"))
-        .arg(hello.join(".github/workflows/ci.yml"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    for storage in ["none", "sqlite", "postgres"] {
+        let parent = work.path().join(storage);
+        std::fs::create_dir_all(&parent).unwrap();
+        let service = new_service(&parent, "app");
+        let manifests: Vec<PathBuf> = ["configmap", "deployment", "service"]
+            .iter()
+            .map(|name| service.join(format!("deploy/kubernetes/{name}.yaml")))
+            .collect();
+        let output = std::process::Command::new(&validator)
+            .arg("--strict")
+            .args(&manifests)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{storage}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The other deploy files are YAML that parses (PyYAML comes with the validator).
+        let output = std::process::Command::new(validator.with_file_name("python"))
+            .args([
+                "-c",
+                "import sys, yaml\nfor f in sys.argv[1:]: yaml.safe_load(open(f))",
+            ])
+            .arg(service.join("compose.yaml"))
+            .arg(service.join(".github/workflows/ci.yml"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{storage}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn new_renders_each_storage_option() {
+    let work = tempfile::tempdir().unwrap();
+    let none = work.path().join("none");
+    std::fs::create_dir_all(&none).unwrap();
+    let plain = tree(&new_service(&none, "app"));
+    for storage in ["sqlite", "postgres"] {
+        let parent = work.path().join(storage);
+        std::fs::create_dir_all(&parent).unwrap();
+        let output = micro(&parent, &["new", "app", "--storage", storage, "-q"]);
+        assert!(output.status.success(), "{}", transcript(&output, &parent));
+        // The whole tree, as what it changes from the default one (which `new_hello_tree` pins).
+        let with_storage = tree(&parent.join("app"));
+        let diff = similar::TextDiff::from_lines(&plain, &with_storage)
+            .unified_diff()
+            .context_radius(2)
+            .to_string();
+        assert_snapshot!(format!("new_storage_{storage}"), diff);
+    }
 }

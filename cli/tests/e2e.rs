@@ -113,6 +113,31 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     assert!(serving.is_some(), "no JSON `serving` line in:\n{logs}");
 }
 
+/// The storage options: the service migrates its schema at start-up and its own tests run
+/// against a real SQLite file and the real PostgreSQL on 127.0.0.1:5432 (database `test`).
+#[test]
+fn storage_options_build_and_pass_their_tests() {
+    let work = tempfile::tempdir().unwrap();
+    for storage in ["sqlite", "postgres"] {
+        let name = format!("with-{storage}");
+        let output = micro(work.path(), &["new", &name, "--storage", storage, "-q"]);
+        succeeded(&output, work.path());
+        let service = work.path().join(&name);
+        // PostgreSQL services test against this machine's server (`.ci/run` makes sure it runs).
+        let url = postgres_url();
+        let env: &[(&str, &str)] = match storage {
+            "postgres" => &[("APP_DATABASE__URL", &url)],
+            _ => &[],
+        };
+        cargo(&service, &["fmt", "--check"]);
+        cargo_with_env(&service, &["test", "--quiet"], env);
+        cargo(
+            &service,
+            &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
+        );
+    }
+}
+
 /// A contract set written to break generators (every field shape and well-known type, every HTTP
 /// rule shape, all four streaming shapes, three packages importing each other) generates code
 /// and stubs that build, and pass clippy, with no warnings; its API document is valid OpenAPI.
@@ -237,10 +262,15 @@ impl Drop for MicroRun {
 /// Runs cargo in the generated project, sharing one target folder across runs so dependencies
 /// compile once.
 fn cargo(project: &Path, args: &[&str]) {
+    cargo_with_env(project, args, &[]);
+}
+
+fn cargo_with_env(project: &Path, args: &[&str], env: &[(&str, &str)]) {
     let output = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(project)
         .env("CARGO_TARGET_DIR", shared_target_dir())
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -249,6 +279,12 @@ fn cargo(project: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The PostgreSQL the tests use: `MICRO_TEST_POSTGRES_URL`, else the local server's `test` database.
+fn postgres_url() -> String {
+    std::env::var("MICRO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// `target/e2e` of this workspace: apart from micro's own target folder, whose lock the running

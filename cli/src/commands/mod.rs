@@ -19,6 +19,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 parent: args.path.unwrap_or_else(|| cwd.clone()),
                 force: args.force,
                 join_workspace: !args.no_workspace,
+                storage: args.storage,
             },
             printer,
         )

@@ -18,6 +18,7 @@ pub struct Options {
     pub force: bool,
     /// Inside a Cargo workspace, become one of its members.
     pub join_workspace: bool,
+    pub storage: crate::cli::Storage,
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
@@ -48,6 +49,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         })?;
     let files = scaffold::render_service(&ServiceOptions {
         name: options.name.clone(),
+        storage: options.storage,
     })?;
     files::write_new(staging.path(), &files)?;
     let project = Project::load(staging.path())?;

@@ -1,6 +1,7 @@
 //! Renders the templates embedded in the binary: `templates/service/` for `micro new` and
 //! `templates/proto/` for `micro proto add`. Files ending in `.tera` are rendered with the
-//! template context and lose that suffix; every other file is copied as it is.
+//! template context and lose that suffix (one that renders to nothing is left out, which is how
+//! options add files); every other file is copied as it is.
 
 use anyhow::Context as _;
 use heck::{ToShoutySnakeCase, ToSnakeCase};
@@ -19,6 +20,7 @@ const TEMPLATE_SUFFIX: &str = ".tera";
 pub struct ServiceOptions {
     /// The crate name, already validated.
     pub name: String,
+    pub storage: crate::cli::Storage,
 }
 
 /// Every file of a new service (contracts included, generated code not), sorted by path.
@@ -27,6 +29,7 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("name", &options.name);
     context.insert("crate_name", &crate::names::crate_ident(&options.name));
     context.insert("micro_version", env!("CARGO_PKG_VERSION"));
+    context.insert("storage", options.storage.name());
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -80,6 +83,10 @@ fn render_dir(
         if let Some(target) = name.strip_suffix(TEMPLATE_SUFFIX) {
             let contents = Tera::one_off(text, context, false)
                 .with_context(|| format!("rendering template `{}`", path.display()))?;
+            // A template that renders to nothing is a file this service does not have.
+            if contents.trim().is_empty() {
+                continue;
+            }
             out.push(GeneratedFile {
                 path: target.into(),
                 contents,

@@ -40,9 +40,8 @@ pub async fn serve(
     config: conf::Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let greeter = Arc::new(service::GreeterService::new(biz::GreeterUsecase::new(
-        data::GreeterStore::default(),
-    )));
+    let usecase = biz::GreeterUsecase::new(data::open(&config).await?);
+    let greeter = Arc::new(service::GreeterService::new(usecase));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

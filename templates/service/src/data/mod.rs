@@ -1,5 +1,0 @@
-//! Storage: implementations of the repository traits `biz` declares.
-
-mod greeter;
-
-pub use greeter::GreeterStore;
