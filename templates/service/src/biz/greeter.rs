@@ -19,6 +19,9 @@ pub enum GreetError {
 pub trait GreeterRepo: Send + Sync + 'static {
     /// Records that `name` was greeted and returns how many times they have been, this time included.
     fn record(&self, name: &str) -> impl Future<Output = anyhow::Result<u64>> + Send;
+
+    /// Fails when storage cannot serve requests (a database that does not answer, say).
+    fn ping(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Greets people and remembers who was greeted.
@@ -30,6 +33,11 @@ pub struct GreeterUsecase<R> {
 impl<R: GreeterRepo> GreeterUsecase<R> {
     pub fn new(repo: R) -> Self {
         GreeterUsecase { repo }
+    }
+
+    /// Whether the use case can serve requests: its storage answers.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        self.repo.ping().await
     }
 
     pub async fn greet(&self, name: &str) -> Result<Greeting, GreetError> {

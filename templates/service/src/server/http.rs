@@ -17,7 +17,8 @@ use crate::conf;
 use crate::server::{Readiness, metrics, middleware};
 use crate::service::GreeterService;
 
-/// Every HTTP route of the service, in the shared middleware. Unknown paths get the same typed
+/// Every HTTP route of the service, in the shared middleware. `/readyz` answers 503 once
+/// shutdown begins or while storage does not answer. Unknown paths get the same typed
 /// JSON error as every route.
 pub fn router(greeter: Arc<GreeterService>, readiness: Readiness, config: &conf::Http) -> Router {
     let recorder = metrics::handle();
@@ -25,11 +26,16 @@ pub fn router(greeter: Arc<GreeterService>, readiness: Readiness, config: &conf:
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
-            get(move || async move {
-                if readiness.is_ready() {
-                    Ok("ready")
-                } else {
-                    Err(Error::new(503, "NOT_READY", "shutting down"))
+            get({
+                let greeter = greeter.clone();
+                move || async move {
+                    if !readiness.is_ready() {
+                        return Err(Error::new(503, "NOT_READY", "shutting down"));
+                    }
+                    match greeter.ready().await {
+                        Ok(()) => Ok("ready"),
+                        Err(err) => Err(Error::new(503, "NOT_READY", format!("{err:#}"))),
+                    }
                 }
             }),
         )

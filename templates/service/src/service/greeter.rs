@@ -15,6 +15,11 @@ impl<R: GreeterRepo> GreeterService<R> {
     pub fn new(usecase: GreeterUsecase<R>) -> Self {
         GreeterService { usecase }
     }
+
+    /// Whether the service can take traffic, for `/readyz`.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        self.usecase.ready().await
+    }
 }
 
 #[tonic::async_trait]
