@@ -414,23 +414,7 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
     );
 
     // Cargo reads both manifests as one workspace.
-    let metadata = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(root.join("services/orders"))
-        .output()
-        .unwrap();
-    assert!(
-        metadata.status.success(),
-        "{}",
-        String::from_utf8_lossy(&metadata.stderr)
-    );
-    assert!(String::from_utf8_lossy(&metadata.stdout).contains("\"name\":\"orders\""));
+    assert!(cargo_metadata(&root.join("services/orders")).contains("\"name\":\"orders\""));
 
     // A second service lands under the first; `--no-workspace` leaves the workspace alone.
     let output = micro(
@@ -446,6 +430,30 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
         std::fs::read_to_string(root.join("Cargo.toml")).unwrap(),
         expected
     );
+    // …which cargo accepts only because the service is a workspace of its own.
+    assert!(cargo_metadata(&root.join("services/billing")).contains("\"name\":\"billing\""));
+}
+
+/// `cargo metadata` of the package in `dir`, which fails unless cargo reads its manifest and
+/// the workspace around it as one consistent whole.
+fn cargo_metadata(dir: &std::path::Path) -> String {
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    String::from_utf8(metadata.stdout).unwrap()
 }
 
 #[test]

@@ -165,13 +165,8 @@ fn render_client(service: &Service) -> Option<TokenStream> {
                 clash @ ("new" | "with_http") => format_ident!("{clash}_rpc"),
                 name => syn::parse_str::<syn::Ident>(name).expect("prost names are identifiers"),
             };
-            let binding_const = format_ident!(
-                "{}",
-                handler_name(&method.rust_name, 0, method.bindings.len())
-                    .to_string()
-                    .trim_start_matches("r#")
-                    .to_uppercase()
-            );
+            let binding_const =
+                binding_const(&handler_name(&method.rust_name, 0, method.bindings.len()));
             let input = local_type(&method.input.rust_path);
             let output = local_type(&method.output.rust_path);
             let doc = format!(
@@ -244,10 +239,7 @@ fn render_handler(
         syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
     // Handlers live one module below the package's, so relative paths gain a `super`.
     let input = local_type(&method.input.rust_path);
-    let binding_const = format_ident!(
-        "{}",
-        handler.to_string().trim_start_matches("r#").to_uppercase()
-    );
+    let binding_const = binding_const(handler);
     let operation = format!("/{}/{}", service.full_name, method.name);
     let binding_value = render_binding(binding, &operation);
     let validate = method
@@ -313,6 +305,14 @@ fn render_dispatcher(
             }
         }
     }
+}
+
+/// The constant holding a handler's binding, which the typed client uses too: `SAY_HELLO`.
+fn binding_const(handler: &syn::Ident) -> syn::Ident {
+    format_ident!(
+        "{}",
+        handler.to_string().trim_start_matches("r#").to_uppercase()
+    )
 }
 
 /// The handler of binding `index` of a method: the method's name, numbered when it has several

@@ -78,29 +78,72 @@ pub fn render(packages: &[Package], info: &Info, proto_field_names: bool) -> Val
     })
 }
 
-/// The OpenAPI path of a binding. A variable bound to one segment is a parameter named after its
-/// field; a variable with a pattern keeps the pattern's literals, and each `*` in it is a
-/// parameter of its own (`name_1`, `name_2`, …) so that clients fill segments, not slashes.
-fn openapi_path(binding: &HttpBinding) -> String {
-    let mut path = String::new();
+/// One segment of a binding's OpenAPI path. A variable bound to one segment is a parameter named
+/// after its field; a variable with a pattern keeps the pattern's literals, and each `*` in it is
+/// a parameter of its own (`name_1`, `name_2`, …) so that clients fill segments, not slashes.
+enum PathPart<'a> {
+    Literal(&'a str),
+    /// A wildcard outside any variable: it binds nothing, but needs a parameter to be fillable.
+    Unnamed(String),
+    Variable {
+        name: String,
+        field: &'a FieldPath,
+        pattern: &'a [Segment],
+        /// The wildcard of the pattern this parameter fills.
+        part: &'a Segment,
+    },
+}
+
+fn path_parts(binding: &HttpBinding) -> Vec<PathPart<'_>> {
+    let mut parts = Vec::new();
     let mut unnamed = 0;
     for segment in &binding.template.segments {
         match segment {
-            Segment::Variable { field, pattern } => {
-                for (name, part) in variable_parameters(&field.dotted(), pattern) {
-                    path.push('/');
-                    match (name, part) {
-                        (Some(name), _) => path.push_str(&format!("{{{name}}}")),
-                        (None, Segment::Literal(text)) => path.push_str(text),
-                        (None, _) => unreachable!("wildcards are named"),
-                    }
-                }
-            }
-            Segment::Literal(text) => path.push_str(&format!("/{text}")),
-            // An unnamed wildcard binds nothing; it still needs a parameter to be fillable.
+            Segment::Literal(text) => parts.push(PathPart::Literal(text)),
             Segment::Any | Segment::AnyDeep => {
                 unnamed += 1;
-                path.push_str(&format!("/{{segment_{unnamed}}}"));
+                parts.push(PathPart::Unnamed(format!("segment_{unnamed}")));
+            }
+            Segment::Variable { field, pattern } => {
+                let dotted = field.dotted();
+                let wildcards = pattern
+                    .iter()
+                    .filter(|s| !matches!(s, Segment::Literal(_)))
+                    .count();
+                let mut seen = 0;
+                for part in pattern {
+                    parts.push(match part {
+                        Segment::Literal(text) => PathPart::Literal(text),
+                        _ => {
+                            seen += 1;
+                            let name = match wildcards {
+                                1 => dotted.clone(),
+                                _ => format!("{dotted}_{seen}"),
+                            };
+                            PathPart::Variable {
+                                name,
+                                field,
+                                pattern,
+                                part,
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+    parts
+}
+
+/// The OpenAPI path of a binding, e.g. `/v1/shelves/{name_1}/books/{name_2}:archive`.
+fn openapi_path(binding: &HttpBinding) -> String {
+    let mut path = String::new();
+    for part in path_parts(binding) {
+        path.push('/');
+        match part {
+            PathPart::Literal(text) => path.push_str(text),
+            PathPart::Unnamed(name) | PathPart::Variable { name, .. } => {
+                path.push_str(&format!("{{{name}}}"));
             }
         }
     }
@@ -109,29 +152,6 @@ fn openapi_path(binding: &HttpBinding) -> String {
         path.push_str(verb);
     }
     path
-}
-
-/// The segments of a variable's pattern, each wildcard paired with its parameter name.
-fn variable_parameters<'a>(
-    field: &str,
-    pattern: &'a [Segment],
-) -> Vec<(Option<String>, &'a Segment)> {
-    let wildcards = pattern
-        .iter()
-        .filter(|s| !matches!(s, Segment::Literal(_)))
-        .count();
-    let mut seen = 0;
-    pattern
-        .iter()
-        .map(|part| match part {
-            Segment::Literal(_) => (None, part),
-            _ if wildcards == 1 => (Some(field.to_owned()), part),
-            _ => {
-                seen += 1;
-                (Some(format!("{field}_{seen}")), part)
-            }
-        })
-        .collect()
 }
 
 /// The messages and enums of every package by name, and how to write their schemas.
@@ -181,18 +201,23 @@ impl<'a> Types<'a> {
         }
 
         let mut parameters = Vec::new();
-        let mut unnamed = 0;
-        for segment in &binding.template.segments {
-            let Segment::Variable { field, pattern } = segment else {
-                if matches!(segment, Segment::Any | Segment::AnyDeep) {
-                    unnamed += 1;
+        for part in path_parts(binding) {
+            let (name, field, pattern, part) = match part {
+                PathPart::Literal(_) => continue,
+                PathPart::Unnamed(name) => {
                     parameters.push(json!({
-                        "name": format!("segment_{unnamed}"), "in": "path", "required": true,
+                        "name": name, "in": "path", "required": true,
                         "schema": { "type": "string" },
                         "description": "Any segment; it binds no field.",
                     }));
+                    continue;
                 }
-                continue;
+                PathPart::Variable {
+                    name,
+                    field,
+                    pattern,
+                    part,
+                } => (name, field, pattern, part),
             };
             let bound = binding
                 .path_fields
@@ -200,27 +225,24 @@ impl<'a> Types<'a> {
                 .find(|f| f.path.proto == field.proto)
                 .expect("every path variable is a bound field");
             let message_field = self.field(&method.input.full_name, &bound.path);
-            for (name, part) in variable_parameters(&field.dotted(), pattern) {
-                let Some(name) = name else { continue };
-                let mut schema = self.scalar_schema(bound, message_field, used);
-                let mut description = message_field
-                    .map(|f| f.description.clone())
-                    .unwrap_or_default();
-                if pattern != &[Segment::Any] {
-                    let shape = pattern_text(pattern);
-                    let note = if *part == Segment::AnyDeep {
-                        format!("`{}` is `{shape}`; this part may hold `/`.", field.dotted())
-                    } else {
-                        format!("`{}` is `{shape}`.", field.dotted())
-                    };
-                    description = join_text(&description, &note);
-                    schema = json!({ "type": "string" });
-                }
-                parameters.push(with_description(
-                    json!({ "name": name, "in": "path", "required": true, "schema": schema }),
-                    &description,
-                ));
+            let mut schema = self.scalar_schema(bound, message_field, used);
+            let mut description = message_field
+                .map(|f| f.description.clone())
+                .unwrap_or_default();
+            if pattern != [Segment::Any] {
+                let shape = pattern_text(pattern);
+                let note = if *part == Segment::AnyDeep {
+                    format!("`{}` is `{shape}`; this part may hold `/`.", field.dotted())
+                } else {
+                    format!("`{}` is `{shape}`.", field.dotted())
+                };
+                description = join_text(&description, &note);
+                schema = json!({ "type": "string" });
             }
+            parameters.push(with_description(
+                json!({ "name": name, "in": "path", "required": true, "schema": schema }),
+                &description,
+            ));
         }
         for field in &binding.query_fields {
             let message_field = self.field(&method.input.full_name, &field.path);

@@ -36,11 +36,7 @@ impl ContractError {
         item: &str,
         message: impl Into<String>,
     ) -> Self {
-        let position = file
-            .file_descriptor_proto()
-            .source_code_info
-            .as_ref()
-            .and_then(|info| info.location.iter().find(|l| l.path == path))
+        let position = source_location(file, path)
             .filter(|l| l.span.len() >= 2)
             .map(|l| format!(":{}:{}", l.span[0] + 1, l.span[1] + 1))
             .unwrap_or_default();
@@ -645,15 +641,23 @@ fn enums(pool: &DescriptorPool, package: &str) -> Vec<Enum> {
         .collect()
 }
 
+/// What the compiler recorded about the element at `path` in `file` (its span and comments).
+fn source_location<'a>(
+    file: &'a prost_reflect::FileDescriptor,
+    path: &[i32],
+) -> Option<&'a prost_types::source_code_info::Location> {
+    file.file_descriptor_proto()
+        .source_code_info
+        .as_ref()?
+        .location
+        .iter()
+        .find(|l| l.path == path)
+}
+
 /// The leading comment of the element at `path` in `file`, with the comment markers' spacing
 /// removed.
 fn comments(file: &prost_reflect::FileDescriptor, path: &[i32]) -> String {
-    let proto = file.file_descriptor_proto();
-    let Some(location) = proto
-        .source_code_info
-        .as_ref()
-        .and_then(|info| info.location.iter().find(|l| l.path == path))
-    else {
+    let Some(location) = source_location(file, path) else {
         return String::new();
     };
     let text = location.leading_comments.as_deref().unwrap_or_default();

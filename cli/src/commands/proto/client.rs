@@ -159,13 +159,27 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
         .map(|(name, _)| name)
         .collect();
     let packages = packages_to_generate(&compiled, &selected_names)?;
-    let model = codegen::model(&compiled.pool, &packages)
+    let mut mounted = generated_packages(contracts)?;
+    // One model for this run's packages and those generated earlier: the code is this run's,
+    // the API documents cover them all (those whose contracts are in the compiled set: all of
+    // the contracts folder, and what this run was given).
+    let documented: BTreeSet<String> = mounted
+        .keys()
+        .chain(&packages)
+        .filter(|package| compiled.pool.files().any(|f| f.package_name() == *package))
+        .cloned()
+        .collect();
+    let model = codegen::model(&compiled.pool, &documented)
         .map_err(|err| with_path_on_disk(err, &include_dirs))?;
-    let mut files = codegen::client(&compiled.pool, &model, &project.options)?;
+    let generated: Vec<codegen::Package> = model
+        .iter()
+        .filter(|p| packages.contains(&p.name))
+        .cloned()
+        .collect();
+    let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
 
     // The module tree mounts what will be on disk afterwards: packages generated earlier, with
     // this run's packages as this run leaves them.
-    let mut mounted = generated_packages(contracts)?;
     let mut stale = Vec::new();
     for package in &packages {
         let dir = crate::names::package_dir(package);
@@ -189,23 +203,12 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
     }
     files.push(codegen::index(&mounted)?);
 
-    // One API document for every package mounted, not just this run's: those whose contracts
-    // are in the compiled set (all of the contracts folder, and what this run was given).
-    let documented: BTreeSet<String> = mounted
-        .keys()
-        .filter(|package| compiled.pool.files().any(|f| f.package_name() == *package))
-        .cloned()
-        .collect();
     let info = codegen::openapi::Info {
         title: project.name.clone(),
         version: project.version.clone(),
     };
     files.push(codegen::descriptors(&compiled.pool, &documented)?);
-    files.extend(codegen::openapi(
-        &codegen::model(&compiled.pool, &documented)?,
-        &info,
-        &project.options,
-    )?);
+    files.extend(codegen::openapi(&model, &info, &project.options)?);
     Ok(Plan { files, stale })
 }
 
