@@ -40,7 +40,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
 
-    /// Accept every default without asking.
+    /// Ask nothing: every choice not given by a flag takes its default (as without a terminal).
     #[arg(short, long)]
     pub yes: bool,
 
@@ -53,28 +53,48 @@ pub struct NewArgs {
     #[arg(long)]
     pub no_workspace: bool,
 
-    /// Where the service keeps its data: in memory, an SQLite file under `./data`, or PostgreSQL
-    /// (sqlx, with migrations run at start-up).
-    #[arg(long, value_enum, default_value_t = Storage::None)]
-    pub storage: Storage,
+    /// Where the service keeps its data [default: none; asked on a terminal].
+    #[arg(long, value_enum)]
+    pub storage: Option<Storage>,
+
+    /// How the service publishes events [default: none; asked on a terminal].
+    #[arg(long, value_enum)]
+    pub messaging: Option<Messaging>,
+
+    /// How callers authenticate [default: none; asked on a terminal].
+    #[arg(long, value_enum)]
+    pub auth: Option<Auth>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+// The `///` on each variant is its help text and its line in `micro new`'s prompts.
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Storage {
+    /// In memory, gone at exit
+    #[default]
     None,
+    /// An SQLite file under ./data (sqlx, compiled in)
     Sqlite,
+    /// PostgreSQL (sqlx), migrations run at start-up
     Postgres,
 }
 
-impl Storage {
-    /// The name templates test for.
-    pub fn name(self) -> &'static str {
-        match self {
-            Storage::None => "none",
-            Storage::Sqlite => "sqlite",
-            Storage::Postgres => "postgres",
-        }
-    }
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Messaging {
+    /// No events
+    #[default]
+    None,
+    /// Events published to NATS (async-nats)
+    Nats,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Auth {
+    /// Every caller is served
+    #[default]
+    None,
+    /// JWT bearer tokens on both transports (HS256 shared secret)
+    Jwt,
 }
 
 #[derive(Debug, Args)]

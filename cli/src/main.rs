@@ -30,7 +30,8 @@ fn main() -> ExitCode {
 
 /// `error: …`, then each cause on its own line; hints are part of the messages.
 fn report(err: &anyhow::Error) {
-    eprintln!("error: {err}");
+    let red = output::ERROR;
+    anstream::eprintln!("{red}error{red:#}: {err}");
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }

@@ -1,6 +1,13 @@
-//! Everything micro tells a person goes to stderr through here; stdout is left for data.
+//! Everything micro tells a person goes to stderr through here; stdout is left for data. Colours
+//! as cargo's, dropped when stderr is not a terminal or `NO_COLOR` is set (anstream decides).
 
 use std::path::Path;
+
+use anstyle::{AnsiColor, Style};
+
+pub const STATUS: Style = AnsiColor::Green.on_default().bold();
+pub const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+pub const ERROR: Style = AnsiColor::Red.on_default().bold();
 
 /// Prints status lines unless `--quiet` was given.
 #[derive(Debug, Clone, Copy)]
@@ -20,14 +27,14 @@ impl Printer {
     /// A right-aligned verb and what it applied to, as cargo prints its progress.
     pub fn status(&self, verb: &str, what: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{verb:>12} {what}");
+            anstream::eprintln!("{STATUS}{verb:>12}{STATUS:#} {what}");
         }
     }
 
     /// Something the person should know even though the command goes on.
     pub fn warn(&self, text: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("warning: {text}");
+            anstream::eprintln!("{WARNING}warning{WARNING:#}: {text}");
         }
     }
 

@@ -5,8 +5,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::{
-    ECHO_SERVER_ARGS, add_echo_contract, add_tricky_contracts, fixtures, micro, new_service,
-    python_tool, transcript, tree,
+    ECHO_SERVER_ARGS, OPTION_COMBINATIONS, add_echo_contract, add_tricky_contracts, fixtures,
+    micro, new_service, python_tool, transcript, tree,
 };
 
 #[test]
@@ -460,10 +460,15 @@ fn cargo_metadata(dir: &std::path::Path) -> String {
 fn new_writes_deploy_files_that_validate() {
     let work = tempfile::tempdir().unwrap();
     let validator = python_tool("kubernetes-validate==1.37.0", "kubernetes-validate");
-    for storage in ["none", "sqlite", "postgres"] {
-        let parent = work.path().join(storage);
+    let default: (&str, &[&str]) = ("default", &[]);
+    for (combination, flags) in std::iter::once(&default).chain(OPTION_COMBINATIONS) {
+        let parent = work.path().join(combination);
         std::fs::create_dir_all(&parent).unwrap();
-        let service = new_service(&parent, "app");
+        let mut args = vec!["new", "app", "-q"];
+        args.extend_from_slice(flags);
+        let output = micro(&parent, &args);
+        assert!(output.status.success(), "{}", transcript(&output, &parent));
+        let service = parent.join("app");
         let manifests: Vec<PathBuf> = ["configmap", "deployment", "service"]
             .iter()
             .map(|name| service.join(format!("deploy/kubernetes/{name}.yaml")))
@@ -475,7 +480,7 @@ fn new_writes_deploy_files_that_validate() {
             .unwrap();
         assert!(
             output.status.success(),
-            "{storage}: {}{}",
+            "{combination}: {}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -491,29 +496,117 @@ fn new_writes_deploy_files_that_validate() {
             .unwrap();
         assert!(
             output.status.success(),
-            "{storage}: {}",
+            "{combination}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The ConfigMap's config has only keys the shipped config has (the service refuses
+        // unknown ones), with values of the same kind.
+        let output = std::process::Command::new(validator.with_file_name("python"))
+            .args(["-c", CONFIG_MAP_MATCHES_CONFIG])
+            .arg(service.join("deploy/kubernetes/configmap.yaml"))
+            .arg(service.join("configs/config.yaml"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{combination}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
 }
 
+const CONFIG_MAP_MATCHES_CONFIG: &str = r#"
+import sys, yaml
+deployed = yaml.safe_load(yaml.safe_load(open(sys.argv[1]))["data"]["config.yaml"])
+shipped = yaml.safe_load(open(sys.argv[2]))
+def check(deployed, shipped, path):
+    for key, value in deployed.items():
+        assert key in shipped, f"{path}{key} is not in configs/config.yaml"
+        if isinstance(value, dict):
+            check(value, shipped[key], f"{path}{key}.")
+        else:
+            assert type(value) is type(shipped[key]), f"{path}{key}: {value!r} vs {shipped[key]!r}"
+            assert not (isinstance(value, str) and ":" in value and " " in value), f"{path}{key}: {value!r}"
+check(deployed, shipped, "")
+"#;
+
+/// Each option's flag, and the fullest combination, pinned as what they change from the default
+/// tree (which `new_renders_the_whole_service` pins).
 #[test]
-fn new_renders_each_storage_option() {
+fn new_renders_each_option() {
     let work = tempfile::tempdir().unwrap();
-    let none = work.path().join("none");
-    std::fs::create_dir_all(&none).unwrap();
-    let plain = tree(&new_service(&none, "app"));
-    for storage in ["sqlite", "postgres"] {
-        let parent = work.path().join(storage);
+    let plain = tree(&new_service(work.path(), "app"));
+    for (snapshot, flags) in OPTION_COMBINATIONS {
+        let parent = work.path().join(snapshot);
         std::fs::create_dir_all(&parent).unwrap();
-        let output = micro(&parent, &["new", "app", "--storage", storage, "-q"]);
+        let mut args = vec!["new", "app", "-q"];
+        args.extend_from_slice(flags);
+        let output = micro(&parent, &args);
         assert!(output.status.success(), "{}", transcript(&output, &parent));
-        // The whole tree, as what it changes from the default one (which `new_hello_tree` pins).
-        let with_storage = tree(&parent.join("app"));
-        let diff = similar::TextDiff::from_lines(&plain, &with_storage)
+        let diff = similar::TextDiff::from_lines(&plain, &tree(&parent.join("app")))
             .unified_diff()
             .context_radius(2)
             .to_string();
-        assert_snapshot!(format!("new_storage_{storage}"), diff);
+        assert_snapshot!(format!("new_{snapshot}"), diff);
     }
+}
+
+/// `micro new` on a terminal asks each question flags left open, and the answers shape the
+/// service. Driven through a real pseudo-terminal; arrow keys pick, Enter confirms.
+#[cfg(unix)]
+#[test]
+fn new_asks_on_a_terminal() {
+    let work = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_micro"));
+    command
+        .args(["new", "app", "--auth", "none"])
+        .current_dir(work.path())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut session = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    // Keys are sent once a question's last choice is drawn and the terminal is in raw mode.
+    let answer = |session: &mut rexpect::session::PtySession, last_choice: &str, downs: usize| {
+        session.exp_string(last_choice).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for _ in 0..downs {
+            session.send("\x1b[B").unwrap();
+        }
+        session.send("\r").unwrap();
+        session.flush().unwrap();
+    };
+    session
+        .exp_string("Where does the service keep its data? (--storage)")
+        .unwrap();
+    answer(&mut session, "migrations run at start-up", 2);
+    session
+        .exp_string("Does it publish events? (--messaging)")
+        .unwrap();
+    answer(&mut session, "Events published to NATS (async-nats)", 1);
+    // `--auth` was given, so that question is not asked.
+    let (asked_after, _) = session.exp_string("Created").map(|s| (s, ())).unwrap();
+    assert!(!asked_after.contains("authenticate"), "{asked_after}");
+    session.exp_eof().unwrap();
+
+    let manifest = std::fs::read_to_string(work.path().join("app/Cargo.toml")).unwrap();
+    assert!(manifest.contains(r#""postgres""#), "{manifest}");
+    assert!(manifest.contains("async-nats"), "{manifest}");
+    assert!(!manifest.contains("jsonwebtoken"), "{manifest}");
+}
+
+#[test]
+fn new_without_a_terminal_names_the_defaults_it_took() {
+    let work = tempfile::tempdir().unwrap();
+    let output = micro(work.path(), &["new", "app", "--storage", "sqlite"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Defaulted --messaging none --auth none (no terminal to ask on;"),
+        "{stderr}"
+    );
+    // Plain text: stderr is not a terminal, so no colour codes.
+    assert!(!stderr.contains('\x1b'), "{stderr}");
 }

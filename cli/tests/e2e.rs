@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    ECHO_SERVER_ARGS, TRICKY_SERVER_ARGS, add_echo_contract, add_tricky_contracts, fixtures, micro,
-    new_service, python_tool, transcript,
+    ECHO_SERVER_ARGS, OPTION_COMBINATIONS, TRICKY_SERVER_ARGS, add_echo_contract,
+    add_tricky_contracts, fixtures, micro, new_service, python_tool, transcript,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -113,24 +113,31 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     assert!(serving.is_some(), "no JSON `serving` line in:\n{logs}");
 }
 
-/// The storage options: the service migrates its schema at start-up and its own tests run
-/// against a real SQLite file and the real PostgreSQL on 127.0.0.1:5432 (database `test`).
+/// The options beyond the default: SQLite alone, and the fullest combination (PostgreSQL, NATS,
+/// JWT). Each service's own tests run against the real SQLite file, the PostgreSQL on
+/// 127.0.0.1:5432 (database `test`) and the NATS on 127.0.0.1:4222 (`.ci/run` makes sure both run).
 #[test]
-fn storage_options_build_and_pass_their_tests() {
+fn service_options_build_and_pass_their_tests() {
     let work = tempfile::tempdir().unwrap();
-    for storage in ["sqlite", "postgres"] {
-        let name = format!("with-{storage}");
-        let output = micro(work.path(), &["new", &name, "--storage", storage, "-q"]);
-        succeeded(&output, work.path());
-        let service = work.path().join(&name);
-        // PostgreSQL services test against this machine's server (`.ci/run` makes sure it runs).
-        let url = postgres_url();
-        let env: &[(&str, &str)] = match storage {
-            "postgres" => &[("APP_DATABASE__URL", &url)],
-            _ => &[],
-        };
+    let combinations = OPTION_COMBINATIONS
+        .iter()
+        .filter(|(name, _)| ["storage_sqlite", "fullest"].contains(name));
+    let (database, nats) = (postgres_url(), nats_url());
+    for (name, flags) in combinations {
+        let name = &name.replace('_', "-");
+        let mut args = vec!["new", name, "-q"];
+        args.extend_from_slice(flags);
+        succeeded(&micro(work.path(), &args), work.path());
+        let service = work.path().join(name);
+        let mut env: Vec<(&str, &str)> = Vec::new();
+        if flags.contains(&"postgres") {
+            env.push(("APP_DATABASE__URL", &database));
+        }
+        if flags.contains(&"nats") {
+            env.push(("APP_NATS__URL", &nats));
+        }
         cargo(&service, &["fmt", "--check"]);
-        cargo_with_env(&service, &["test", "--quiet"], env);
+        cargo_with_env(&service, &["test", "--quiet"], &env);
         cargo(
             &service,
             &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
@@ -285,6 +292,11 @@ fn cargo_with_env(project: &Path, args: &[&str], env: &[(&str, &str)]) {
 fn postgres_url() -> String {
     std::env::var("MICRO_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The NATS server tests publish to: `MICRO_TEST_NATS_URL`, else this machine's.
+fn nats_url() -> String {
+    std::env::var("MICRO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// `target/e2e` of this workspace: apart from micro's own target folder, whose lock the running

@@ -19,7 +19,12 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 parent: args.path.unwrap_or_else(|| cwd.clone()),
                 force: args.force,
                 join_workspace: !args.no_workspace,
-                storage: args.storage,
+                given: new::choices::Given {
+                    storage: args.storage,
+                    messaging: args.messaging,
+                    auth: args.auth,
+                },
+                asking: new::choices::Asking::detect(args.yes),
             },
             printer,
         )

@@ -8,6 +8,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 use include_dir::{Dir, include_dir};
 use tera::{Context, Tera};
 
+use crate::cli::{Auth, Messaging, Storage};
 use crate::codegen::GeneratedFile;
 
 static SERVICE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates/service");
@@ -20,7 +21,23 @@ const TEMPLATE_SUFFIX: &str = ".tera";
 pub struct ServiceOptions {
     /// The crate name, already validated.
     pub name: String,
-    pub storage: crate::cli::Storage,
+    pub choices: Choices,
+}
+
+/// The choices a new service is made with; each is a template variable named like its flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub storage: Storage,
+    pub messaging: Messaging,
+    pub auth: Auth,
+}
+
+/// The name a choice has on the command line and in templates (`postgres`).
+pub fn value_name<T: clap::ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 /// Every file of a new service (contracts included, generated code not), sorted by path.
@@ -29,7 +46,14 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("name", &options.name);
     context.insert("crate_name", &crate::names::crate_ident(&options.name));
     context.insert("micro_version", env!("CARGO_PKG_VERSION"));
-    context.insert("storage", options.storage.name());
+    let Choices {
+        storage,
+        messaging,
+        auth,
+    } = options.choices;
+    context.insert("storage", &value_name(storage));
+    context.insert("messaging", &value_name(messaging));
+    context.insert("auth", &value_name(auth));
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));

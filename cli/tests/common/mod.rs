@@ -77,6 +77,25 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every answer each question of `micro new` can get, by flag, and all of them at once.
+pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
+    ("storage_sqlite", &["--storage", "sqlite"]),
+    ("storage_postgres", &["--storage", "postgres"]),
+    ("messaging_nats", &["--messaging", "nats"]),
+    ("auth_jwt", &["--auth", "jwt"]),
+    (
+        "fullest",
+        &[
+            "--storage",
+            "postgres",
+            "--messaging",
+            "nats",
+            "--auth",
+            "jwt",
+        ],
+    ),
+];
+
 /// `micro new NAME -q` in `parent`; returns the service's folder.
 pub fn new_service(parent: &Path, name: &str) -> PathBuf {
     let output = micro(parent, &["new", name, "-q"]);

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
@@ -99,6 +99,9 @@ pub struct Call {
     captures: Vec<(String, String)>,
     query: Vec<(String, String)>,
     headers: HeaderMap,
+    /// What middleware attached to the request (an authenticated caller, say), handed on to the
+    /// service as the tonic request's extensions.
+    extensions: Extensions,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Call {
@@ -119,6 +122,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
             captures,
             query,
             headers: parts.headers.clone(),
+            extensions: parts.extensions.clone(),
         })
     }
 }
@@ -136,7 +140,7 @@ impl Call {
     }
 
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
-    /// request whose metadata holds the HTTP headers.
+    /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's.
     pub fn decode<T: DeserializeOwned>(
         mut self,
         binding: &Binding,
@@ -175,7 +179,7 @@ impl Call {
         let message = serde_path_to_error::deserialize(Value::Object(request))
             .map_err(|err| codec(format!("invalid request: `{}`: {}", err.path(), err.inner())))?;
         let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
-        Ok(tonic::Request::from_parts(metadata, Default::default(), message))
+        Ok(tonic::Request::from_parts(metadata, self.extensions, message))
     }
 
     /// The value of a path variable: its pattern with each capture filled in.

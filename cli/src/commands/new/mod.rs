@@ -11,6 +11,8 @@ use crate::project::Project;
 use crate::scaffold::{self, ServiceOptions};
 use crate::workspace;
 
+pub mod choices;
+
 pub struct Options {
     pub name: String,
     /// The folder the service's folder is created in.
@@ -18,7 +20,9 @@ pub struct Options {
     pub force: bool,
     /// Inside a Cargo workspace, become one of its members.
     pub join_workspace: bool,
-    pub storage: crate::cli::Storage,
+    /// The choices flags made; the rest are asked or defaulted.
+    pub given: choices::Given,
+    pub asking: choices::Asking,
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
@@ -37,6 +41,9 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         );
     }
 
+    // Questions come after every check that could refuse, so nobody answers them for nothing.
+    let choices = choices::decide(options.given, options.asking, printer)?;
+
     fs_err::create_dir_all(&options.parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".micro-new-")
@@ -49,7 +56,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         })?;
     let files = scaffold::render_service(&ServiceOptions {
         name: options.name.clone(),
-        storage: options.storage,
+        choices,
     })?;
     files::write_new(staging.path(), &files)?;
     let project = Project::load(staging.path())?;

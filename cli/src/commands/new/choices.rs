@@ -1,0 +1,116 @@
+//! The choices that shape a new service. A flag answers its question; on a terminal the rest are
+//! asked (dialoguer); otherwise, or with `--yes`, they take their defaults and micro names the
+//! flags it assumed, so a script's log says how to reproduce or change the result.
+
+use clap::ValueEnum;
+use dialoguer::Select;
+use dialoguer::theme::ColorfulTheme;
+
+use crate::cli::{Auth, Messaging, Storage};
+use crate::output::Printer;
+use crate::scaffold::{Choices, value_name};
+
+/// The answers given so far: by flags, `None` where no flag was passed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given {
+    pub storage: Option<Storage>,
+    pub messaging: Option<Messaging>,
+    pub auth: Option<Auth>,
+}
+
+/// How unanswered questions get their answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asking {
+    /// Prompt on the terminal.
+    Prompt,
+    /// Take the defaults because `--yes` said so.
+    Yes,
+    /// Take the defaults because there is no terminal to ask on.
+    NoTerminal,
+}
+
+impl Asking {
+    /// Prompts only when a person can answer: stdin and stderr are both terminals.
+    pub fn detect(yes: bool) -> Asking {
+        use std::io::IsTerminal as _;
+        if yes {
+            Asking::Yes
+        } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            Asking::Prompt
+        } else {
+            Asking::NoTerminal
+        }
+    }
+}
+
+/// Fills in every choice the flags left open.
+pub fn decide(given: Given, asking: Asking, printer: Printer) -> anyhow::Result<Choices> {
+    let mut defaulted = Vec::new();
+    let mut ask = Question {
+        asking,
+        defaulted: &mut defaulted,
+    };
+    let choices = Choices {
+        storage: ask.one(
+            "storage",
+            "Where does the service keep its data?",
+            given.storage,
+        )?,
+        messaging: ask.one("messaging", "Does it publish events?", given.messaging)?,
+        auth: ask.one("auth", "How do callers authenticate?", given.auth)?,
+    };
+    if !defaulted.is_empty() {
+        let why = match asking {
+            Asking::Yes => "--yes",
+            _ => "no terminal to ask on",
+        };
+        printer.status(
+            "Defaulted",
+            format!("{} ({why}; see `micro new --help`)", defaulted.join(" ")),
+        );
+    }
+    Ok(choices)
+}
+
+struct Question<'a> {
+    asking: Asking,
+    defaulted: &'a mut Vec<String>,
+}
+
+impl Question<'_> {
+    /// The answer to one question: the flag's value, the person's pick, or the default.
+    fn one<T: ValueEnum + Default + Copy + PartialEq>(
+        &mut self,
+        flag: &str,
+        prompt: &str,
+        given: Option<T>,
+    ) -> anyhow::Result<T> {
+        if let Some(value) = given {
+            return Ok(value);
+        }
+        let default = T::default();
+        if self.asking != Asking::Prompt {
+            self.defaulted
+                .push(format!("--{flag} {}", value_name(default)));
+            return Ok(default);
+        }
+        let variants = T::value_variants();
+        let items: Vec<String> = variants
+            .iter()
+            .map(|variant| {
+                let value = variant.to_possible_value().expect("no choice is hidden");
+                let help = value
+                    .get_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                format!("{:<9} {help}", value.get_name())
+            })
+            .collect();
+        let picked = Select::with_theme(&ColorfulTheme::default())
+            .with_prompt(format!("{prompt} (--{flag})"))
+            .items(&items)
+            .default(variants.iter().position(|v| *v == default).unwrap_or(0))
+            .interact()?;
+        Ok(variants[picked])
+    }
+}
