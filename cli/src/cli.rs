@@ -64,6 +64,19 @@ pub struct NewArgs {
     /// How callers authenticate [default: none; asked on a terminal].
     #[arg(long, value_enum)]
     pub auth: Option<Auth>,
+
+    /// Make the service from a cargo-generate template instead of micro's own: a folder, or a git
+    /// URL. Its placeholders are asked on a terminal and take their defaults otherwise.
+    #[arg(
+        long,
+        value_name = "PATH|GIT_URL",
+        conflicts_with_all = ["storage", "messaging", "auth"]
+    )]
+    pub template: Option<String>,
+
+    /// The git branch of `--template` to use.
+    #[arg(long, requires = "template")]
+    pub branch: Option<String>,
 }
 
 // The `///` on each variant is its help text and its line in `micro new`'s prompts.

@@ -610,3 +610,131 @@ fn new_without_a_terminal_names_the_defaults_it_took() {
     // Plain text: stderr is not a terminal, so no colour codes.
     assert!(!stderr.contains('\x1b'), "{stderr}");
 }
+
+/// `--template` renders a cargo-generate template from a folder; without a terminal its
+/// placeholders take their defaults.
+#[test]
+fn new_renders_a_custom_template_folder() {
+    let work = tempfile::tempdir().unwrap();
+    let template = fixtures().join("template");
+    let output = micro(
+        work.path(),
+        &["new", "team-svc", "--template", template.to_str().unwrap()],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let service = work.path().join("team-svc");
+    let manifest = std::fs::read_to_string(service.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(r#"name = "team-svc""#), "{manifest}");
+    let main = std::fs::read_to_string(service.join("src/main.rs")).unwrap();
+    assert!(
+        main.contains(r#"println!("Hello from the team template");"#),
+        "{main}"
+    );
+    assert!(!service.join("cargo-generate.toml").exists());
+    assert_eq!(leftovers(work.path()), ["team-svc"]);
+}
+
+/// `--template URL --branch B` clones the branch (here from a local repository, offline).
+#[test]
+fn new_renders_a_custom_template_branch_from_git() {
+    let work = tempfile::tempdir().unwrap();
+    let repository = work.path().join("template.git");
+    copy_tree(&fixtures().join("template"), &repository);
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repository)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "template"]);
+    git(&["checkout", "-q", "-b", "loud"]);
+    let config = repository.join("cargo-generate.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("Hello from the team template", "HELLO"),
+    )
+    .unwrap();
+    git(&["commit", "-q", "-am", "louder"]);
+    git(&["checkout", "-q", "main"]);
+
+    let parent = work.path().join("services");
+    std::fs::create_dir_all(&parent).unwrap();
+    let url = format!("file://{}", repository.display());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["new", "loud-svc", "--template", &url, "--branch", "loud"])
+        .current_dir(&parent)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let main = std::fs::read_to_string(parent.join("loud-svc/src/main.rs")).unwrap();
+    assert!(main.contains(r#"println!("HELLO");"#), "{main}");
+}
+
+/// A template that cannot be fetched is an error that says what to check, and leaves nothing.
+#[test]
+fn new_explains_a_template_it_cannot_fetch() {
+    let work = tempfile::tempdir().unwrap();
+    let output = micro(
+        work.path(),
+        &[
+            "new",
+            "svc",
+            "--template",
+            "https://127.0.0.1:9/no/such-template.git",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "error: rendering template `https://127.0.0.1:9/no/such-template.git` failed"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: `https://127.0.0.1:9/no/such-template.git` is not a folder, so it was cloned with git"), "{stderr}");
+    assert!(
+        leftovers(work.path()).is_empty(),
+        "{:?}",
+        leftovers(work.path())
+    );
+}
+
+/// The names in `dir`, sorted: what a command left behind.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for file in common::paths(from) {
+        let target = to.join(&file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&file), target).unwrap();
+    }
+}

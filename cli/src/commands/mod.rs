@@ -25,6 +25,10 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     auth: args.auth,
                 },
                 asking: new::choices::Asking::detect(args.yes),
+                template: args.template.map(|location| new::template::Template {
+                    location,
+                    branch: args.branch,
+                }),
             },
             printer,
         )

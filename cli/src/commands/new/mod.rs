@@ -12,6 +12,7 @@ use crate::scaffold::{self, ServiceOptions};
 use crate::workspace;
 
 pub mod choices;
+pub mod template;
 
 pub struct Options {
     pub name: String,
@@ -23,6 +24,8 @@ pub struct Options {
     /// The choices flags made; the rest are asked or defaulted.
     pub given: choices::Given,
     pub asking: choices::Asking,
+    /// A cargo-generate template to use instead of micro's own.
+    pub template: Option<template::Template>,
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
@@ -41,9 +44,6 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         );
     }
 
-    // Questions come after every check that could refuse, so nobody answers them for nothing.
-    let choices = choices::decide(options.given, options.asking, printer)?;
-
     fs_err::create_dir_all(&options.parent)?;
     let staging = tempfile::Builder::new()
         .prefix(".micro-new-")
@@ -54,18 +54,40 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
                 options.parent.display()
             )
         })?;
-    let files = scaffold::render_service(&ServiceOptions {
-        name: options.name.clone(),
-        choices,
-    })?;
-    files::write_new(staging.path(), &files)?;
-    let project = Project::load(staging.path())?;
-    super::proto::client::generate(&project, &project.contracts_dir(), &[])
-        .context("generating code for the template's contracts (a micro bug)")?;
+    // Questions come after every check that could refuse, so nobody answers them for nothing.
+    let rendered = match &options.template {
+        None => {
+            let choices = choices::decide(options.given, options.asking, printer)?;
+            let files = scaffold::render_service(&ServiceOptions {
+                name: options.name.clone(),
+                choices,
+            })?;
+            files::write_new(staging.path(), &files)?;
+            let project = Project::load(staging.path())?;
+            super::proto::client::generate(&project, &project.contracts_dir(), &[])
+                .context("generating code for the template's contracts (a micro bug)")?;
+            staging.path().to_owned()
+        }
+        Some(template) => {
+            let root = template::render(
+                template,
+                &options.name,
+                staging.path(),
+                options.asking,
+                printer,
+            )?;
+            // A template with contracts gets their code generated, as micro's own does.
+            if has_contracts(&root.join("api")) {
+                let project = Project::load(&root)?;
+                super::proto::client::generate(&project, &project.contracts_dir(), &[])?;
+            }
+            root
+        }
+    };
 
     // Everything that could fail is decided before the service moves into place.
     let mut workspace = workspace::find(&options.parent, &target)?;
-    let manifest = staging.path().join("Cargo.toml");
+    let manifest = rendered.join("Cargo.toml");
     if !options.join_workspace && workspace.is_some() {
         // Cargo refuses a package inside a workspace that does not list it, unless the package
         // is a workspace of its own.
@@ -83,12 +105,14 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     }
 
     if occupied {
-        merge_into(staging.path(), &target)?;
+        merge_into(&rendered, &target)?;
     } else {
         if target.is_dir() {
             fs_err::remove_dir(&target)?;
         }
-        fs_err::rename(staging.keep(), &target)?;
+        // The staging folder itself, or the folder the template made inside it (which leaves the
+        // emptied staging folder to be removed on drop).
+        fs_err::rename(&rendered, &target)?;
     }
 
     printer.status(
@@ -108,11 +132,24 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         }
     }
     let relative = relative_to_cwd(&target);
+    // Only micro's own template is known to serve the greeter.
+    let try_it = match options.template {
+        None => "\n  curl http://localhost:8000/helloworld/micro",
+        Some(_) => "",
+    };
     printer.line(format!(
-        "\nNext:\n  cd {}\n  micro run\n  curl http://localhost:8000/helloworld/micro",
+        "\nNext:\n  cd {}\n  micro run{try_it}",
         relative.display()
     ));
     Ok(())
+}
+
+/// Whether `api/` holds any `.proto` file.
+fn has_contracts(api: &Path) -> bool {
+    walkdir::WalkDir::new(api)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|entry| entry.path().extension().is_some_and(|ext| ext == "proto"))
 }
 
 /// Copies every file of `staging` over `target` (each file atomically), keeping files that only
