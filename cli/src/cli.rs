@@ -65,12 +65,16 @@ pub struct NewArgs {
     #[arg(long, value_enum)]
     pub auth: Option<Auth>,
 
+    /// Which transports serve the contracts [default: both; asked on a terminal].
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
+
     /// Make the service from a cargo-generate template instead of micro's own: a folder, or a git
     /// URL. Its placeholders are asked on a terminal and take their defaults otherwise.
     #[arg(
         long,
         value_name = "PATH|GIT_URL",
-        conflicts_with_all = ["storage", "messaging", "auth"]
+        conflicts_with_all = ["storage", "messaging", "auth", "transport"]
     )]
     pub template: Option<String>,
 
@@ -99,6 +103,17 @@ pub enum Messaging {
     None,
     /// Events published to NATS (async-nats)
     Nats,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// HTTP/JSON on :8000 and gRPC on :9000, one implementation behind both
+    #[default]
+    Both,
+    /// HTTP/JSON only
+    Http,
+    /// gRPC only (HTTP keeps health, readiness and metrics for probes and scrapers)
+    Grpc,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -582,6 +582,10 @@ fn new_asks_on_a_terminal() {
         .exp_string("Does it publish events? (--messaging)")
         .unwrap();
     answer(&mut session, "Events published to NATS (async-nats)", 1);
+    session
+        .exp_string("Which transports serve the contract? (--transport)")
+        .unwrap();
+    answer(&mut session, "HTTP keeps health, readiness and metrics", 2);
     // `--auth` was given, so that question is not asked.
     let (asked_after, _) = session.exp_string("Created").map(|s| (s, ())).unwrap();
     assert!(!asked_after.contains("authenticate"), "{asked_after}");
@@ -591,6 +595,10 @@ fn new_asks_on_a_terminal() {
     assert!(manifest.contains(r#""postgres""#), "{manifest}");
     assert!(manifest.contains("async-nats"), "{manifest}");
     assert!(!manifest.contains("jsonwebtoken"), "{manifest}");
+    assert!(
+        !manifest.contains("swagger-ui-dist"),
+        "gRPC only: {manifest}"
+    );
 }
 
 #[test]
@@ -604,7 +612,9 @@ fn new_without_a_terminal_names_the_defaults_it_took() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("Defaulted --messaging none --auth none (no terminal to ask on;"),
+        stderr.contains(
+            "Defaulted --messaging none --auth none --transport both (no terminal to ask on;"
+        ),
         "{stderr}"
     );
     // Plain text: stderr is not a terminal, so no colour codes.

@@ -113,15 +113,21 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     assert!(serving.is_some(), "no JSON `serving` line in:\n{logs}");
 }
 
-/// The options beyond the default: SQLite alone, and the fullest combination (PostgreSQL, NATS,
-/// JWT). Each service's own tests run against the real SQLite file, the PostgreSQL on
+/// The options beyond the default: SQLite alone, each single transport, and the fullest
+/// combination (PostgreSQL, NATS, JWT, both transports). Each service's own tests run against the real SQLite file, the PostgreSQL on
 /// 127.0.0.1:5432 (database `test`) and the NATS on 127.0.0.1:4222 (`.ci/run` makes sure both run).
 #[test]
 fn service_options_build_and_pass_their_tests() {
     let work = tempfile::tempdir().unwrap();
-    let combinations = OPTION_COMBINATIONS
-        .iter()
-        .filter(|(name, _)| ["storage_sqlite", "fullest"].contains(name));
+    let combinations = OPTION_COMBINATIONS.iter().filter(|(name, _)| {
+        [
+            "storage_sqlite",
+            "transport_http",
+            "transport_grpc",
+            "fullest",
+        ]
+        .contains(name)
+    });
     let (database, nats) = (postgres_url(), nats_url());
     for (name, flags) in combinations {
         let name = &name.replace('_', "-");

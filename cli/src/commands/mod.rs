@@ -23,6 +23,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     storage: args.storage,
                     messaging: args.messaging,
                     auth: args.auth,
+                    transport: args.transport,
                 },
                 asking: new::choices::Asking::detect(args.yes),
                 template: args.template.map(|location| new::template::Template {

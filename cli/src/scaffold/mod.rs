@@ -8,7 +8,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 use include_dir::{Dir, include_dir};
 use tera::{Context, Tera};
 
-use crate::cli::{Auth, Messaging, Storage};
+use crate::cli::{Auth, Messaging, Storage, Transport};
 use crate::codegen::GeneratedFile;
 
 static SERVICE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates/service");
@@ -30,6 +30,7 @@ pub struct Choices {
     pub storage: Storage,
     pub messaging: Messaging,
     pub auth: Auth,
+    pub transport: Transport,
 }
 
 /// The name a choice has on the command line and in templates (`postgres`).
@@ -50,10 +51,12 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
         storage,
         messaging,
         auth,
+        transport,
     } = options.choices;
     context.insert("storage", &value_name(storage));
     context.insert("messaging", &value_name(messaging));
     context.insert("auth", &value_name(auth));
+    context.insert("transport", &value_name(transport));
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -83,6 +83,8 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
     ("storage_postgres", &["--storage", "postgres"]),
     ("messaging_nats", &["--messaging", "nats"]),
     ("auth_jwt", &["--auth", "jwt"]),
+    ("transport_http", &["--transport", "http"]),
+    ("transport_grpc", &["--transport", "grpc"]),
     (
         "fullest",
         &[
@@ -92,6 +94,8 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
             "nats",
             "--auth",
             "jwt",
+            "--transport",
+            "both",
         ],
     ),
 ];

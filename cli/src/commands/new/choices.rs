@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use dialoguer::Select;
 use dialoguer::theme::ColorfulTheme;
 
-use crate::cli::{Auth, Messaging, Storage};
+use crate::cli::{Auth, Messaging, Storage, Transport};
 use crate::output::Printer;
 use crate::scaffold::{Choices, value_name};
 
@@ -16,6 +16,7 @@ pub struct Given {
     pub storage: Option<Storage>,
     pub messaging: Option<Messaging>,
     pub auth: Option<Auth>,
+    pub transport: Option<Transport>,
 }
 
 /// How unanswered questions get their answers.
@@ -58,6 +59,11 @@ pub fn decide(given: Given, asking: Asking, printer: Printer) -> anyhow::Result<
         )?,
         messaging: ask.one("messaging", "Does it publish events?", given.messaging)?,
         auth: ask.one("auth", "How do callers authenticate?", given.auth)?,
+        transport: ask.one(
+            "transport",
+            "Which transports serve the contract?",
+            given.transport,
+        )?,
     };
     if !defaulted.is_empty() {
         let why = match asking {
