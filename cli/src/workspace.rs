@@ -51,7 +51,7 @@ pub fn find(parent: &Path, target: &Path) -> anyhow::Result<Option<Join>> {
                 })
                 .unwrap_or_default()
         };
-        if listed("exclude").iter().any(|p| covers(p, &member)) {
+        if listed("exclude").iter().any(|p| excludes(p, &member)) {
             return Ok(None);
         }
         let shared = workspace
@@ -190,7 +190,17 @@ fn add_member(mut doc: DocumentMut, member: &str) -> DocumentMut {
     doc
 }
 
-/// Whether a `members` / `exclude` entry (a path, possibly with `*` globs) covers `member`.
+/// Whether an `exclude` entry leaves out `member`: as cargo reads it, a plain path that excludes
+/// everything below it (`examples` excludes `examples/order-service`).
+fn excludes(excluded: &str, member: &str) -> bool {
+    let mut parts = member.split('/');
+    excluded
+        .trim_end_matches('/')
+        .split('/')
+        .all(|expected| parts.next() == Some(expected))
+}
+
+/// Whether a `members` entry (a path, possibly with `*` globs) covers `member`.
 fn covers(pattern: &str, member: &str) -> bool {
     let pattern = pattern.trim_end_matches('/');
     let mut parts = member.split('/');
@@ -237,6 +247,15 @@ mod tests {
         assert!(!covers("services/*", "tools/order"));
         assert!(!covers("services", "services/order"));
         assert!(covers("*", "order"));
+    }
+
+    #[test]
+    fn exclusions_cover_everything_below_them() {
+        assert!(excludes("examples", "examples/order-service"));
+        assert!(excludes("examples/", "examples/order-service"));
+        assert!(excludes("examples/order-service", "examples/order-service"));
+        assert!(!excludes("examples/order-service", "examples/other"));
+        assert!(!excludes("example", "examples/order-service"));
     }
 
     fn added(manifest: &str) -> String {

@@ -432,6 +432,25 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
     );
     // …which cargo accepts only because the service is a workspace of its own.
     assert!(cargo_metadata(&root.join("services/billing")).contains("\"name\":\"billing\""));
+
+    // A folder the workspace excludes is left alone: no member line, and none needed.
+    let excluding = expected.replace(
+        "[workspace.package]",
+        "exclude = [\"examples\"]\n\n[workspace.package]",
+    );
+    std::fs::write(root.join("Cargo.toml"), &excluding).unwrap();
+    std::fs::create_dir_all(root.join("examples")).unwrap();
+    let output = micro(&root.join("examples"), &["new", "demo"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("Cargo.toml")).unwrap(),
+        excluding
+    );
+    assert!(cargo_metadata(&root.join("examples/demo")).contains("\"name\":\"demo\""));
 }
 
 /// `cargo metadata` of the package in `dir`, which fails unless cargo reads its manifest and

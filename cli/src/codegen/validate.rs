@@ -314,10 +314,19 @@ fn length_checks(
     path: &TokenStream,
     guard: Option<&TokenStream>,
 ) -> TokenStream {
+    // "1 character", not "1 characters"; and a minimum of one reads as what it means.
+    let amount = |n: u64| match n {
+        1 => format!("1 {}", unit.trim_end_matches('s')),
+        n => format!("{n} {unit}"),
+    };
+    let at_least = |n: u64| match n {
+        1 => "must not be empty".to_owned(),
+        n => format!("must be at least {} long", amount(n)),
+    };
     let checks = [
-        exact.map(|n| (quote!(!=), n, format!("must be exactly {n} {unit} long"))),
-        min.map(|n| (quote!(<), n, format!("must be at least {n} {unit} long"))),
-        max.map(|n| (quote!(>), n, format!("must be at most {n} {unit} long"))),
+        exact.map(|n| (quote!(!=), n, format!("must be exactly {} long", amount(n)))),
+        min.map(|n| (quote!(<), n, at_least(n))),
+        max.map(|n| (quote!(>), n, format!("must be at most {} long", amount(n)))),
     ];
     let checks = checks.into_iter().flatten().map(|(op, n, message)| {
         let n = proc_macro2::Literal::usize_unsuffixed(n as usize);

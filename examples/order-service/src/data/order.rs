@@ -1,0 +1,281 @@
+//! Orders in SQL. Every statement uses `$N` parameters and portable types (text ids, integer
+//! times), so the same SQL serves SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::biz::{Item, NewOrder, Order, OrderError, OrderFilter, OrderRepo, Status};
+
+#[derive(Debug, Clone)]
+pub struct OrderStore {
+    pool: SqlitePool,
+}
+
+impl OrderStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        OrderStore { pool }
+    }
+}
+
+const ORDER_COLUMNS: &str =
+    "id, user_id, total_amount, status, address, remark, created_at, updated_at";
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+impl OrderRepo for OrderStore {
+    async fn create(&self, order: &NewOrder, total_amount: i64) -> Result<Order, OrderError> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        // Stock first: the first statement writes, so concurrent creates queue on the write lock
+        // instead of failing to upgrade a read. A guarded decrement never oversells.
+        for item in &order.items {
+            let reserved =
+                sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+                    .bind(i64::from(item.quantity))
+                    .bind(&item.product_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("reserving stock")?;
+            if reserved.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
+                    .bind(&item.product_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context("looking up a product")?
+                    .is_some();
+                return Err(if exists {
+                    OrderError::InsufficientStock {
+                        product_id: item.product_id.clone(),
+                    }
+                } else {
+                    OrderError::ProductNotFound(item.product_id.clone())
+                });
+            }
+        }
+        let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+            .bind(&order.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("looking up the user")?;
+        if user.is_none() {
+            return Err(OrderError::InvalidUser(order.user_id.clone()));
+        }
+
+        let now = now_millis();
+        let created = Order {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: order.user_id.clone(),
+            items: order.items.clone(),
+            total_amount,
+            status: Status::Pending,
+            address: order.address.clone(),
+            remark: order.remark.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, total_amount, status, address, remark, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&created.id)
+        .bind(&created.user_id)
+        .bind(created.total_amount)
+        .bind(created.status as i32)
+        .bind(&created.address)
+        .bind(&created.remark)
+        .bind(created.created_at)
+        .bind(created.updated_at)
+        .execute(&mut *tx)
+        .await
+        .context("storing the order")?;
+        for (position, item) in created.items.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_items (order_id, position, product_id, product_name, quantity, unit_price) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&created.id)
+            .bind(position as i64)
+            .bind(&item.product_id)
+            .bind(&item.product_name)
+            .bind(i64::from(item.quantity))
+            .bind(item.unit_price)
+            .execute(&mut *tx)
+            .await
+            .context("storing the order's items")?;
+        }
+        tx.commit().await.context("committing the order")?;
+        Ok(created)
+    }
+
+    async fn get(&self, id: &str) -> anyhow::Result<Option<Order>> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("reading an order")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut orders = vec![order_from_row(&row)?];
+        fill_items(&mut conn, &mut orders).await?;
+        Ok(orders.pop())
+    }
+
+    async fn list(&self, filter: &OrderFilter) -> anyhow::Result<(Vec<Order>, u64)> {
+        let mut conn = self.pool.acquire().await?;
+        let matching = |query: &mut QueryBuilder<'_, Sqlite>| {
+            query.push(" FROM orders WHERE 1 = 1");
+            if let Some(user_id) = &filter.user_id {
+                query.push(" AND user_id = ").push_bind(user_id.clone());
+            }
+            if let Some(status) = filter.status {
+                query.push(" AND status = ").push_bind(status as i32);
+            }
+        };
+        let mut count = QueryBuilder::new("SELECT COUNT(*)");
+        matching(&mut count);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&mut *conn)
+            .await
+            .context("counting orders")?;
+
+        let mut page = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS}"));
+        matching(&mut page);
+        page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.page_size))
+            .push(" OFFSET ")
+            .push_bind(i64::from(filter.page - 1) * i64::from(filter.page_size));
+        let rows = page
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .context("listing orders")?;
+        let mut orders = rows
+            .iter()
+            .map(order_from_row)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        fill_items(&mut conn, &mut orders).await?;
+        Ok((orders, u64::try_from(total)?))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<Order, OrderError> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        // One conditional update decides: of concurrent cancels, exactly one changes the row.
+        let cancelled = sqlx::query(&format!(
+            "UPDATE orders SET status = $1, updated_at = $2 \
+             WHERE id = $3 AND status IN ($4, $5) RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(Status::Cancelled as i32)
+        .bind(now_millis())
+        .bind(id)
+        .bind(Status::Pending as i32)
+        .bind(Status::Paid as i32)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("cancelling the order")?;
+        let Some(row) = cancelled else {
+            return Err(why_not_cancelled(&mut tx, id).await?);
+        };
+        let mut orders = vec![order_from_row(&row)?];
+        fill_items(&mut tx, &mut orders).await?;
+        for item in &orders[0].items {
+            sqlx::query("UPDATE products SET stock = stock + $1 WHERE id = $2")
+                .bind(i64::from(item.quantity))
+                .bind(&item.product_id)
+                .execute(&mut *tx)
+                .await
+                .context("releasing stock")?;
+        }
+        tx.commit().await.context("committing the cancellation")?;
+        Ok(orders.remove(0))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("the database does not answer")?;
+        Ok(())
+    }
+}
+
+/// The error for an order the conditional cancel did not change.
+async fn why_not_cancelled(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+) -> anyhow::Result<OrderError> {
+    let status: Option<i32> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .context("reading an order's status")?;
+    Ok(match status.and_then(Status::from_number) {
+        None => OrderError::NotFound(id.to_owned()),
+        Some(Status::Cancelled) => OrderError::AlreadyCancelled(id.to_owned()),
+        Some(status) => OrderError::NotCancellable {
+            id: id.to_owned(),
+            status,
+        },
+    })
+}
+
+fn order_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Order> {
+    let status: i32 = row.try_get("status")?;
+    Ok(Order {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        items: Vec::new(),
+        total_amount: row.try_get("total_amount")?,
+        status: Status::from_number(status)
+            .with_context(|| format!("unknown order status {status} in the database"))?,
+        address: row.try_get("address")?,
+        remark: row.try_get("remark")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Reads the items of `orders` with one query.
+async fn fill_items(conn: &mut sqlx::SqliteConnection, orders: &mut [Order]) -> anyhow::Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT order_id, product_id, product_name, quantity, unit_price FROM order_items WHERE order_id IN (",
+    );
+    let mut ids = query.separated(", ");
+    for order in orders.iter() {
+        ids.push_bind(order.id.clone());
+    }
+    query.push(") ORDER BY order_id, position");
+    let rows = query
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading order items")?;
+    let mut items: HashMap<String, Vec<Item>> = HashMap::new();
+    for row in rows {
+        let quantity: i64 = row.try_get("quantity")?;
+        items
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(Item {
+                product_id: row.try_get("product_id")?,
+                product_name: row.try_get("product_name")?,
+                quantity: u32::try_from(quantity)?,
+                unit_price: row.try_get("unit_price")?,
+            });
+    }
+    for order in orders {
+        order.items = items.remove(&order.id).unwrap_or_default();
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The gRPC server, with the shared middleware, the standard health service, and server
+//! reflection (so `grpcurl` and friends can list and call the services without the contracts).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::order::v1::ValidatedOrderService;
+use crate::api::order::v1::order_service_server::OrderServiceServer;
+use crate::conf;
+use crate::server::{metrics, middleware};
+use crate::service::OrderService;
+use crate::telemetry;
+
+/// The order service as tonic serves it: validated first.
+type Served = OrderServiceServer<ValidatedOrderService<OrderService>>;
+
+/// Serves gRPC on `listener` until `shutdown` completes, then waits for in-flight calls. The
+/// `grpc.health.v1.Health` service reports SERVING until shutdown begins.
+pub async fn serve(
+    listener: TcpListener,
+    orders: Arc<OrderService>,
+    config: &conf::Grpc,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    metrics::handle();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<Served>().await;
+    let shutdown = async move {
+        shutdown.await;
+        health.set_not_serving::<Served>().await;
+    };
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(&crate::api::descriptors::file_descriptor_set())
+        .build_v1()?;
+    Server::builder()
+        .timeout(config.timeout)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_grpc().make_span_with(telemetry::request_span))
+        .layer(metrics::GrpcLayer)
+        .layer(tonic::service::InterceptorLayer::new(
+            middleware::grpc_rate_limit(middleware::rate_limiter(&config.rate_limit)),
+        ))
+        .layer(CatchPanicLayer::custom(middleware::grpc_panic))
+        .add_service(health_service)
+        .add_service(reflection)
+        // Requests are validated against the contract's rules before the service sees them.
+        .add_service(OrderServiceServer::new(ValidatedOrderService(orders)))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Prometheus metrics, served at `/metrics`: per operation, named as gRPC names it
+//! (`/order.v1.OrderService/CreateOrder`) on both transports, a request count by status code and a
+//! latency histogram. gRPC status codes are counted as the HTTP codes they map to, so one query
+//! covers both transports.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::api::errors::http_code;
+use crate::api::gateway::Operation;
+
+/// Requests answered, by `kind` (`http` or `grpc`), `operation` and `code`.
+pub const REQUESTS: &str = "server_requests_code_total";
+/// Seconds to answer, by `kind` and `operation`.
+pub const SECONDS: &str = "server_requests_seconds";
+
+/// The process-wide recorder, installed on first use; renders the `/metrics` page.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(SECONDS.into()),
+                    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .expect("the buckets are not empty");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
+    metrics::counter!(REQUESTS, "kind" => kind, "operation" => operation.clone(), "code" => code.to_string())
+        .increment(1);
+    metrics::histogram!(SECONDS, "kind" => kind, "operation" => operation)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Counts an HTTP request under the operation its route answered for, or under the route itself
+/// for routes that are not contract bindings (`/healthz`, …).
+pub async fn http(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let operation = match response.extensions().get::<Operation>() {
+        Some(Operation(operation)) => (*operation).to_owned(),
+        None => route.unwrap_or_else(|| "unmatched".into()),
+    };
+    record(
+        "http",
+        operation,
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    response
+}
+
+/// A tower layer counting gRPC calls by their path (which is their operation name).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcLayer;
+
+impl<S> tower::Layer<S> for GrpcLayer {
+    type Service = Grpc<S>;
+
+    fn layer(&self, inner: S) -> Grpc<S> {
+        Grpc(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Grpc<S>(S);
+
+impl<S, B, R> tower::Service<http::Request<B>> for Grpc<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let operation = request.uri().path().to_owned();
+        let call = self.0.call(request);
+        Box::pin(async move {
+            let response = call.await?;
+            // A failed call answers trailers-only: its status is in the headers. A call whose
+            // status comes in the trailers is counted as OK.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|status| status.to_str().ok()?.parse::<i32>().ok())
+                .map_or(200, |status| http_code(tonic::Code::from(status)));
+            record("grpc", operation, code, start.elapsed());
+            Ok(response)
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! What every request passes through, on both transports: a request id (taken from
+//! `x-request-id` or made up, and sent back), a log line per request, a deadline, and recovery
+//! from panics into a typed error, and metrics. HTTP also gets a body size limit and, when
+//! configured, CORS.
+
+use std::any::Any;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::api::errors::Error;
+use crate::conf;
+use crate::server::metrics;
+use crate::telemetry;
+
+/// Wraps every HTTP route (the 404 fallback included) in the shared middleware. Layers added
+/// later wrap those added before, so the list reads from the innermost out.
+pub fn http(router: Router, config: &conf::Http) -> Router {
+    let router = match rate_limiter(&config.rate_limit) {
+        Some(limiter) => router.layer(middleware::from_fn_with_state(limiter, http_rate_limit)),
+        None => router,
+    };
+    let router = router
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            config.timeout,
+            http_deadline,
+        ))
+        .layer(middleware::from_fn(typed_errors));
+    let router = match cors(&config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(CatchPanicLayer::custom(http_panic))
+        .layer(middleware::from_fn(metrics::http))
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Errors that axum and tower answer in plain text (405, 413, …) become the typed JSON body
+/// every other error has, with a reason named after the status.
+async fn typed_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("ERROR")
+        .to_uppercase()
+        .replace([' ', '-'], "_");
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&body).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        text => text.to_owned(),
+    };
+    let mut typed = Error::new(status.as_u16(), reason, message).into_response();
+    // Headers other layers set (`allow` on a 405, say) stay; the body's own are replaced.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            typed.headers_mut().insert(name, value.clone());
+        }
+    }
+    typed
+}
+
+/// The token bucket of a rate limit, or `None` when it is off.
+pub fn rate_limiter(config: &conf::RateLimit) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let per_second = NonZeroU32::new(config.per_second)?;
+    let burst = NonZeroU32::new(config.burst).unwrap_or(per_second);
+    Some(Arc::new(RateLimiter::direct(
+        Quota::per_second(per_second).allow_burst(burst),
+    )))
+}
+
+async fn http_rate_limit(
+    State(limiter): State<Arc<DefaultDirectRateLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match limiter.check() {
+        Ok(()) => next.run(request).await,
+        Err(_) => Error::new(429, "RATE_LIMITED", "too many requests; retry later").into_response(),
+    }
+}
+
+/// Refuses gRPC calls beyond the bucket with `RESOURCE_EXHAUSTED`.
+pub fn grpc_rate_limit(
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request| match &limiter {
+        Some(limiter) if limiter.check().is_err() => Err(tonic::Status::resource_exhausted(
+            "too many requests; retry later",
+        )),
+        _ => Ok(request),
+    }
+}
+
+/// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped).
+async fn http_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            Error::new(504, "TIMEOUT", format!("no answer within {deadline:?}")).into_response()
+        }
+    }
+}
+
+fn http_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!(panic = panic_message(&*panic), "a request handler panicked");
+    Error::new(500, "INTERNAL", "the service failed unexpectedly").into_response()
+}
+
+/// A panicking gRPC call ends with status `INTERNAL`, as a trailers-only response.
+pub fn grpc_panic(panic: Box<dyn Any + Send + 'static>) -> axum::http::Response<String> {
+    tracing::error!(panic = panic_message(&*panic), "a gRPC handler panicked");
+    let mut response = axum::http::Response::new(String::new());
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(tonic::Code::Internal as i32),
+    );
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static("the service failed unexpectedly"),
+    );
+    response
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
+}
+
+/// CORS for the configured origins (`*` for any), or none when the list is empty.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(AnyOrigin);
+    Some(if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AnyOrigin)
+    } else {
+        let origins = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok());
+        layer.allow_origin(AllowOrigin::list(origins))
+    })
+}

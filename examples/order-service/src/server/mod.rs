@@ -1,0 +1,32 @@
+//! The transports: an axum server for HTTP/JSON and a tonic server for gRPC, both serving the
+//! same service implementations.
+
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod middleware;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the service takes traffic: ready while serving, not once shutdown begins, so load
+/// balancers stop sending requests while the in-flight ones drain.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// A readiness that starts out ready.
+    pub fn ready() -> Self {
+        let readiness = Readiness::default();
+        readiness.set(true);
+        readiness
+    }
+
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
