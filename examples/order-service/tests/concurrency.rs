@@ -1,0 +1,111 @@
+//! Races the store must win: concurrent creates never oversell, and of concurrent cancels of one
+//! order exactly one succeeds (and releases the stock once). Real concurrency: a multi-threaded
+//! runtime, every request its own task, all on one SQLite file.
+
+use std::sync::Arc;
+
+use order_service::biz::{Item, NewOrder, OrderError, OrderRepo as _};
+use order_service::{conf, data, service};
+
+struct Fixture {
+    config: conf::Config,
+    _folder: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
+    config.database.url = format!("sqlite://{}", folder.path().join("orders.db").display());
+    Fixture {
+        config,
+        _folder: folder,
+    }
+}
+
+fn one(product_id: &str, quantity: u32) -> NewOrder {
+    NewOrder {
+        user_id: "user_123".into(),
+        items: vec![Item {
+            product_id: product_id.into(),
+            product_name: String::new(),
+            quantity,
+            unit_price: 100,
+        }],
+        address: "somewhere".into(),
+        remark: String::new(),
+    }
+}
+
+async fn stock(config: &conf::Config, product_id: &str) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&config.database.url)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+        .bind(product_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_creates_against_a_stock_of_ten_accept_exactly_ten() {
+    let fixture = fixture();
+    let store = Arc::new(data::open(&fixture.config).await.unwrap());
+    // prod_003 starts with 10 in stock.
+    let creates: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(&one("prod_003", 1), 100).await })
+        })
+        .collect();
+    let (mut accepted, mut refused) = (0, 0);
+    for create in creates {
+        match create.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(OrderError::InsufficientStock { .. }) => refused += 1,
+            Err(other) => panic!("neither accepted nor out of stock: {other:#}"),
+        }
+    }
+    assert_eq!((accepted, refused), (10, 40));
+    assert_eq!(stock(&fixture.config, "prod_003").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_cancels_of_one_order_succeed_once() {
+    let fixture = fixture();
+    let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
+    let store = data::open(&fixture.config).await.unwrap();
+    let order = store.create(&one("prod_002", 3), 300).await.unwrap();
+    let before = stock(&fixture.config, "prod_002").await;
+
+    let cancels: Vec<_> = (0..100)
+        .map(|_| {
+            let (orders, id) = (orders.clone(), order.id.clone());
+            tokio::spawn(async move {
+                use order_service::api::order::v1::CancelOrderRequest;
+                use order_service::api::order::v1::order_service_server::OrderService as _;
+                let request = CancelOrderRequest {
+                    order_id: id,
+                    reason: "race".into(),
+                };
+                orders.cancel_order(tonic::Request::new(request)).await
+            })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for cancel in cancels {
+        match cancel.await.unwrap() {
+            Ok(_) => succeeded += 1,
+            Err(status) => {
+                let err = order_service::api::errors::Error::from(status);
+                assert!(
+                    order_service::api::order::v1::is_order_already_cancelled(&err),
+                    "{err}"
+                );
+            }
+        }
+    }
+    assert_eq!(succeeded, 1);
+    // The stock came back once, not a hundred times.
+    assert_eq!(stock(&fixture.config, "prod_002").await, before + 3);
+}
