@@ -152,7 +152,8 @@ fn service_options_build_and_pass_their_tests() {
 }
 
 /// The order-service example: its generated code matches its contracts, and it passes fmt, clippy
-/// and its own end-to-end tests (HTTP and gRPC on SQLite) with the lock file it commits.
+/// and its own tests (HTTP and gRPC end to end, and the races) with the lock file it commits, once
+/// on SQLite and once on the real PostgreSQL.
 #[test]
 fn the_order_service_example_passes_its_tests() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order-service");
@@ -171,6 +172,12 @@ fn the_order_service_example_passes_its_tests() {
         ],
     );
     cargo(&example, &["test", "--quiet", "--locked"]);
+    let postgres = postgres_url();
+    cargo_with_env(
+        &example,
+        &["test", "--quiet", "--locked"],
+        &[("ORDER_SERVICE_TEST_POSTGRES", &postgres)],
+    );
 }
 
 /// A contract set written to break generators (every field shape and well-known type, every HTTP

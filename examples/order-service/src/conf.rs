@@ -91,7 +91,7 @@ pub struct RateLimit {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
-    /// `sqlite://path/to/file.db`.
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host:port/database`.
     pub url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,

@@ -1,26 +1,15 @@
 //! Races the store must win: concurrent creates never oversell, and of concurrent cancels of one
 //! order exactly one succeeds (and releases the stock once). Real concurrency: a multi-threaded
-//! runtime, every request its own task, all on one SQLite file.
+//! runtime, every request its own task, all on one database.
+
+mod common;
 
 use std::sync::Arc;
 
 use order_service::biz::{Item, NewOrder, OrderError, OrderRepo as _};
-use order_service::{conf, data, service};
+use order_service::{data, service};
 
-struct Fixture {
-    config: conf::Config,
-    _folder: tempfile::TempDir,
-}
-
-fn fixture() -> Fixture {
-    let folder = tempfile::tempdir().unwrap();
-    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
-    config.database.url = format!("sqlite://{}", folder.path().join("orders.db").display());
-    Fixture {
-        config,
-        _folder: folder,
-    }
-}
+use common::{fixture, stock};
 
 fn one(product_id: &str, quantity: u32) -> NewOrder {
     NewOrder {
@@ -36,20 +25,9 @@ fn one(product_id: &str, quantity: u32) -> NewOrder {
     }
 }
 
-async fn stock(config: &conf::Config, product_id: &str) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&config.database.url)
-        .await
-        .unwrap();
-    sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
-        .bind(product_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_creates_against_a_stock_of_ten_accept_exactly_ten() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let store = Arc::new(data::open(&fixture.config).await.unwrap());
     // prod_003 starts with 10 in stock.
     let creates: Vec<_> = (0..50)
@@ -72,7 +50,7 @@ async fn fifty_creates_against_a_stock_of_ten_accept_exactly_ten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_cancels_of_one_order_succeed_once() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
     let store = data::open(&fixture.config).await.unwrap();
     let order = store.create(&one("prod_002", 3), 300).await.unwrap();

@@ -1,5 +1,7 @@
 //! The order service end to end: HTTP through the router, gRPC through a real server and client,
-//! each test on a database of its own (a fresh SQLite file, migrated and seeded at start-up).
+//! each test on a database of its own (see `common`), migrated and seeded at start-up.
+
+mod common;
 
 use std::sync::Arc;
 
@@ -16,23 +18,9 @@ use order_service::api::order::v1::{
     CancelOrderRequest, CreateOrderRequest, GetOrderRequest, OrderItem, OrderStatus,
     is_order_already_cancelled, is_order_not_found,
 };
-use order_service::{conf, server, service};
+use order_service::{server, service};
 
-/// The shipped configuration, on a database file of its own.
-struct Fixture {
-    config: conf::Config,
-    _folder: tempfile::TempDir,
-}
-
-fn fixture() -> Fixture {
-    let folder = tempfile::tempdir().unwrap();
-    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
-    config.database.url = format!("sqlite://{}", folder.path().join("orders.db").display());
-    Fixture {
-        config,
-        _folder: folder,
-    }
-}
+use common::{Fixture, fixture};
 
 async fn router(fixture: &Fixture) -> axum::Router {
     let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
@@ -77,7 +65,7 @@ fn iphone_order() -> Value {
 
 #[tokio::test]
 async fn the_readme_requests_work_over_http() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let router = router(&fixture).await;
 
     let (status, created) = call(&router, "POST", "/api/v1/orders", Some(iphone_order())).await;
@@ -117,7 +105,7 @@ async fn the_readme_requests_work_over_http() {
 
 #[tokio::test]
 async fn every_error_reason_is_typed_over_http() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let router = router(&fixture).await;
     let reason = |body: &Value| body["reason"].as_str().unwrap_or_default().to_owned();
 
@@ -170,7 +158,7 @@ async fn every_error_reason_is_typed_over_http() {
 
 #[tokio::test]
 async fn requests_breaking_the_contracts_rules_are_refused() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let router = router(&fixture).await;
     let order = json!({
         "user_id": "",
@@ -206,7 +194,7 @@ async fn requests_breaking_the_contracts_rules_are_refused() {
 
 #[tokio::test]
 async fn stock_is_reserved_and_released() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let router = router(&fixture).await;
     let order = |quantity: u32| {
         let mut order = iphone_order();
@@ -231,7 +219,7 @@ async fn stock_is_reserved_and_released() {
 
 #[tokio::test]
 async fn lists_are_newest_first_paged_and_filtered() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let router = router(&fixture).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -279,7 +267,7 @@ async fn lists_are_newest_first_paged_and_filtered() {
 
 #[tokio::test]
 async fn orders_over_grpc() {
-    let fixture = fixture();
+    let fixture = fixture().await;
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc_addr = grpc.local_addr().unwrap();

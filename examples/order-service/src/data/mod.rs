@@ -1,42 +1,59 @@
-//! Storage: implementations of the repository traits `biz` declares.
+//! Storage: implementations of the repository traits `biz` declares, on SQLite or PostgreSQL.
 
 mod order;
 
 pub use order::OrderStore;
 
+use std::path::Path;
+
 use anyhow::Context as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::any::AnyPoolOptions;
 
 use crate::conf;
 
-/// The schema, embedded in the binary; applied at start-up, each migration once.
+/// The schema, embedded in the binary; applied at start-up, each migration once. The same files
+/// serve SQLite and PostgreSQL.
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connects to the configured database and brings its schema up to date.
+/// Connects to the configured database (`sqlite://…` or `postgres://…`) and brings its schema up
+/// to date.
 pub async fn open(config: &conf::Config) -> anyhow::Result<OrderStore> {
+    sqlx::any::install_default_drivers();
     let database = &config.database;
-    let options: SqliteConnectOptions = database
-        .url
-        .parse()
-        .with_context(|| format!("`database.url` = `{}` is not an SQLite URL", database.url))?;
-    // SQLite creates the file, not the folders above it.
-    if let Some(folder) = options
-        .get_filename()
+    let url = prepare_sqlite(&database.url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(database.max_connections)
+        .acquire_timeout(database.connect_timeout)
+        .connect(&url)
+        .await
+        .with_context(|| format!("connecting to the database at `{}`", database.url))?;
+    MIGRATIONS
+        .run(&pool)
+        .await
+        .context("migrating the database")?;
+    Ok(OrderStore::new(pool))
+}
+
+/// For an SQLite URL, creates the file's folder and lets SQLite create the file (`mode=rwc`);
+/// any other URL is returned as it is.
+fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(url.to_owned());
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(folder) = Path::new(path)
         .parent()
         .filter(|f| !f.as_os_str().is_empty())
     {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating `{}`", folder.display()))?;
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(database.max_connections)
-        .acquire_timeout(database.connect_timeout)
-        .connect_with(options.create_if_missing(true))
-        .await
-        .with_context(|| format!("opening the database at `{}`", database.url))?;
-    MIGRATIONS
-        .run(&pool)
-        .await
-        .context("migrating the database")?;
-    Ok(OrderStore::new(pool))
+    Ok(match query {
+        "" => format!("{url}?mode=rwc"),
+        query if query.contains("mode=") => url.to_owned(),
+        _ => format!("{url}&mode=rwc"),
+    })
 }

@@ -1,21 +1,23 @@
-//! Orders in SQL. Every statement uses `$N` parameters and portable types (text ids, integer
-//! times), so the same SQL serves SQLite and PostgreSQL.
+//! Orders in SQL, through sqlx's `Any` driver. Every statement uses `$N` parameters and portable
+//! types (text ids, integer times), so the same SQL serves SQLite and PostgreSQL.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use crate::biz::{Item, NewOrder, Order, OrderError, OrderFilter, OrderRepo, Status};
 
 #[derive(Debug, Clone)]
 pub struct OrderStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 impl OrderStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         OrderStore { pool }
     }
 }
@@ -100,10 +102,10 @@ impl OrderRepo for OrderStore {
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&created.id)
-            .bind(position as i64)
+            .bind(i32::try_from(position).context("too many items")?)
             .bind(&item.product_id)
             .bind(&item.product_name)
-            .bind(i64::from(item.quantity))
+            .bind(i32::try_from(item.quantity).context("quantity out of range")?)
             .bind(item.unit_price)
             .execute(&mut *tx)
             .await
@@ -130,31 +132,32 @@ impl OrderRepo for OrderStore {
 
     async fn list(&self, filter: &OrderFilter) -> anyhow::Result<(Vec<Order>, u64)> {
         let mut conn = self.pool.acquire().await?;
-        let matching = |query: &mut QueryBuilder<'_, Sqlite>| {
-            query.push(" FROM orders WHERE 1 = 1");
-            if let Some(user_id) = &filter.user_id {
-                query.push(" AND user_id = ").push_bind(user_id.clone());
-            }
-            if let Some(status) = filter.status {
-                query.push(" AND status = ").push_bind(status as i32);
-            }
-        };
-        let mut count = QueryBuilder::new("SELECT COUNT(*)");
-        matching(&mut count);
-        let total: i64 = count
-            .build_query_scalar()
+        // Placeholders are numbered by hand: sqlx's query builder writes `?` for `Any`, which
+        // PostgreSQL does not accept.
+        let mut matching = String::from(" FROM orders WHERE 1 = 1");
+        let mut next = 1;
+        if filter.user_id.is_some() {
+            matching.push_str(&format!(" AND user_id = ${next}"));
+            next += 1;
+        }
+        if filter.status.is_some() {
+            matching.push_str(&format!(" AND status = ${next}"));
+            next += 1;
+        }
+        let count_sql = format!("SELECT COUNT(*){matching}");
+        let total: i64 = bind_filter(sqlx::query(&count_sql), filter)
             .fetch_one(&mut *conn)
             .await
-            .context("counting orders")?;
+            .context("counting orders")?
+            .try_get(0)?;
 
-        let mut page = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS}"));
-        matching(&mut page);
-        page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(filter.page_size))
-            .push(" OFFSET ")
-            .push_bind(i64::from(filter.page - 1) * i64::from(filter.page_size));
-        let rows = page
-            .build()
+        let page_sql = format!(
+            "SELECT {ORDER_COLUMNS}{matching} ORDER BY created_at DESC, id DESC LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let rows = bind_filter(sqlx::query(&page_sql), filter)
+            .bind(i64::from(filter.page_size))
+            .bind(i64::from(filter.page - 1) * i64::from(filter.page_size))
             .fetch_all(&mut *conn)
             .await
             .context("listing orders")?;
@@ -207,11 +210,23 @@ impl OrderRepo for OrderStore {
     }
 }
 
+/// Binds the values of the conditions `list` wrote for `filter`, in the same order.
+fn bind_filter<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    filter: &'q OrderFilter,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    let query = match &filter.user_id {
+        Some(user_id) => query.bind(user_id.as_str()),
+        None => query,
+    };
+    match filter.status {
+        Some(status) => query.bind(status as i32),
+        None => query,
+    }
+}
+
 /// The error for an order the conditional cancel did not change.
-async fn why_not_cancelled(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
-) -> anyhow::Result<OrderError> {
+async fn why_not_cancelled(tx: &mut Transaction<'_, Any>, id: &str) -> anyhow::Result<OrderError> {
     let status: Option<i32> = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -227,7 +242,7 @@ async fn why_not_cancelled(
     })
 }
 
-fn order_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Order> {
+fn order_from_row(row: &AnyRow) -> anyhow::Result<Order> {
     let status: i32 = row.try_get("status")?;
     Ok(Order {
         id: row.try_get("id")?,
@@ -244,20 +259,20 @@ fn order_from_row(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Order> {
 }
 
 /// Reads the items of `orders` with one query.
-async fn fill_items(conn: &mut sqlx::SqliteConnection, orders: &mut [Order]) -> anyhow::Result<()> {
+async fn fill_items(conn: &mut AnyConnection, orders: &mut [Order]) -> anyhow::Result<()> {
     if orders.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT order_id, product_id, product_name, quantity, unit_price FROM order_items WHERE order_id IN (",
+    let placeholders: Vec<String> = (1..=orders.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT order_id, product_id, product_name, quantity, unit_price FROM order_items \
+         WHERE order_id IN ({}) ORDER BY order_id, position",
+        placeholders.join(", ")
     );
-    let mut ids = query.separated(", ");
-    for order in orders.iter() {
-        ids.push_bind(order.id.clone());
-    }
-    query.push(") ORDER BY order_id, position");
+    let query = orders.iter().fold(sqlx::query(&sql), |query, order| {
+        query.bind(order.id.as_str())
+    });
     let rows = query
-        .build()
         .fetch_all(&mut *conn)
         .await
         .context("reading order items")?;

@@ -1,0 +1,80 @@
+//! A database of the test's own: a fresh SQLite file, or, with `ORDER_SERVICE_TEST_POSTGRES` set
+//! to a PostgreSQL URL, a fresh schema in that database. Either way the service migrates and seeds
+//! it at start-up, so every behaviour test runs the same on both.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use order_service::conf;
+
+pub struct Fixture {
+    pub config: conf::Config,
+    _folder: tempfile::TempDir,
+}
+
+pub async fn fixture() -> Fixture {
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
+    config.database.url = match std::env::var("ORDER_SERVICE_TEST_POSTGRES") {
+        Ok(server) => fresh_schema(&server).await,
+        Err(_) => format!("sqlite://{}", folder.path().join("orders.db").display()),
+    };
+    Fixture {
+        config,
+        _folder: folder,
+    }
+}
+
+/// A new schema in the database at `server`, and a URL whose connections work in it.
+async fn fresh_schema(server: &str) -> String {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let schema = format!("order_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::AnyConnection::connect(server).await.unwrap();
+    drop_stale_schemas(&mut admin).await;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if server.contains('?') { '&' } else { '?' };
+    format!("{server}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Drops the schemas of test runs that ended over an hour ago (their names start with a UUIDv7,
+/// whose first 48 bits are its creation time in milliseconds), so the shared database stays tidy.
+async fn drop_stale_schemas(admin: &mut sqlx::AnyConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'order_test_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for name in names {
+        let created = name
+            .strip_prefix("order_test_")
+            .and_then(|id| u64::from_str_radix(id.get(..12)?, 16).ok());
+        if created.is_some_and(|created| now.saturating_sub(created) > 3_600_000) {
+            // Another run may be dropping it too; either way it goes.
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+/// The stock of `product_id`, read straight from the database.
+pub async fn stock(config: &conf::Config, product_id: &str) -> i64 {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&config.database.url)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+        .bind(product_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
