@@ -22,6 +22,7 @@ fn one(product_id: &str, quantity: u32) -> NewOrder {
         }],
         address: "somewhere".into(),
         remark: String::new(),
+        idempotency_key: None,
     }
 }
 
@@ -86,4 +87,29 @@ async fn a_hundred_cancels_of_one_order_succeed_once() {
     assert_eq!(succeeded, 1);
     // The stock came back once, not a hundred times.
     assert_eq!(stock(&fixture.config, "prod_002").await, before + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_retries_of_one_create_place_one_order() {
+    let fixture = fixture().await;
+    let store = Arc::new(data::open(&fixture.config).await.unwrap());
+    let retries: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let order = NewOrder {
+                    idempotency_key: Some("retry-me".into()),
+                    ..one("prod_002", 1)
+                };
+                store.create(&order, 100).await.map(|order| order.id)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for retry in retries {
+        ids.push(retry.await.unwrap().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one order for one key: {ids:?}");
+    assert_eq!(stock(&fixture.config, "prod_002").await, 500 - 1);
 }

@@ -20,7 +20,7 @@ use order_service::api::order::v1::{
 };
 use order_service::{server, service};
 
-use common::{Fixture, fixture};
+use common::{Fixture, fixture, stock};
 
 async fn router(fixture: &Fixture) -> axum::Router {
     let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
@@ -334,6 +334,67 @@ async fn orders_over_grpc() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_create_retried_with_its_idempotency_key_returns_the_first_order() {
+    let fixture = fixture().await;
+    let router = router(&fixture).await;
+    let create = |key: &str| {
+        Request::post("/api/v1/orders")
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(iphone_order().to_string()))
+            .unwrap()
+    };
+    let order_id = |response: axum::response::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        body["orderId"].as_str().unwrap().to_owned()
+    };
+    let first = order_id(router.clone().oneshot(create("k-1")).await.unwrap()).await;
+    let retried = order_id(router.clone().oneshot(create("k-1")).await.unwrap()).await;
+    let other = order_id(router.clone().oneshot(create("k-2")).await.unwrap()).await;
+    assert_eq!(first, retried);
+    assert_ne!(first, other);
+    // Two orders were placed, so two units left stock, not three.
+    assert_eq!(stock(&fixture.config, "prod_001").await, 1000 - 2);
+
+    // Over gRPC the key is metadata; the same key finds the same order whichever transport set it.
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc_addr = grpc.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(order_service::serve(
+        http,
+        grpc,
+        fixture.config.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut client = OrderServiceClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(CreateOrderRequest {
+        user_id: "user_123".into(),
+        items: vec![OrderItem {
+            product_id: "prod_001".into(),
+            product_name: "iPhone 15".into(),
+            quantity: 1,
+            unit_price: 599_900,
+        }],
+        address: "Beijing".into(),
+        remark: String::new(),
+    });
+    request
+        .metadata_mut()
+        .insert("idempotency-key", "k-1".parse().unwrap());
+    let replayed = client.create_order(request).await.unwrap().into_inner();
+    assert_eq!(replayed.order_id, first);
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }

@@ -47,6 +47,9 @@ pub struct NewOrder {
     pub items: Vec<Item>,
     pub address: String,
     pub remark: String,
+    /// The client's `Idempotency-Key`: a create retried with the same key (by the same user)
+    /// returns the order the first one created instead of placing another.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +101,8 @@ pub enum OrderError {
 /// What the order use cases need from storage. Each method is one transaction.
 pub trait OrderRepo: Send + Sync + 'static {
     /// Stores `order` as pending with `total_amount`, reserving each item's quantity from stock:
-    /// all of it, or nothing and `InsufficientStock` / `ProductNotFound` / `InvalidUser`.
+    /// all of it, or nothing and `InsufficientStock` / `ProductNotFound` / `InvalidUser`. With an
+    /// idempotency key already used by the same user, stores nothing and returns that order.
     fn create(
         &self,
         order: &NewOrder,

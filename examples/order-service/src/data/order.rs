@@ -33,9 +33,41 @@ fn now_millis() -> i64 {
 
 impl OrderRepo for OrderStore {
     async fn create(&self, order: &NewOrder, total_amount: i64) -> Result<Order, OrderError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_millis();
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
-        // Stock first: the first statement writes, so concurrent creates queue on the write lock
-        // instead of failing to upgrade a read. A guarded decrement never oversells.
+        // Every write comes before any read, so concurrent creates queue on the write lock
+        // instead of failing to upgrade a read. The key first: a retry racing its original waits
+        // for it, then finds the key taken.
+        if let Some(key) = &order.idempotency_key {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, idempotency_key, order_id, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&order.user_id)
+            .bind(key)
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("claiming the idempotency key")?;
+            if claimed.rows_affected() == 0 {
+                let first: String = sqlx::query_scalar(
+                    "SELECT order_id FROM idempotency_keys WHERE user_id = $1 AND idempotency_key = $2",
+                )
+                .bind(&order.user_id)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .context("reading the idempotency key")?;
+                drop(tx);
+                return self
+                    .get(&first)
+                    .await?
+                    .ok_or_else(|| OrderError::NotFound(first));
+            }
+        }
+        // A guarded decrement never oversells.
         for item in &order.items {
             let reserved =
                 sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
@@ -69,9 +101,8 @@ impl OrderRepo for OrderStore {
             return Err(OrderError::InvalidUser(order.user_id.clone()));
         }
 
-        let now = now_millis();
         let created = Order {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             user_id: order.user_id.clone(),
             items: order.items.clone(),
             total_amount,

@@ -14,6 +14,9 @@ use crate::api::{errors::Error, order::v1 as api};
 use crate::biz::{self, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase};
 use crate::data::OrderStore;
 
+/// The metadata key (and, over HTTP, the header) that makes a create idempotent.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 #[derive(Debug)]
 pub struct OrderService<R = OrderStore> {
     usecase: OrderUsecase<R>,
@@ -36,6 +39,25 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         &self,
         request: Request<CreateOrderRequest>,
     ) -> Result<Response<CreateOrderResponse>, Status> {
+        // The HTTP header `Idempotency-Key` arrives as this metadata, as gRPC clients send it.
+        let idempotency_key = request
+            .metadata()
+            .get(IDEMPOTENCY_KEY)
+            .map(|value| {
+                value
+                    .to_str()
+                    .ok()
+                    .filter(|key| !key.is_empty() && key.len() <= 255)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::new(
+                            400,
+                            "VALIDATOR",
+                            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                        )
+                    })
+            })
+            .transpose()?;
         let request = request.into_inner();
         let items = request
             .items
@@ -57,6 +79,7 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
                 items,
                 address: request.address,
                 remark: request.remark,
+                idempotency_key,
             })
             .await?;
         Ok(Response::new(CreateOrderResponse { order_id: order.id }))

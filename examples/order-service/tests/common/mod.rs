@@ -14,9 +14,10 @@ pub struct Fixture {
 pub async fn fixture() -> Fixture {
     let folder = tempfile::tempdir().unwrap();
     let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
-    config.database.url = match std::env::var("ORDER_SERVICE_TEST_POSTGRES") {
-        Ok(server) => fresh_schema(&server).await,
-        Err(_) => format!("sqlite://{}", folder.path().join("orders.db").display()),
+    let postgres = std::env::var("ORDER_SERVICE_TEST_POSTGRES").unwrap_or_default();
+    config.database.url = match postgres.as_str() {
+        "" => format!("sqlite://{}", folder.path().join("orders.db").display()),
+        server => fresh_schema(server).await,
     };
     Fixture {
         config,

@@ -264,7 +264,8 @@ pub mod order_service_client {
             self
         }
         /// Places an order: checks the user, reserves stock for every item and computes the total, all
-        /// in one transaction.
+        /// in one transaction. With an `Idempotency-Key` header (gRPC metadata `idempotency-key`), a
+        /// retried call returns the order the first call with that key created.
         pub async fn create_order(
             &mut self,
             request: impl tonic::IntoRequest<super::CreateOrderRequest>,
@@ -374,7 +375,8 @@ pub mod order_service_server {
     #[async_trait]
     pub trait OrderService: std::marker::Send + std::marker::Sync + 'static {
         /// Places an order: checks the user, reserves stock for every item and computes the total, all
-        /// in one transaction.
+        /// in one transaction. With an `Idempotency-Key` header (gRPC metadata `idempotency-key`), a
+        /// retried call returns the order the first call with that key created.
         async fn create_order(
             &self,
             request: tonic::Request<super::CreateOrderRequest>,
