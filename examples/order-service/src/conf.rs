@@ -15,6 +15,15 @@ pub const ENV_PREFIX: &str = "APP";
 pub struct Config {
     pub server: Server,
     pub database: Database,
+    /// Where order events go; without it they stay in the outbox table.
+    #[serde(default)]
+    pub nats: Option<Nats>,
+    /// Bearer-token auth on both transports; off when absent (the development default).
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// A Redis read-through cache for single orders; reads go to the database when absent.
+    #[serde(default)]
+    pub cache: Option<Cache>,
     #[serde(default)]
     pub log: Log,
     #[serde(default)]
@@ -88,6 +97,28 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// NATS JetStream, which receives `order.created` and `order.cancelled` events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nats {
+    /// `nats://host:port`; the service runs without it, and events wait until it answers.
+    pub url: String,
+    /// The JetStream stream that keeps the events, created if missing.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Events are published on `<prefix>.created` and `<prefix>.cancelled`.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+}
+
+fn default_stream() -> String {
+    "ORDERS".into()
+}
+
+fn default_subject_prefix() -> String {
+    "order".into()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
@@ -106,6 +137,47 @@ fn default_max_connections() -> u32 {
 
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
+}
+
+/// Bearer tokens: HS256 JWTs signed with `secret`, their subject the user, their `roles` what
+/// else the bearer may do (`admin`: every user's orders).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// At least 32 bytes, from a secret store in production (`APP_AUTH__SECRET`).
+    pub secret: String,
+    /// When set, tokens must name this issuer (`iss`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// When set, tokens must name this audience (`aud`).
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("Auth")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Redis, which keeps recently read orders for `ttl`; a cancel removes the order from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// `redis://host:port`; when Redis is away, reads go to the database.
+    pub url: String,
+    /// How long a cached order is served; also the longest a stale copy can live should a read
+    /// race a cancel.
+    #[serde(with = "humantime_serde", default = "default_cache_ttl")]
+    pub ttl: Duration,
+}
+
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,5 +266,47 @@ mod tests {
         .unwrap();
         let err = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(err.contains("shutdown_grace"), "{err}");
+    }
+
+    fn load_text(text: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap_or_else(|err| panic!("{err:#}\n{text}"))
+    }
+
+    /// The sections the shipped config leaves commented out load once uncommented, as it says.
+    #[test]
+    fn the_shipped_configs_optional_sections_load() {
+        let shipped = include_str!("../configs/config.yaml");
+        let uncommented: String = shipped
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with("cache:") || rest.starts_with("auth:") => rest,
+                Some(rest) if rest.starts_with("  ") => rest,
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = load_text(&uncommented);
+        assert_eq!(config.cache.unwrap().ttl, Duration::from_secs(60));
+        assert_eq!(
+            config.auth.unwrap().audience.as_deref(),
+            Some("order-service")
+        );
+    }
+
+    /// The Kubernetes ConfigMap's config is one the service accepts, with every option on.
+    #[test]
+    fn the_kubernetes_config_loads() {
+        let manifest = include_str!("../deploy/kubernetes/configmap.yaml");
+        let (_, block) = manifest.split_once("config.yaml: |\n").unwrap();
+        let text: String = block
+            .lines()
+            .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
+            .collect();
+        let config = load_text(&text);
+        assert!(config.database.url.starts_with("postgres://"));
+        assert!(config.nats.is_some() && config.cache.is_some() && config.auth.is_some());
     }
 }

@@ -62,10 +62,25 @@ pub async fn serve(
     });
 
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
-    let router = server::http::router(orders.clone(), readiness, &config.server.http);
+    let verifier = config
+        .auth
+        .as_ref()
+        .map(server::auth::Verifier::new)
+        .transpose()?;
+    let router = server::http::router(
+        orders.clone(),
+        readiness,
+        &config.server.http,
+        verifier.clone(),
+    );
     let http_server = server::http::serve(http, router, stopped(stop_rx.clone()));
-    let grpc_server =
-        server::grpc::serve(grpc, orders, &config.server.grpc, stopped(stop_rx.clone()));
+    let grpc_server = server::grpc::serve(
+        grpc,
+        orders,
+        &config.server.grpc,
+        verifier,
+        stopped(stop_rx.clone()),
+    );
     let servers = async { tokio::try_join!(http_server, grpc_server).map(|_| ()) };
 
     // Once shutdown starts, the servers stop accepting and drain; past the grace period, stop waiting.

@@ -26,6 +26,7 @@ fn one(product_id: &str, quantity: u32) -> NewOrder {
     }
 }
 
+// ANCHOR: oversell
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_creates_against_a_stock_of_ten_accept_exactly_ten() {
     let fixture = fixture().await;
@@ -48,6 +49,7 @@ async fn fifty_creates_against_a_stock_of_ten_accept_exactly_ten() {
     assert_eq!((accepted, refused), (10, 40));
     assert_eq!(stock(&fixture.config, "prod_003").await, 0);
 }
+// ANCHOR_END: oversell
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_cancels_of_one_order_succeed_once() {

@@ -9,18 +9,17 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use order_service::api::errors::Error;
-use order_service::api::order::v1::order_service_client::OrderServiceClient;
 use order_service::api::order::v1::{
-    CancelOrderRequest, CreateOrderRequest, GetOrderRequest, OrderItem, OrderStatus,
-    is_order_already_cancelled, is_order_not_found,
+    CancelOrderRequest, CreateOrderRequest, CreateOrderResponse, GetOrderRequest, OrderItem,
+    OrderStatus, is_order_already_cancelled, is_order_not_found,
 };
-use order_service::{server, service};
+use order_service::{biz, server, service};
 
-use common::{Fixture, fixture, stock};
+use common::{Fixture, Running, fixture, iphone_request_for, set_status, stock};
+use tonic::Code;
 
 async fn router(fixture: &Fixture) -> axum::Router {
     let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
@@ -28,6 +27,7 @@ async fn router(fixture: &Fixture) -> axum::Router {
         orders,
         server::Readiness::ready(),
         &fixture.config.server.http,
+        None,
     )
 }
 
@@ -101,6 +101,22 @@ async fn the_readme_requests_work_over_http() {
     .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "ORDER_STATUS_CANCELLED");
+
+    // Both show on /metrics (tests share the process's counters, so at least one of each).
+    let response = router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(bytes.to_vec()).unwrap();
+    for counter in [biz::ORDERS_CREATED, biz::ORDERS_CANCELLED] {
+        let count = page
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{counter} ")))
+            .unwrap_or_else(|| panic!("no {counter} in\n{page}"));
+        assert!(count.parse::<f64>().unwrap() >= 1.0, "{counter} {count}");
+    }
 }
 
 #[tokio::test]
@@ -154,6 +170,85 @@ async fn every_error_reason_is_typed_over_http() {
         (status, reason(&body)),
         (StatusCode::CONFLICT, "ORDER_ALREADY_CANCELLED".into())
     );
+
+    let (_, created) = call(&router, "POST", "/api/v1/orders", Some(iphone_order())).await;
+    let id = created["orderId"].as_str().unwrap();
+    set_status(&fixture.config, id, OrderStatus::Shipped as i32).await;
+    let cancel = format!("/api/v1/orders/{id}/cancel");
+    let (status, body) = call(&router, "PUT", &cancel, Some(json!({}))).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::CONFLICT, "ORDER_NOT_CANCELLABLE".into())
+    );
+}
+
+#[tokio::test]
+async fn every_error_reason_is_typed_over_grpc() {
+    let fixture = fixture().await;
+    let running = Running::start(&fixture.config).await;
+    let mut client = running.grpc_client().await;
+    let get = |order_id: &str| GetOrderRequest {
+        order_id: order_id.into(),
+    };
+    let cancel = |order_id: &str| CancelOrderRequest {
+        order_id: order_id.into(),
+        reason: String::new(),
+    };
+    let with_item = |product_id: &str, quantity: i32| {
+        let mut request = iphone_request_for("user_123");
+        request.items[0].product_id = product_id.into();
+        request.items[0].quantity = quantity;
+        request
+    };
+    let expect = |status: tonic::Status, code: Code, reason: &str| {
+        assert_eq!(status.code(), code, "{status:?}");
+        let error = Error::from(status);
+        assert_eq!(error.reason, reason, "{error:?}");
+        error
+    };
+
+    let status = client.get_order(get("nope")).await.unwrap_err();
+    expect(status, Code::NotFound, "ORDER_NOT_FOUND");
+    let status = client
+        .create_order(iphone_request_for("user_nobody"))
+        .await
+        .unwrap_err();
+    expect(status, Code::InvalidArgument, "INVALID_USER");
+    let status = client
+        .create_order(with_item("prod_999", 1))
+        .await
+        .unwrap_err();
+    expect(status, Code::InvalidArgument, "PRODUCT_NOT_FOUND");
+    let status = client
+        .create_order(with_item("prod_003", 11))
+        .await
+        .unwrap_err();
+    let error = expect(status, Code::Aborted, "INSUFFICIENT_STOCK");
+    assert_eq!(error.metadata["product_id"], "prod_003");
+    let status = client
+        .create_order(with_item("prod_001", 0))
+        .await
+        .unwrap_err();
+    let error = expect(status, Code::InvalidArgument, "VALIDATOR");
+    assert_eq!(error.violations[0].field, "items[0].quantity");
+
+    let id = |response: tonic::Response<CreateOrderResponse>| response.into_inner().order_id;
+    let cancelled = id(client
+        .create_order(iphone_request_for("user_123"))
+        .await
+        .unwrap());
+    client.cancel_order(cancel(&cancelled)).await.unwrap();
+    let status = client.cancel_order(cancel(&cancelled)).await.unwrap_err();
+    expect(status, Code::Aborted, "ORDER_ALREADY_CANCELLED");
+    let shipped = id(client
+        .create_order(iphone_request_for("user_123"))
+        .await
+        .unwrap());
+    set_status(&fixture.config, &shipped, OrderStatus::Shipped as i32).await;
+    let status = client.cancel_order(cancel(&shipped)).await.unwrap_err();
+    expect(status, Code::Aborted, "ORDER_NOT_CANCELLABLE");
+
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -268,21 +363,8 @@ async fn lists_are_newest_first_paged_and_filtered() {
 #[tokio::test]
 async fn orders_over_grpc() {
     let fixture = fixture().await;
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_addr = grpc.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(order_service::serve(
-        http,
-        grpc,
-        fixture.config.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let mut client = OrderServiceClient::connect(format!("http://{grpc_addr}"))
-        .await
-        .unwrap();
+    let running = Running::start(&fixture.config).await;
+    let mut client = running.grpc_client().await;
 
     let created = client
         .create_order(CreateOrderRequest {
@@ -334,8 +416,7 @@ async fn orders_over_grpc() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -364,37 +445,13 @@ async fn a_create_retried_with_its_idempotency_key_returns_the_first_order() {
     assert_eq!(stock(&fixture.config, "prod_001").await, 1000 - 2);
 
     // Over gRPC the key is metadata; the same key finds the same order whichever transport set it.
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc_addr = grpc.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(order_service::serve(
-        http,
-        grpc,
-        fixture.config.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let mut client = OrderServiceClient::connect(format!("http://{grpc_addr}"))
-        .await
-        .unwrap();
-    let mut request = tonic::Request::new(CreateOrderRequest {
-        user_id: "user_123".into(),
-        items: vec![OrderItem {
-            product_id: "prod_001".into(),
-            product_name: "iPhone 15".into(),
-            quantity: 1,
-            unit_price: 599_900,
-        }],
-        address: "Beijing".into(),
-        remark: String::new(),
-    });
+    let running = Running::start(&fixture.config).await;
+    let mut client = running.grpc_client().await;
+    let mut request = tonic::Request::new(iphone_request_for("user_123"));
     request
         .metadata_mut()
         .insert("idempotency-key", "k-1".parse().unwrap());
     let replayed = client.create_order(request).await.unwrap().into_inner();
     assert_eq!(replayed.order_id, first);
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    running.stop().await;
 }

@@ -4,6 +4,6 @@
 mod order;
 
 pub use order::{
-    DEFAULT_PAGE_SIZE, Item, MAX_PAGE_SIZE, NewOrder, Order, OrderError, OrderFilter, OrderRepo,
-    OrderUsecase, Status,
+    Caller, DEFAULT_PAGE_SIZE, Item, MAX_PAGE_SIZE, NewOrder, ORDERS_CANCELLED, ORDERS_CREATED,
+    Order, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role, Status,
 };

@@ -2,30 +2,117 @@
 //! types (text ids, integer times), so the same SQL serves SQLite and PostgreSQL.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
+use super::cache::OrderCache;
+use super::outbox::Relay;
 use crate::biz::{Item, NewOrder, Order, OrderError, OrderFilter, OrderRepo, Status};
+use crate::conf;
 
 #[derive(Debug, Clone)]
 pub struct OrderStore {
     pool: AnyPool,
+    /// Events go to subjects under this prefix (`order.created`).
+    subject_prefix: String,
+    /// Relays the outbox to NATS; `None` leaves events in the outbox.
+    relay: Option<Relay>,
+    /// Keeps recently read orders; `None` reads every one from the database.
+    cache: Option<OrderCache>,
+    /// Write transactions take turns here first, on SQLite (see [`OrderStore::with_one_writer`]).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl OrderStore {
-    pub fn new(pool: AnyPool) -> Self {
-        OrderStore { pool }
+    /// A store on `pool`, relaying its events to NATS when `nats` is configured, and reading
+    /// single orders through `cache` when there is one.
+    pub fn new(pool: AnyPool, nats: Option<&conf::Nats>, cache: Option<OrderCache>) -> Self {
+        OrderStore {
+            cache,
+            relay: nats.map(|nats| Relay::spawn(pool.clone(), nats)),
+            subject_prefix: nats.map_or_else(|| "order".to_owned(), |n| n.subject_prefix.clone()),
+            writer: None,
+            pool,
+        }
+    }
+
+    /// Has write transactions queue in the process, first come first served, before they ask the
+    /// database for its write lock. SQLite has one writer at a time and makes the others retry
+    /// with sleeps, which is unfair: under load some creates waited past their 1 s timeout while
+    /// later ones went through. A fair queue in front of it gives every write its turn.
+    pub fn with_one_writer(mut self) -> Self {
+        self.writer = Some(Arc::default());
+        self
+    }
+
+    /// A transaction for writing, with this process's write turn when writes take turns.
+    async fn begin_write(
+        &self,
+    ) -> anyhow::Result<(Option<OwnedMutexGuard<()>>, Transaction<'static, Any>)> {
+        let turn = match &self.writer {
+            Some(writer) => Some(writer.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await.context("starting a transaction")?;
+        Ok((turn, tx))
+    }
+
+    /// Records an event in the transaction that made it happen.
+    async fn record_event(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut payload = payload;
+        payload["event_id"] = serde_json::Value::from(id.as_str());
+        sqlx::query(
+            "INSERT INTO outbox (id, subject, payload, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(format!("{}.{kind}", self.subject_prefix))
+        .bind(payload.to_string())
+        .bind(now_millis())
+        .execute(&mut **tx)
+        .await
+        .context("recording an event")?;
+        Ok(())
+    }
+
+    /// Order `id` as the database has it.
+    async fn get_from_database(&self, id: &str) -> anyhow::Result<Option<Order>> {
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("reading an order")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut orders = vec![order_from_row(&row)?];
+        fill_items(&mut conn, &mut orders).await?;
+        Ok(orders.pop())
+    }
+
+    fn wake_relay(&self) {
+        if let Some(relay) = &self.relay {
+            relay.wake();
+        }
     }
 }
 
 const ORDER_COLUMNS: &str =
     "id, user_id, total_amount, status, address, remark, created_at, updated_at";
 
-fn now_millis() -> i64 {
+pub(super) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
@@ -35,7 +122,7 @@ impl OrderRepo for OrderStore {
     async fn create(&self, order: &NewOrder, total_amount: i64) -> Result<Order, OrderError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_millis();
-        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // Every write comes before any read, so concurrent creates queue on the write lock
         // instead of failing to upgrade a read. The key first: a retry racing its original waits
         // for it, then finds the key taken.
@@ -67,6 +154,7 @@ impl OrderRepo for OrderStore {
                     .ok_or_else(|| OrderError::NotFound(first));
             }
         }
+        // ANCHOR: reserve
         // A guarded decrement never oversells.
         for item in &order.items {
             let reserved =
@@ -92,6 +180,7 @@ impl OrderRepo for OrderStore {
                 });
             }
         }
+        // ANCHOR_END: reserve
         let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
             .bind(&order.user_id)
             .fetch_optional(&mut *tx)
@@ -142,23 +231,35 @@ impl OrderRepo for OrderStore {
             .await
             .context("storing the order's items")?;
         }
+        let event = serde_json::json!({
+            "type": "order.created",
+            "order_id": created.id,
+            "user_id": created.user_id,
+            "total_amount": created.total_amount,
+            "items": created.items.iter().map(|item| serde_json::json!({
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+            })).collect::<Vec<_>>(),
+            "occurred_at": created.created_at,
+        });
+        self.record_event(&mut tx, "created", event).await?;
         tx.commit().await.context("committing the order")?;
+        self.wake_relay();
         Ok(created)
     }
 
     async fn get(&self, id: &str) -> anyhow::Result<Option<Order>> {
-        let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .context("reading an order")?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut orders = vec![order_from_row(&row)?];
-        fill_items(&mut conn, &mut orders).await?;
-        Ok(orders.pop())
+        if let Some(cache) = &self.cache
+            && let Some(order) = cache.get(id).await
+        {
+            return Ok(Some(order));
+        }
+        let order = self.get_from_database(id).await?;
+        if let (Some(cache), Some(order)) = (&self.cache, &order) {
+            cache.put(order).await;
+        }
+        Ok(order)
     }
 
     async fn list(&self, filter: &OrderFilter) -> anyhow::Result<(Vec<Order>, u64)> {
@@ -200,8 +301,9 @@ impl OrderRepo for OrderStore {
         Ok((orders, u64::try_from(total)?))
     }
 
-    async fn cancel(&self, id: &str) -> Result<Order, OrderError> {
-        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+    async fn cancel(&self, id: &str, reason: &str) -> Result<Order, OrderError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        // ANCHOR: cancel
         // One conditional update decides: of concurrent cancels, exactly one changes the row.
         let cancelled = sqlx::query(&format!(
             "UPDATE orders SET status = $1, updated_at = $2 \
@@ -218,6 +320,7 @@ impl OrderRepo for OrderStore {
         let Some(row) = cancelled else {
             return Err(why_not_cancelled(&mut tx, id).await?);
         };
+        // ANCHOR_END: cancel
         let mut orders = vec![order_from_row(&row)?];
         fill_items(&mut tx, &mut orders).await?;
         for item in &orders[0].items {
@@ -228,8 +331,21 @@ impl OrderRepo for OrderStore {
                 .await
                 .context("releasing stock")?;
         }
+        let cancelled = orders.remove(0);
+        let event = serde_json::json!({
+            "type": "order.cancelled",
+            "order_id": cancelled.id,
+            "user_id": cancelled.user_id,
+            "reason": reason,
+            "occurred_at": cancelled.updated_at,
+        });
+        self.record_event(&mut tx, "cancelled", event).await?;
         tx.commit().await.context("committing the cancellation")?;
-        Ok(orders.remove(0))
+        self.wake_relay();
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id).await;
+        }
+        Ok(cancelled)
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -14,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::api::order::v1::ValidatedOrderService;
 use crate::api::order::v1::order_service_server::OrderServiceServer;
 use crate::conf;
+use crate::server::auth::{self, Verifier};
 use crate::server::{metrics, middleware};
 use crate::service::OrderService;
 use crate::telemetry;
@@ -22,11 +24,13 @@ use crate::telemetry;
 type Served = OrderServiceServer<ValidatedOrderService<OrderService>>;
 
 /// Serves gRPC on `listener` until `shutdown` completes, then waits for in-flight calls. The
-/// `grpc.health.v1.Health` service reports SERVING until shutdown begins.
+/// `grpc.health.v1.Health` service reports SERVING until shutdown begins. With a `verifier`, the
+/// order service needs a bearer token; health and reflection never do.
 pub async fn serve(
     listener: TcpListener,
     orders: Arc<OrderService>,
     config: &conf::Grpc,
+    verifier: Option<Arc<Verifier>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     metrics::handle();
@@ -52,7 +56,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         // Requests are validated against the contract's rules before the service sees them.
-        .add_service(OrderServiceServer::new(ValidatedOrderService(orders)))
+        .add_service(InterceptedService::new(
+            OrderServiceServer::new(ValidatedOrderService(orders)),
+            auth::grpc(verifier),
+        ))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())

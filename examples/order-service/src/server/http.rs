@@ -14,14 +14,24 @@ use crate::api::errors::Error;
 use crate::api::order::v1::order_service_http;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::conf;
+use crate::server::auth::{self, Verifier};
 use crate::server::{Readiness, metrics, middleware};
 use crate::service::OrderService;
 
 /// Every HTTP route of the service, in the shared middleware. `/readyz` answers 503 once
 /// shutdown begins or while storage does not answer. Unknown paths get the same typed
-/// JSON error as every route.
-pub fn router(orders: Arc<OrderService>, readiness: Readiness, config: &conf::Http) -> Router {
+/// JSON error as every route. With a `verifier`, the contract's routes need a bearer token.
+pub fn router(
+    orders: Arc<OrderService>,
+    readiness: Readiness,
+    config: &conf::Http,
+    verifier: Option<Arc<Verifier>>,
+) -> Router {
     let api = order_service_http::router(orders.clone());
+    let api = match verifier {
+        Some(verifier) => api.layer(axum::middleware::from_fn_with_state(verifier, auth::http)),
+        None => api,
+    };
     let recorder = metrics::handle();
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))

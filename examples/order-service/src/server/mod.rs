@@ -1,6 +1,7 @@
 //! The transports: an axum server for HTTP/JSON and a tonic server for gRPC, both serving the
 //! same service implementations.
 
+pub mod auth;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

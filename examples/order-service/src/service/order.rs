@@ -7,12 +7,13 @@ use crate::api::order::v1::order_service_server::OrderService as OrderApi;
 use crate::api::order::v1::{
     CancelOrderRequest, CreateOrderRequest, CreateOrderResponse, GetOrderRequest,
     ListOrdersRequest, ListOrdersResponse, OrderItem, OrderStatus, error_insufficient_stock,
-    error_invalid_user, error_order_already_cancelled, error_order_not_cancellable,
-    error_order_not_found, error_product_not_found,
+    error_invalid_user, error_order_already_cancelled, error_order_forbidden,
+    error_order_not_cancellable, error_order_not_found, error_product_not_found,
 };
 use crate::api::{errors::Error, order::v1 as api};
-use crate::biz::{self, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase};
+use crate::biz::{self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role};
 use crate::data::OrderStore;
+use crate::server::auth::Claims;
 
 /// The metadata key (and, over HTTP, the header) that makes a create idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -30,6 +31,23 @@ impl<R: OrderRepo> OrderService<R> {
     /// Whether the service can take traffic, for `/readyz`.
     pub async fn ready(&self) -> anyhow::Result<()> {
         self.usecase.ready().await
+    }
+}
+
+/// The caller of `request`: the token's subject and highest known role when auth is on (the auth
+/// layer has then put the token's claims in the request), anyone when it is off.
+fn caller<T>(request: &Request<T>) -> Caller {
+    match request.extensions().get::<Claims>() {
+        Some(claims) => Caller::User {
+            id: claims.sub.clone(),
+            role: claims
+                .roles
+                .iter()
+                .filter_map(|name| Role::from_name(name))
+                .max()
+                .unwrap_or(Role::User),
+        },
+        None => Caller::Anyone,
     }
 }
 
@@ -58,6 +76,7 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
                     })
             })
             .transpose()?;
+        let caller = caller(&request);
         let request = request.into_inner();
         let items = request
             .items
@@ -74,29 +93,38 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
             .collect::<Result<Vec<_>, Error>>()?;
         let order = self
             .usecase
-            .create(NewOrder {
-                user_id: request.user_id,
-                items,
-                address: request.address,
-                remark: request.remark,
-                idempotency_key,
-            })
+            .create(
+                &caller,
+                NewOrder {
+                    user_id: request.user_id,
+                    items,
+                    address: request.address,
+                    remark: request.remark,
+                    idempotency_key,
+                },
+            )
             .await?;
         Ok(Response::new(CreateOrderResponse { order_id: order.id }))
     }
 
+    // ANCHOR: get_order
     async fn get_order(
         &self,
         request: Request<GetOrderRequest>,
     ) -> Result<Response<api::Order>, Status> {
-        let order = self.usecase.get(&request.get_ref().order_id).await?;
+        let order = self
+            .usecase
+            .get(&caller(&request), &request.get_ref().order_id)
+            .await?;
         Ok(Response::new(to_api(order)))
     }
+    // ANCHOR_END: get_order
 
     async fn list_orders(
         &self,
         request: Request<ListOrdersRequest>,
     ) -> Result<Response<ListOrdersResponse>, Status> {
+        let caller = caller(&request);
         let request = request.into_inner();
         let status = match OrderStatus::try_from(request.status) {
             Ok(OrderStatus::Unspecified) => None,
@@ -108,13 +136,16 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         };
         let (orders, total) = self
             .usecase
-            .list(OrderFilter {
-                user_id: Some(request.user_id).filter(|user| !user.is_empty()),
-                status,
-                // Validation keeps both at or above zero.
-                page: u32::try_from(request.page).unwrap_or_default(),
-                page_size: u32::try_from(request.page_size).unwrap_or_default(),
-            })
+            .list(
+                &caller,
+                OrderFilter {
+                    user_id: Some(request.user_id).filter(|user| !user.is_empty()),
+                    status,
+                    // Validation keeps both at or above zero.
+                    page: u32::try_from(request.page).unwrap_or_default(),
+                    page_size: u32::try_from(request.page_size).unwrap_or_default(),
+                },
+            )
             .await?;
         Ok(Response::new(ListOrdersResponse {
             orders: orders.into_iter().map(to_api).collect(),
@@ -126,10 +157,11 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
         &self,
         request: Request<CancelOrderRequest>,
     ) -> Result<Response<api::Order>, Status> {
+        let caller = caller(&request);
         let request = request.get_ref();
         let order = self
             .usecase
-            .cancel(&request.order_id, &request.reason)
+            .cancel(&caller, &request.order_id, &request.reason)
             .await?;
         Ok(Response::new(to_api(order)))
     }
@@ -177,6 +209,7 @@ impl From<OrderError> for Status {
                 .into(),
             OrderError::InvalidUser(_) => error_invalid_user(message).into(),
             OrderError::ProductNotFound(_) => error_product_not_found(message).into(),
+            OrderError::Forbidden(_) => error_order_forbidden(message).into(),
             OrderError::TotalTooLarge => Error::new(400, "VALIDATOR", message).into(),
             OrderError::Storage(source) => {
                 tracing::error!("{source:#}");

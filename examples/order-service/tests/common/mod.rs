@@ -4,6 +4,11 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod process;
+
+use order_service::api::order::v1::order_service_client::OrderServiceClient;
+use order_service::api::order::v1::{CreateOrderRequest, OrderItem};
+use order_service::biz::{Item, NewOrder};
 use order_service::conf;
 
 pub struct Fixture {
@@ -19,6 +24,8 @@ pub async fn fixture() -> Fixture {
         "" => format!("sqlite://{}", folder.path().join("orders.db").display()),
         server => fresh_schema(server).await,
     };
+    // Tests that want events set their own NATS; the rest keep theirs in the outbox.
+    config.nats = None;
     Fixture {
         config,
         _folder: folder,
@@ -78,4 +85,92 @@ pub async fn stock(config: &conf::Config, product_id: &str) -> i64 {
         .fetch_one(&mut conn)
         .await
         .unwrap()
+}
+
+/// Moves order `id` on to `status` (the contract's number) behind the service's back, as the
+/// warehouse would when it ships.
+pub async fn set_status(config: &conf::Config, id: &str, status: i32) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&config.database.url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The README's order (one iPhone 15 from `prod_001`) for `user`, as the use case takes it.
+pub fn iphone_for(user: &str) -> NewOrder {
+    NewOrder {
+        user_id: user.into(),
+        items: vec![Item {
+            product_id: "prod_001".into(),
+            product_name: "iPhone 15".into(),
+            quantity: 1,
+            unit_price: 599_900,
+        }],
+        address: "Beijing".into(),
+        remark: String::new(),
+        idempotency_key: None,
+    }
+}
+
+/// The same order as a gRPC request.
+pub fn iphone_request_for(user: &str) -> CreateOrderRequest {
+    let order = iphone_for(user);
+    CreateOrderRequest {
+        user_id: order.user_id,
+        items: order
+            .items
+            .into_iter()
+            .map(|item| OrderItem {
+                product_id: item.product_id,
+                product_name: item.product_name,
+                quantity: item.quantity as i32,
+                unit_price: item.unit_price,
+            })
+            .collect(),
+        address: order.address,
+        remark: order.remark,
+    }
+}
+
+/// The service serving a configuration on free ports, as `main` would, until [`Running::stop`].
+pub struct Running {
+    pub http: std::net::SocketAddr,
+    pub grpc: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(config: &conf::Config) -> Running {
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        Running {
+            http: http.local_addr().unwrap(),
+            grpc: grpc.local_addr().unwrap(),
+            stop,
+            task: tokio::spawn(order_service::serve(http, grpc, config.clone(), async {
+                let _ = stopped.await;
+            })),
+        }
+    }
+
+    pub async fn grpc_client(&self) -> OrderServiceClient<tonic::transport::Channel> {
+        OrderServiceClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+    }
+
+    /// Shuts the service down as SIGTERM would, and checks it exited cleanly.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
 }
