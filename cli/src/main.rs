@@ -18,7 +18,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let printer = output::Printer::new(cli.quiet);
+    let printer = output::Printer::new(cli.quiet, cli.verbose);
     match commands::dispatch(cli.command, printer) {
         Ok(code) => code,
         Err(err) => {

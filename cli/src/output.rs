@@ -9,19 +9,35 @@ pub const STATUS: Style = AnsiColor::Green.on_default().bold();
 pub const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 pub const ERROR: Style = AnsiColor::Red.on_default().bold();
 
-/// Prints status lines unless `--quiet` was given.
+/// Prints status lines unless `--quiet` was given; with `--verbose`, also what is usually left
+/// out (unchanged files, cargo's own progress lines, where `call` found a method).
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     quiet: bool,
+    verbose: bool,
 }
 
 impl Printer {
-    pub fn new(quiet: bool) -> Self {
-        Printer { quiet }
+    pub fn new(quiet: bool, verbose: bool) -> Self {
+        Printer {
+            quiet,
+            verbose: verbose && !quiet,
+        }
     }
 
     pub fn is_quiet(&self) -> bool {
         self.quiet
+    }
+
+    pub fn is_verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// A status line shown only with `--verbose`.
+    pub fn detail(&self, verb: &str, what: impl std::fmt::Display) {
+        if self.verbose {
+            self.status(verb, what);
+        }
     }
 
     /// A right-aligned verb and what it applied to, as cargo prints its progress.
@@ -51,6 +67,7 @@ impl Printer {
             let verb = match outcome {
                 Outcome::Created => "Created",
                 Outcome::Updated => "Updated",
+                Outcome::Unchanged if self.verbose => "Unchanged",
                 Outcome::Unchanged => continue,
                 Outcome::Kept => "Kept",
             };

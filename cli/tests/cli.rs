@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{
     ECHO_SERVER_ARGS, OPTION_COMBINATIONS, add_echo_contract, add_tricky_contracts, fixtures,
@@ -123,9 +123,28 @@ fn proto_client_and_server_generate_the_fixture() {
         std::fs::read_to_string(hello.join("api/openapi.yaml")).unwrap()
     );
 
+    // `micro routes` lists every operation of both contracts, read from the contracts alone.
+    let output = micro(&hello, &["routes"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    assert_snapshot!("routes", String::from_utf8(output.stdout).unwrap());
+
     // A second run changes nothing and says so.
     let output = micro(&hello, &["proto", "client"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("(0 changed)"));
+    // --verbose also lists what it left as it was; --quiet with it is a usage error.
+    let output = micro(&hello, &["proto", "client", "--verbose"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Unchanged api/echo/v1/pb.rs"), "{stderr}");
+    assert_eq!(
+        micro(&hello, &["proto", "client", "-q", "-v"])
+            .status
+            .code(),
+        Some(2)
+    );
 
     let output = micro(&hello, ECHO_SERVER_ARGS);
     assert_snapshot!("proto_server_output", transcript(&output, work.path()));
@@ -225,6 +244,9 @@ fn help_for_every_command() {
         &["proto", "client"],
         &["proto", "server"],
         &["run"],
+        &["call"],
+        &["routes"],
+        &["completions"],
     ];
     let mut all = String::new();
     for command in commands {
@@ -532,6 +554,131 @@ fn new_writes_deploy_files_that_validate() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// In a workspace of several services, `micro run` asks which (here, without a terminal, it
+/// names the flags), and runs the one `-p` names from its own folder, passing its exit code on.
+#[test]
+fn run_picks_a_service_of_a_workspace() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    for (name, code) in [("alpha", 0), ("beta", 3)] {
+        std::fs::create_dir_all(root.join(name).join("src")).unwrap();
+        std::fs::write(
+            root.join(name).join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(name).join("src/main.rs"),
+            format!(
+                "fn main() {{\n    let dir = std::env::current_dir().unwrap();\n    println!(\"{name} in {{}} with {{:?}}\", dir.file_name().unwrap().to_string_lossy(), std::env::args().nth(1));\n    std::process::exit({code});\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let run = |cwd: &Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+            .arg("run")
+            .args(args)
+            .current_dir(cwd)
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let output = run(root, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`-p alpha --bin alpha`, `-p beta --bin beta`"),
+        "{stderr}"
+    );
+    let output = run(root, &["-p", "gamma"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no package `gamma`"));
+
+    let output = run(root, &["-p", "alpha", "--", "hi"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        transcript(&output, root)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "alpha in alpha with Some(\"hi\")\n"
+    );
+    // Inside a member, that member runs; its exit code is micro's.
+    let output = run(&root.join("beta/src"), &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        transcript(&output, root)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("beta in beta"));
+}
+
+/// Every shell gets a completion script naming the commands; bash's parses.
+#[test]
+fn completions_generate_for_each_shell() {
+    let work = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = micro(work.path(), &["completions", shell]);
+        assert!(
+            output.status.success(),
+            "{shell}: {}",
+            transcript(&output, work.path())
+        );
+        let script = String::from_utf8(output.stdout).unwrap();
+        for command in ["new", "proto", "run", "call", "routes", "completions"] {
+            assert!(script.contains(command), "{shell} completes no `{command}`");
+        }
+        if shell == "bash" {
+            let path = work.path().join("micro.bash");
+            std::fs::write(&path, &script).unwrap();
+            let check = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    let output = micro(work.path(), &["completions", "tcsh"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// The order-service example's manifests (written for PostgreSQL, NATS and Redis) validate too;
+/// the example's own tests check its ConfigMap loads.
+#[test]
+fn the_examples_kubernetes_manifests_validate() {
+    let validator = python_tool("kubernetes-validate==1.37.0", "kubernetes-validate");
+    let folder =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order-service/deploy/kubernetes");
+    let output = std::process::Command::new(&validator)
+        .arg("--strict")
+        .args(
+            ["configmap", "deployment", "service"].map(|name| folder.join(format!("{name}.yaml"))),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 const CONFIG_MAP_MATCHES_CONFIG: &str = r#"

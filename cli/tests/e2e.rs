@@ -98,6 +98,39 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
     });
 
+    // `micro call`: over gRPC, the method described by the server's reflection; over HTTP, by the
+    // project's contracts. The same JSON either way, and the same typed error.
+    let grpc_address = format!("127.0.0.1:{grpc}");
+    let http_address = format!("127.0.0.1:{http}");
+    let say_hello = "helloworld.v1.Greeter/SayHello";
+    for transport in [vec![grpc_address.as_str()], vec!["--http", &http_address]] {
+        let mut args = vec!["call"];
+        args.extend(&transport);
+        let reply = micro(
+            &hello,
+            &[args.as_slice(), &[say_hello, r#"{"name": "micro"}"#]].concat(),
+        );
+        succeeded(&reply, work.path());
+        let reply: serde_json::Value = serde_json::from_slice(&reply.stdout).unwrap();
+        assert_eq!(
+            reply,
+            serde_json::json!({"message": "Hello micro"}),
+            "{transport:?}"
+        );
+        let refused = micro(
+            &hello,
+            &[args.as_slice(), &[say_hello, r#"{"name": " "}"#]].concat(),
+        );
+        assert_eq!(refused.status.code(), Some(1), "{transport:?}");
+        let error: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+        assert_eq!(error["code"], 400, "{transport:?}: {error}");
+        assert_eq!(
+            error["message"], "a name is required",
+            "{transport:?}: {error}"
+        );
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("error: 400"));
+    }
+
     let exit = service.terminate(Duration::from_secs(30));
     assert!(
         exit.success(),
@@ -171,13 +204,75 @@ fn the_order_service_example_passes_its_tests() {
             "warnings",
         ],
     );
-    cargo(&example, &["test", "--quiet", "--locked"]);
+    let (nats, redis) = (nats_url(), redis_url());
+    let servers = [
+        ("ORDER_SERVICE_TEST_NATS", nats.as_str()),
+        ("ORDER_SERVICE_TEST_REDIS", redis.as_str()),
+    ];
+    cargo_with_env(&example, &["test", "--quiet", "--locked"], &servers);
     let postgres = postgres_url();
-    cargo_with_env(
-        &example,
-        &["test", "--quiet", "--locked"],
+    let with_postgres = [
+        servers.as_slice(),
         &[("ORDER_SERVICE_TEST_POSTGRES", &postgres)],
+    ]
+    .concat();
+    cargo_with_env(&example, &["test", "--quiet", "--locked"], &with_postgres);
+
+    // `micro call` against the example, started as its tests left it built: a typed error for a
+    // missing order over both transports, and an order created over gRPC read back over HTTP.
+    let (http, grpc) = (free_port(), free_port());
+    let data = tempfile::tempdir().unwrap();
+    let mut service = Command::new(shared_target_dir().join("debug/order-service"))
+        .current_dir(&example)
+        .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
+        .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{grpc}"))
+        .env(
+            "APP_DATABASE__URL",
+            format!("sqlite://{}", data.path().join("orders.db").display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", http)).is_err()
+        || TcpStream::connect(("127.0.0.1", grpc)).is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the example never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (grpc, http) = (format!("127.0.0.1:{grpc}"), format!("127.0.0.1:{http}"));
+    let call = |args: &[&str]| {
+        let output = micro(&example, &[&["call"], args].concat());
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("{}", transcript(&output, &example)));
+        (output.status.code(), json)
+    };
+    let get = "order.v1.OrderService/GetOrder";
+    for transport in [vec![grpc.as_str()], vec!["--http", &http]] {
+        let (code, error) =
+            call(&[transport.as_slice(), &[get, r#"{"order_id": "nope"}"#]].concat());
+        assert_eq!(code, Some(1), "{error}");
+        assert_eq!(
+            (error["code"].as_u64(), error["reason"].as_str()),
+            (Some(404), Some("ORDER_NOT_FOUND"))
+        );
+    }
+    let order = r#"{"user_id": "user_123", "items": [{"product_id": "prod_001", "product_name": "iPhone 15", "quantity": 1, "unit_price": 599900}], "address": "Beijing"}"#;
+    let (code, created) = call(&[&grpc, "order.v1.OrderService/CreateOrder", order]);
+    assert_eq!(code, Some(0), "{created}");
+    let id = created["orderId"].as_str().unwrap();
+    let (code, read) = call(&["--http", &http, get, &format!(r#"{{"order_id": "{id}"}}"#)]);
+    assert_eq!(code, Some(0), "{read}");
+    assert_eq!(
+        (read["status"].as_str(), read["totalAmount"].as_str()),
+        (Some("ORDER_STATUS_PENDING"), Some("599900"))
     );
+    service.kill().unwrap();
+    service.wait().unwrap();
 }
 
 /// A contract set written to break generators (every field shape and well-known type, every HTTP
@@ -225,6 +320,70 @@ async fn say_hello(port: u16, name: &str) -> Result<HelloReply, tonic::Status> {
     Ok(reply.into_inner())
 }
 
+/// `micro run --watch`: an edit to a handler is served after a rebuild and restart; a broken edit
+/// leaves the last good build answering, and says so.
+#[test]
+fn run_watch_restarts_on_edits_and_survives_broken_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let service = new_service(work.path(), "watched");
+    let (http, grpc) = (free_port(), free_port());
+    let mut run = MicroRun::start_with(&service, http, grpc, &["--watch"]);
+    run.wait_until_listening(http, Duration::from_secs(300));
+    let greeting = || {
+        let mut stream = TcpStream::connect(("127.0.0.1", http)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET /helloworld/watch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response.split_once("\r\n\r\n")?.1.to_owned())
+    };
+    let wait_for = |what: &dyn Fn() -> bool, limit: Duration, context: &str| {
+        let start = Instant::now();
+        while !what() {
+            assert!(
+                start.elapsed() < limit,
+                "{context} within {limit:?}:\n{}",
+                run.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(greeting().as_deref(), Some(r#"{"message":"Hello watch"}"#));
+
+    let handler = service.join("src/biz/greeter.rs");
+    let code = std::fs::read_to_string(&handler).unwrap();
+    assert!(code.contains(r#"format!("Hello {name}")"#));
+    std::fs::write(
+        &handler,
+        code.replace(r#"format!("Hello {name}")"#, r#"format!("Howdy {name}")"#),
+    )
+    .unwrap();
+    wait_for(
+        &|| greeting().as_deref() == Some(r#"{"message":"Howdy watch"}"#),
+        Duration::from_secs(300),
+        "the edit was not served",
+    );
+
+    append(&handler, "fn broken(\n");
+    wait_for(
+        &|| run.logs().contains("the running service stays up"),
+        Duration::from_secs(300),
+        "the failed build was not reported",
+    );
+    assert_eq!(greeting().as_deref(), Some(r#"{"message":"Howdy watch"}"#));
+
+    let exit = run.terminate(Duration::from_secs(30));
+    assert!(
+        exit.success(),
+        "`micro run --watch` exited with {exit} after SIGTERM:\n{}",
+        run.logs()
+    );
+}
+
 /// `micro run` in the service's folder, listening on the given ports.
 struct MicroRun {
     child: Child,
@@ -233,9 +392,15 @@ struct MicroRun {
 
 impl MicroRun {
     fn start(service: &Path, http: u16, grpc: u16) -> Self {
+        Self::start_with(service, http, grpc, &[])
+    }
+
+    /// `micro run ARGS…`.
+    fn start_with(service: &Path, http: u16, grpc: u16, args: &[&str]) -> Self {
         let log = service.join("run.log");
         let child = Command::new(env!("CARGO_BIN_EXE_micro"))
             .arg("run")
+            .args(args)
             .current_dir(service)
             .env("PATH", toolchain_only_path(service))
             .env("PROTOC", "/nonexistent/protoc")
@@ -327,6 +492,11 @@ fn cargo_with_env(project: &Path, args: &[&str], env: &[(&str, &str)]) {
 fn postgres_url() -> String {
     std::env::var("MICRO_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The Redis the example's cache tests use: `MICRO_TEST_REDIS_URL`, else this machine's.
+fn redis_url() -> String {
+    std::env::var("MICRO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// The NATS server tests publish to: `MICRO_TEST_NATS_URL`, else this machine's.

@@ -1,8 +1,10 @@
 //! One module per command. Each turns its arguments into plain options and does the work; none of
 //! the work below this line knows about clap.
 
+pub mod call;
 pub mod new;
 pub mod proto;
+pub mod routes;
 pub mod run;
 
 use std::process::ExitCode;
@@ -57,11 +59,43 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
             )
             .map(|()| ExitCode::SUCCESS),
         },
+        Command::Call(args) => {
+            let (address, method, request) = call::split_arguments(&args.args)?;
+            let headers = args
+                .headers
+                .iter()
+                .map(|header| call::parse_header(header))
+                .collect::<anyhow::Result<_>>()?;
+            call::run(
+                &call::Options {
+                    cwd,
+                    address,
+                    method,
+                    request,
+                    http: args.http,
+                    local_contracts: args.proto,
+                    headers,
+                },
+                printer,
+            )
+        }
+        Command::Routes => routes::run(&cwd).map(|()| ExitCode::SUCCESS),
+        Command::Completions(args) => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "micro", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => run::run(
             &run::Options {
                 cwd,
                 release: args.release,
                 args: args.args,
+                selection: run::Selection {
+                    package: args.package,
+                    bin: args.bin,
+                },
+                watch: args.watch,
+                asking: new::choices::Asking::detect(false),
             },
             printer,
         ),

@@ -173,6 +173,9 @@ macro_rules! assert_snapshot {
 pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("py-{executable}"));
     let tool = venv.join("bin").join(executable);
+    // Tests run in parallel, in several processes: one installs while the others wait for it.
+    let lock = std::fs::File::create(venv.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
     if tool.is_file() {
         return tool;
     }

@@ -1,0 +1,190 @@
+//! `micro call [ADDR] package.Service/Method [JSON]`: invokes one RPC of a running service with a
+//! JSON request and prints the JSON response, or the typed error (reason, message, metadata).
+//! Over gRPC, the method is described by the server's reflection service, or by the project's
+//! contracts when the server has none (or with `--proto`); with `--http`, the method's HTTP
+//! binding from the project's contracts is called instead.
+
+mod grpc;
+mod http;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::output::Printer;
+
+pub struct Options {
+    pub cwd: PathBuf,
+    /// `host:port` or a URL; the default port is the scaffold's for the transport.
+    pub address: Option<String>,
+    /// `package.Service/Method`.
+    pub method: MethodName,
+    /// The request as proto3 JSON.
+    pub request: String,
+    pub http: bool,
+    /// Describe the method from the project's contracts, not the server's reflection.
+    pub local_contracts: bool,
+    /// Headers over HTTP, metadata over gRPC.
+    pub headers: Vec<(String, String)>,
+}
+
+/// `package.Service/Method`, split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodName {
+    pub service: String,
+    pub method: String,
+}
+
+impl MethodName {
+    /// Parses `package.Service/Method` (a leading `/`, as in a gRPC path, is accepted).
+    pub fn parse(text: &str) -> Option<MethodName> {
+        let (service, method) = text.trim_start_matches('/').split_once('/')?;
+        let ident = |s: &str| {
+            s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let qualified = service.contains('.') && service.split('.').all(ident);
+        (qualified && ident(method)).then(|| MethodName {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for MethodName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.service, self.method)
+    }
+}
+
+/// Sorts `micro call`'s one to three positional arguments into address, method and request.
+pub fn split_arguments(args: &[String]) -> anyhow::Result<(Option<String>, MethodName, String)> {
+    let usage = "usage: micro call [ADDR] package.Service/Method [JSON]";
+    let position = args
+        .iter()
+        .position(|arg| MethodName::parse(arg).is_some())
+        .with_context(|| {
+            format!("no method among {args:?}\nhint: name it as `package.Service/Method`, e.g. `helloworld.v1.Greeter/SayHello`; {usage}")
+        })?;
+    let method = MethodName::parse(&args[position]).expect("found above");
+    let (address, request) = match (position, &args[position + 1..]) {
+        (0, []) => (None, None),
+        (0, [request]) => (None, Some(request)),
+        (1, []) => (Some(&args[0]), None),
+        (1, [request]) => (Some(&args[0]), Some(request)),
+        _ => anyhow::bail!("unexpected arguments {args:?}\nhint: {usage}"),
+    };
+    let request = match request.map(String::as_str) {
+        None => "{}".to_owned(),
+        Some("-") => {
+            std::io::read_to_string(std::io::stdin()).context("reading the request from stdin")?
+        }
+        Some(json) => json.to_owned(),
+    };
+    Ok((address.cloned(), method, request))
+}
+
+/// A failed call as the service typed it: what both transports carry, printed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TypedError {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<serde_json::Value>,
+}
+
+pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        match options.http {
+            true => http::call(options, printer).await,
+            false => grpc::call(options, printer).await,
+        }
+    })?;
+    Ok(match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The error as data on stdout (for jq and scripts), and as a sentence on stderr.
+            println!("{}", serde_json::to_string_pretty(&error)?);
+            let red = crate::output::ERROR;
+            let reason = match error.reason.as_str() {
+                "" => String::new(),
+                reason => format!(" {reason}"),
+            };
+            anstream::eprintln!(
+                "{red}error{red:#}: {}{reason}: {}",
+                error.code,
+                error.message
+            );
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// `ADDR` as a base URL: `host:port`, `:port` or a URL, defaulting to `localhost:default_port`.
+pub fn base_url(address: Option<&str>, default_port: u16) -> String {
+    match address {
+        None => format!("http://localhost:{default_port}"),
+        Some(url) if url.contains("://") => url.trim_end_matches('/').to_owned(),
+        Some(port) if port.starts_with(':') => format!("http://localhost{port}"),
+        Some(host) if !host.contains(':') => format!("http://{host}:{default_port}"),
+        Some(address) => format!("http://{address}"),
+    }
+}
+
+/// `name: value` (or `name=value`) as given to `-H`.
+pub fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = text
+        .split_once(':')
+        .or_else(|| text.split_once('='))
+        .with_context(|| format!("`{text}` is not a header\nhint: write it as `name: value`, e.g. `-H 'authorization: Bearer TOKEN'`"))?;
+    Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn arguments_sort_into_address_method_and_request() {
+        let (address, method, request) =
+            split_arguments(&strings(&["order.v1.OrderService/GetOrder"])).unwrap();
+        assert_eq!((address, request.as_str()), (None, "{}"));
+        assert_eq!(method.to_string(), "order.v1.OrderService/GetOrder");
+
+        let (address, method, request) = split_arguments(&strings(&[
+            "localhost:9001",
+            "/order.v1.OrderService/GetOrder",
+            r#"{"order_id":"x"}"#,
+        ]))
+        .unwrap();
+        assert_eq!(address.as_deref(), Some("localhost:9001"));
+        assert_eq!(method.method, "GetOrder");
+        assert_eq!(request, r#"{"order_id":"x"}"#);
+
+        let err = split_arguments(&strings(&["GetOrder", "{}"])).unwrap_err();
+        assert!(err.to_string().contains("package.Service/Method"), "{err}");
+        assert!(split_arguments(&strings(&["a", "b", "x.y.Z/M", "{}"])).is_err());
+    }
+
+    #[test]
+    fn addresses_default_their_parts() {
+        assert_eq!(base_url(None, 9000), "http://localhost:9000");
+        assert_eq!(base_url(Some(":9100"), 9000), "http://localhost:9100");
+        assert_eq!(base_url(Some("orders"), 9000), "http://orders:9000");
+        assert_eq!(base_url(Some("10.0.0.5:90"), 9000), "http://10.0.0.5:90");
+        assert_eq!(base_url(Some("https://x.io/"), 9000), "https://x.io");
+    }
+}

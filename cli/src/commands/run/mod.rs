@@ -1,0 +1,46 @@
+//! `micro run`: builds a service of the project or workspace and runs it from its own folder (so
+//! its relative config paths resolve), forwarding arguments, signals and the exit code; with
+//! `--watch`, rebuilds and restarts it as its sources change.
+
+mod build;
+mod process;
+mod target;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::commands::new::choices::Asking;
+use crate::output::Printer;
+
+pub use target::Selection;
+
+pub struct Options {
+    pub cwd: PathBuf,
+    pub release: bool,
+    pub args: Vec<String>,
+    pub selection: Selection,
+    pub watch: bool,
+    pub asking: Asking,
+}
+
+pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
+    let target = target::select(&options.cwd, &options.selection, options.asking)?;
+    if options.watch {
+        return watch::run(&target, options, printer);
+    }
+    let executable = build::build(&target, options.release, printer)?;
+    printer.status(
+        "Running",
+        format!("`{}` in `{}`", target.bin, target.dir.display()),
+    );
+    let mut service = process::Service::start(&executable, &target.dir, &options.args)?;
+    // SIGINT, SIGTERM and SIGHUP sent to micro reach the service, which drains and exits while
+    // micro waits for its exit code.
+    #[cfg(unix)]
+    let forwarding = process::forward_signals(service.pid())?;
+    let status = service.wait()?;
+    #[cfg(unix)]
+    forwarding.close();
+    Ok(process::exit_code(status))
+}
