@@ -17,8 +17,13 @@ pub struct Cli {
     pub command: Command,
 
     /// Print nothing but errors.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Also print what is usually left out: unchanged files, cargo's own progress lines, where
+    /// `micro call` found the method.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +32,47 @@ pub enum Command {
     New(NewArgs),
     /// Work with `.proto` contracts: add one, generate code from them, or stub their services.
     Proto(ProtoArgs),
-    /// Build and run the service this folder belongs to.
+    /// Build and run a service of this project or workspace; `--watch` rebuilds it on changes.
     Run(RunArgs),
+    /// Call one method of a running service with a JSON request, over gRPC or `--http`.
+    Call(CallArgs),
+    /// List every operation of the project's contracts with its gRPC name and HTTP bindings.
+    Routes,
+    /// Print micro's completion script for a shell.
+    #[command(
+        after_help = "Install, e.g.:\n  bash: micro completions bash > ~/.local/share/bash-completion/completions/micro\n  zsh:  micro completions zsh > ~/.zfunc/_micro   (with fpath+=~/.zfunc before compinit)\n  fish: micro completions fish > ~/.config/fish/completions/micro.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  micro call helloworld.v1.Greeter/SayHello '{\"name\": \"Ada\"}'\n  micro call localhost:9001 order.v1.OrderService/GetOrder '{\"order_id\": \"…\"}'\n  micro call --http order.v1.OrderService/ListOrders '{\"user_id\": \"user_123\"}'"
+)]
+pub struct CallArgs {
+    /// `[ADDR] package.Service/Method [JSON]`: the address (default localhost:9000, or :8000 with
+    /// `--http`), the method, and the request in proto3 JSON (default `{}`; `-` reads stdin).
+    #[arg(num_args = 1..=3, required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+
+    /// Call the method's HTTP binding (from the project's contracts) instead of gRPC.
+    #[arg(long)]
+    pub http: bool,
+
+    /// Describe the method from the project's contracts instead of the server's reflection.
+    #[arg(long)]
+    pub proto: bool,
+
+    /// A header (gRPC metadata) to send, as `name: value`; may be repeated.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +230,51 @@ pub struct RunArgs {
     #[arg(long)]
     pub release: bool,
 
+    /// Rebuild and restart on changes to `.rs`, `.proto` (regenerating their code first),
+    /// `Cargo.toml` and `configs/`; a failed build keeps the running service.
+    #[arg(short, long)]
+    pub watch: bool,
+
+    /// The package to run, in a workspace with several services.
+    #[arg(short, long, value_name = "PACKAGE")]
+    pub package: Option<String>,
+
+    /// The binary to run, in a package with several.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+
     /// Arguments for the service itself, after `--`.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The book's CLI reference page is generated from the types above; this fails when it is
+    /// stale. `MICRO_UPDATE_BOOK=1 cargo test -p micro-cli cli_reference` rewrites it.
+    #[test]
+    fn the_books_cli_reference_is_current() {
+        let options = clap_markdown::MarkdownOptions::new()
+            .title("CLI reference".to_owned())
+            .show_footer(false);
+        let generated = format!(
+            "<!-- Generated from cli/src/cli.rs by a test; edit the doc comments there, then run\n     MICRO_UPDATE_BOOK=1 cargo test -p micro-cli cli_reference -->\n\n{}",
+            // Help texts note their defaults as `[default: …]`, which Markdown would read as a
+            // link reference; escaped, the page shows them as written.
+            clap_markdown::help_markdown_custom::<super::Cli>(&options)
+                .replace(" [default: ", r" \[default: ")
+        );
+        let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src/reference/cli.md");
+        if std::env::var_os("MICRO_UPDATE_BOOK").is_some() {
+            std::fs::write(&page, &generated).unwrap();
+            return;
+        }
+        let current = std::fs::read_to_string(&page).unwrap_or_default();
+        assert!(
+            current == generated,
+            "book/src/reference/cli.md is stale; run `MICRO_UPDATE_BOOK=1 cargo test -p micro-cli cli_reference`"
+        );
+    }
 }
