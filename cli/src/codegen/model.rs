@@ -187,6 +187,8 @@ pub struct ErrorValue {
 /// A message with validation rules (protoc-gen-validate's `validate.rules`), as prost lays it out.
 #[derive(Debug, Clone)]
 pub struct ValidatedMessage {
+    /// The fully qualified proto name, e.g. `order.v1.OrderItem`.
+    pub full_name: String,
     /// The Rust path of the type inside its package module, e.g. `Order` or `order::Item`.
     pub rust_path: String,
     pub fields: Vec<FieldValidation>,
@@ -341,4 +343,6 @@ pub struct Enum {
     pub description: String,
     /// The value names, in declaration order.
     pub values: Vec<String>,
+    /// The value numbers, in declaration order, once each (aliases share one).
+    pub numbers: Vec<i32>,
 }

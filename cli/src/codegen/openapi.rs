@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    Body, BoundField, Enum, FieldLabel, FieldPath, FieldType, HttpBinding, Message, MessageField,
-    Method, Package, Segment, Service, ValueKind,
+    Body, BoundField, Check, Enum, FieldLabel, FieldPath, FieldType, FieldValidation, HttpBinding,
+    Message, MessageField, Method, Package, Segment, Service, StringFormat, ValueKind,
 };
 
 /// The OpenAPI version written; 3.0 is what most client generators and gateways read.
@@ -158,6 +158,8 @@ fn openapi_path(binding: &HttpBinding) -> String {
 struct Types<'a> {
     messages: BTreeMap<&'a str, &'a Message>,
     enums: BTreeMap<&'a str, &'a Enum>,
+    /// The validation rules of fields, by message and field name.
+    rules: BTreeMap<(&'a str, &'a str), &'a FieldValidation>,
     proto_field_names: bool,
 }
 
@@ -174,8 +176,22 @@ impl<'a> Types<'a> {
                 .flat_map(|p| &p.enums)
                 .map(|e| (e.full_name.as_str(), e))
                 .collect(),
+            rules: packages
+                .iter()
+                .flat_map(|p| &p.validated)
+                .flat_map(|m| {
+                    let message = m.full_name.as_str();
+                    m.fields
+                        .iter()
+                        .map(move |f| ((message, f.name.as_str()), f))
+                })
+                .collect(),
             proto_field_names,
         }
+    }
+
+    fn rules(&self, message: &str, field: &str) -> Option<&'a FieldValidation> {
+        self.rules.get(&(message, field)).copied()
     }
 
     fn operation(
@@ -226,6 +242,9 @@ impl<'a> Types<'a> {
                 .expect("every path variable is a bound field");
             let message_field = self.field(&method.input.full_name, &bound.path);
             let mut schema = self.scalar_schema(bound, message_field, used);
+            if let Some(rules) = self.top_level_rules(&method.input.full_name, &bound.path) {
+                constrain_value(&mut schema, rules);
+            }
             let mut description = message_field
                 .map(|f| f.description.clone())
                 .unwrap_or_default();
@@ -250,13 +269,21 @@ impl<'a> Types<'a> {
             if field.repeated {
                 schema = json!({ "type": "array", "items": schema });
             }
+            let rules = self.top_level_rules(&method.input.full_name, &field.path);
+            if let Some(rules) = rules {
+                constrain(&mut schema, rules);
+            }
             let names = if self.proto_field_names {
                 &field.path.proto
             } else {
                 &field.path.json
             };
+            let mut parameter = json!({ "name": names.join("."), "in": "query", "schema": schema });
+            if rules.is_some_and(rejects_default) {
+                parameter["required"] = true.into();
+            }
             parameters.push(with_description(
-                json!({ "name": names.join("."), "in": "query", "schema": schema }),
+                parameter,
                 &message_field
                     .map(|f| f.description.clone())
                     .unwrap_or_default(),
@@ -272,13 +299,21 @@ impl<'a> Types<'a> {
                 Some(self.message_ref(&method.input.full_name, used))
             }
             Body::Whole => Some(self.body_without_path(method, binding, used)),
-            Body::Field(path) => self
-                .field(&method.input.full_name, path)
-                .map(|f| self.field_schema(f, used)),
+            Body::Field(path) => self.field(&method.input.full_name, path).map(|f| {
+                let rules = self.top_level_rules(&method.input.full_name, path);
+                self.field_schema(f, rules, used)
+            }),
         };
         if let Some(schema) = body_schema {
+            // A missing body reads as an empty message, so it is optional unless that is refused.
+            let required = match &binding.body {
+                Body::Field(path) => self
+                    .top_level_rules(&method.input.full_name, path)
+                    .is_some_and(rejects_default),
+                _ => self.requires_a_field(&method.input.full_name, binding),
+            };
             operation["requestBody"] = json!({
-                "required": true,
+                "required": required,
                 "content": { "application/json": { "schema": schema } },
             });
         }
@@ -287,7 +322,7 @@ impl<'a> Types<'a> {
             None => self.message_ref(&method.output.full_name, used),
             Some(path) => self
                 .field(&method.output.full_name, path)
-                .map_or_else(|| json!({}), |f| self.field_schema(f, used)),
+                .map_or_else(|| json!({}), |f| self.field_schema(f, None, used)),
         };
         let ok = if method.server_streaming {
             json!({
@@ -327,15 +362,62 @@ impl<'a> Types<'a> {
             .filter(|f| f.path.proto.len() == 1)
             .map(|f| f.path.proto[0].as_str())
             .collect();
+        self.object_schema(message, &bound, used)
+    }
+
+    /// A message as a JSON object, less the fields named in `left_out`. A field is `required`
+    /// when its rules reject the value an absent field has (proto3 JSON reads absent as default).
+    fn object_schema(
+        &self,
+        message: &Message,
+        left_out: &[&str],
+        used: &mut BTreeSet<String>,
+    ) -> Value {
         let mut properties = Map::new();
+        let mut required = Vec::new();
         for field in message
             .fields
             .iter()
-            .filter(|f| !bound.contains(&f.name.as_str()))
+            .filter(|f| !left_out.contains(&f.name.as_str()))
         {
-            properties.insert(self.property_name(field), self.field_schema(field, used));
+            let rules = self.rules(&message.full_name, &field.name);
+            if rules.is_some_and(rejects_default) {
+                required.push(self.property_name(field));
+            }
+            properties.insert(
+                self.property_name(field),
+                self.field_schema(field, rules, used),
+            );
         }
-        json!({ "type": "object", "properties": properties })
+        let mut schema = json!({ "type": "object", "properties": properties });
+        if !required.is_empty() {
+            schema["required"] = required.into();
+        }
+        schema
+    }
+
+    /// Whether a request to `binding` must send some field of `message` in its body.
+    fn requires_a_field(&self, message: &str, binding: &HttpBinding) -> bool {
+        let Some(message) = self.messages.get(message) else {
+            return false;
+        };
+        message.fields.iter().any(|field| {
+            let in_path = (binding.path_fields.iter())
+                .any(|f| matches!(f.path.proto.as_slice(), [name] if *name == field.name));
+            !in_path
+                && self
+                    .rules(&message.full_name, &field.name)
+                    .is_some_and(rejects_default)
+        })
+    }
+
+    /// The rules of the field at `path` when it is a field of `message` itself (rules of nested
+    /// fields reach a URL only through their own message's schema).
+    fn top_level_rules(&self, message: &str, path: &FieldPath) -> Option<&'a FieldValidation> {
+        match path.proto.as_slice() {
+            [name] => self.rules(message, name),
+            _ => None,
+        }
     }
 
     fn property_name(&self, field: &MessageField) -> String {
@@ -384,13 +466,21 @@ impl<'a> Types<'a> {
     }
 
     /// A field's schema with its description and its repeated or map shape.
-    fn field_schema(&self, field: &MessageField, used: &mut BTreeSet<String>) -> Value {
+    fn field_schema(
+        &self,
+        field: &MessageField,
+        rules: Option<&FieldValidation>,
+        used: &mut BTreeSet<String>,
+    ) -> Value {
         let value = self.value_schema(&field.value, used);
-        let schema = match &field.label {
+        let mut schema = match &field.label {
             FieldLabel::Repeated => json!({ "type": "array", "items": value }),
             FieldLabel::Map { .. } => json!({ "type": "object", "additionalProperties": value }),
             FieldLabel::Singular | FieldLabel::Optional => value,
         };
+        if let Some(rules) = rules {
+            constrain(&mut schema, rules);
+        }
         let mut description = field.description.clone();
         if let Some(oneof) = &field.oneof {
             description = join_text(
@@ -437,21 +527,18 @@ impl<'a> Types<'a> {
             }
             let mut refs = BTreeSet::new();
             let schema = if let Some(message) = self.messages.get(name.as_str()) {
-                let mut properties = Map::new();
-                for field in &message.fields {
-                    properties.insert(
-                        self.property_name(field),
-                        self.field_schema(field, &mut refs),
-                    );
-                }
                 with_description(
-                    json!({ "type": "object", "properties": properties }),
+                    self.object_schema(message, &[], &mut refs),
                     &message.description,
                 )
             } else if let Some(en) = self.enums.get(name.as_str()) {
+                // Proto3 JSON writes an enum by name and reads it by name or number.
                 with_description(
-                    json!({ "type": "string", "enum": en.values }),
-                    &en.description,
+                    json!({ "anyOf": [
+                        { "type": "string", "enum": en.values },
+                        { "type": "integer", "enum": en.numbers },
+                    ] }),
+                    &join_text(&en.description, "Sent by name; a number is read as well."),
                 )
             } else {
                 // A type from a package whose contract is not in this service.
@@ -484,12 +571,261 @@ fn scalar_schema(scalar: &str) -> Value {
         "bool" => json!({ "type": "boolean" }),
         "double" => json!({ "type": "number", "format": "double" }),
         "float" => json!({ "type": "number", "format": "float" }),
-        "int32" | "sint32" | "sfixed32" => json!({ "type": "integer", "format": "int32" }),
-        "uint32" | "fixed32" => json!({ "type": "integer", "format": "int64", "minimum": 0 }),
-        // 64-bit integers are JSON strings, so no precision is lost in JavaScript.
-        "int64" | "sint64" | "sfixed64" => json!({ "type": "string", "format": "int64" }),
-        _ => json!({ "type": "string", "format": "uint64" }),
+        "int32" | "sint32" | "sfixed32" => json!({
+            "type": "integer", "format": "int32", "minimum": i32::MIN, "maximum": i32::MAX,
+        }),
+        "uint32" | "fixed32" => json!({
+            "type": "integer", "format": "int64", "minimum": 0, "maximum": u32::MAX,
+        }),
+        "int64" | "sint64" | "sfixed64" => {
+            let (low, high) = int64_range(scalar);
+            int64_schema(low, high, 18)
+        }
+        _ => {
+            let (low, high) = int64_range(scalar);
+            int64_schema(low, high, 19)
+        }
     }
+}
+
+/// A 64-bit integer: proto3 JSON writes it as a string (no precision lost in JavaScript) and reads
+/// a string or a number. The string form admits an optional sign and `digits` digits, which every
+/// server parses (so up to 18 of them for the whole range).
+fn int64_schema(low: i128, high: i128, digits: u32) -> Value {
+    let sign = if low < 0 { "-?" } else { "" };
+    let format = if high > i64::MAX.into() {
+        "uint64"
+    } else {
+        "int64"
+    };
+    json!({ "anyOf": [
+        { "type": "string", "pattern": format!("^{sign}[0-9]{{1,{digits}}}$") },
+        { "type": "integer", "format": format, "minimum": json_integer(low), "maximum": json_integer(high) },
+    ] })
+}
+
+fn json_integer(value: i128) -> Value {
+    match u64::try_from(value) {
+        Ok(value) => value.into(),
+        Err(_) => (value as i64).into(),
+    }
+}
+
+/// The full range of a 64-bit proto type, as inclusive bounds.
+fn int64_range(proto_type: &str) -> (i128, i128) {
+    match proto_type {
+        "uint64" | "fixed64" => (0, u64::MAX.into()),
+        _ => (i64::MIN.into(), i64::MAX.into()),
+    }
+}
+
+/// Narrows the schema of a field by its validation rules: the list's own rules on an array, the
+/// value's rules on the value (each item, for a list). Rules are left out when the field may also
+/// be empty (`ignore_empty`), which a single schema cannot say.
+fn constrain(schema: &mut Value, rules: &FieldValidation) {
+    if rules.ignore_empty {
+        return;
+    }
+    if schema["type"] == "array" {
+        if let Some(items) = &rules.items {
+            if let Some(min) = items.min_items {
+                schema["minItems"] = min.into();
+            }
+            if let Some(max) = items.max_items {
+                schema["maxItems"] = max.into();
+            }
+            if items.unique {
+                schema["uniqueItems"] = true.into();
+            }
+        }
+        constrain_value(&mut schema["items"], rules);
+    } else {
+        constrain_value(schema, rules);
+    }
+}
+
+/// The checks JSON Schema can say exactly, on one value's schema; others (byte lengths, prefixes,
+/// exclusions, bounds of 64-bit strings other than sign and digit count) are enforced by the
+/// service and answered as violations.
+fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
+    // A `$ref` takes no siblings in OpenAPI 3.0; enums and messages carry their own schema.
+    if schema.get("$ref").is_some() || !schema.is_object() {
+        return;
+    }
+    let int64 = matches!(
+        rules.value_type,
+        "int64" | "sint64" | "sfixed64" | "uint64" | "fixed64"
+    );
+    for check in &rules.checks {
+        match check {
+            Check::Chars { min, max, exact } => {
+                if let Some(min) = exact.or(*min) {
+                    schema["minLength"] = min.into();
+                }
+                if let Some(max) = exact.or(*max) {
+                    schema["maxLength"] = max.into();
+                }
+            }
+            Check::Pattern(pattern) => schema["pattern"] = pattern.as_str().into(),
+            Check::StrIn {
+                values,
+                negate: false,
+            } => schema["enum"] = values.clone().into(),
+            Check::StrConst(value) => schema["enum"] = json!([value]),
+            Check::Format(format) => {
+                if let Some(name) = json_schema_format(*format) {
+                    schema["format"] = name.into();
+                }
+            }
+            Check::Range {
+                gt, gte, lt, lte, ..
+            } if int64 => {
+                // The string form says the bounds exactly when they are a sign and a digit
+                // count (`gte: 0`, `lte: 999`); the number form always does.
+                let (full_low, full_high) = int64_range(rules.value_type);
+                let (low, high) = integer_bounds(gt, gte, lt, lte);
+                let (low, high) = (low.unwrap_or(full_low), high.unwrap_or(full_high));
+                let digits = (1..=18)
+                    .find(|&d| 10_i128.pow(d) - 1 == high)
+                    .unwrap_or(if low < 0 { 18 } else { 19 });
+                *schema = int64_schema(low, high, digits);
+            }
+            Check::Range {
+                gt,
+                gte,
+                lt,
+                lte,
+                float: true,
+            } => {
+                if let Some(low) = gte.as_deref().and_then(number) {
+                    schema["minimum"] = low;
+                }
+                if let Some(low) = gt.as_deref().and_then(number) {
+                    schema["minimum"] = low;
+                    schema["exclusiveMinimum"] = true.into();
+                }
+                if let Some(high) = lte.as_deref().and_then(number) {
+                    schema["maximum"] = high;
+                }
+                if let Some(high) = lt.as_deref().and_then(number) {
+                    schema["maximum"] = high;
+                    schema["exclusiveMaximum"] = true.into();
+                }
+            }
+            Check::Range {
+                gt,
+                gte,
+                lt,
+                lte,
+                float: false,
+            } => {
+                let (low, high) = integer_bounds(gt, gte, lt, lte);
+                if let Some(low) = low {
+                    schema["minimum"] = json!(low as i64);
+                }
+                if let Some(high) = high {
+                    schema["maximum"] = json!(high as i64);
+                }
+            }
+            Check::NumIn {
+                values,
+                negate: false,
+            } => {
+                *schema = number_enum(schema, values, int64);
+            }
+            Check::NumConst(value) => {
+                *schema = number_enum(schema, std::slice::from_ref(value), int64);
+            }
+            Check::BoolConst(value) => schema["enum"] = json!([value]),
+            _ => {}
+        }
+    }
+}
+
+/// A number that must be one of `values`; a 64-bit one as a string or a number.
+fn number_enum(schema: &Value, values: &[String], int64: bool) -> Value {
+    let numbers: Vec<Value> = values.iter().filter_map(|v| number(v)).collect();
+    if int64 {
+        return json!({ "anyOf": [
+            { "type": "string", "enum": values },
+            { "type": "integer", "format": "int64", "enum": numbers },
+        ] });
+    }
+    let mut schema = schema.clone();
+    schema["enum"] = numbers.into();
+    schema
+}
+
+/// An integer range's inclusive bounds, from rule literals.
+fn integer_bounds(
+    gt: &Option<String>,
+    gte: &Option<String>,
+    lt: &Option<String>,
+    lte: &Option<String>,
+) -> (Option<i128>, Option<i128>) {
+    let parse = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<i128>().ok());
+    let low = parse(gte).or(parse(gt).map(|gt| gt + 1));
+    let high = parse(lte).or(parse(lt).map(|lt| lt - 1));
+    (low, high)
+}
+
+/// A rule literal (`5`, `-1`, `0.5`) as a JSON number.
+fn number(literal: &str) -> Option<Value> {
+    serde_json::from_str::<serde_json::Number>(literal)
+        .ok()
+        .map(Value::Number)
+}
+
+fn json_schema_format(format: StringFormat) -> Option<&'static str> {
+    Some(match format {
+        StringFormat::Email => "email",
+        StringFormat::Hostname => "hostname",
+        StringFormat::Ipv4 => "ipv4",
+        StringFormat::Ipv6 => "ipv6",
+        StringFormat::Uri => "uri",
+        StringFormat::UriRef => "uri-reference",
+        StringFormat::Uuid => "uuid",
+        StringFormat::Ip | StringFormat::Address => return None,
+    })
+}
+
+/// Whether the rules refuse the value an absent field has: the field must then be sent.
+fn rejects_default(rules: &FieldValidation) -> bool {
+    if rules.ignore_empty {
+        return false;
+    }
+    let zero_refused = |check: &Check| match check {
+        Check::Chars { min, exact, .. } | Check::Bytes { min, exact, .. } => {
+            exact.or(*min).is_some_and(|n| n > 0)
+        }
+        Check::Range {
+            gt, gte, lt, lte, ..
+        } => {
+            let bound = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
+            bound(gt).is_some_and(|b| b >= 0.0)
+                || bound(gte).is_some_and(|b| b > 0.0)
+                || bound(lt).is_some_and(|b| b <= 0.0)
+                || bound(lte).is_some_and(|b| b < 0.0)
+        }
+        Check::StrConst(value) => !value.is_empty(),
+        Check::StrIn {
+            values,
+            negate: false,
+        } => !values.iter().any(String::is_empty),
+        Check::NumConst(value) => value.parse::<f64>().is_ok_and(|v| v != 0.0),
+        Check::NumIn {
+            values,
+            negate: false,
+        } => !values.iter().any(|v| v.parse::<f64>() == Ok(0.0)),
+        Check::BoolConst(value) => *value,
+        _ => false,
+    };
+    rules.required
+        || rules
+            .items
+            .as_ref()
+            .is_some_and(|items| items.min_items.is_some_and(|n| n > 0))
+        || rules.checks.iter().any(zero_refused)
 }
 
 /// The JSON forms the proto3 mapping gives the well-known types.

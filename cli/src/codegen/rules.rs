@@ -105,6 +105,7 @@ pub fn validated_messages(
             fields.push(validation);
         }
         out.push(ValidatedMessage {
+            full_name: message.full_name().to_owned(),
             rust_path: local_path(message),
             fields,
         });

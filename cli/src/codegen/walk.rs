@@ -637,6 +637,15 @@ fn enums(pool: &DescriptorPool, package: &str) -> Vec<Enum> {
             full_name: en.full_name().to_owned(),
             description: comments(&en.parent_file(), en.path()),
             values: en.values().map(|v| v.name().to_owned()).collect(),
+            numbers: en
+                .values()
+                .map(|v| v.number())
+                .fold(Vec::new(), |mut seen, n| {
+                    if !seen.contains(&n) {
+                        seen.push(n);
+                    }
+                    seen
+                }),
         })
         .collect()
 }

@@ -126,9 +126,17 @@ pub struct Database {
     pub url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
-    /// How long to wait for a connection before failing.
+    /// How long start-up waits for the database to accept a connection.
     #[serde(with = "humantime_serde", default = "default_connect_timeout")]
     pub connect_timeout: Duration,
+    /// How long a request waits for a connection before it is answered `STORE_UNAVAILABLE`;
+    /// below the request timeout, so that an unreachable database is told apart from a slow one.
+    #[serde(with = "humantime_serde", default = "default_acquire_timeout")]
+    pub acquire_timeout: Duration,
+}
+
+fn default_acquire_timeout() -> Duration {
+    Duration::from_millis(500)
 }
 
 fn default_max_connections() -> u32 {

@@ -1,6 +1,8 @@
 //! SIGKILL in the middle of a stream of creates loses no order the service acknowledged, nor its
 //! event: after a restart on the same database, every acknowledged order is there, and the outbox
-//! holds its `order.created`. The real binary, over real HTTP, on the test's own database.
+//! holds its `order.created`. SIGTERM in the middle of one drops no request in flight: every order
+//! the service stored was answered. The real binary, over real HTTP and gRPC, on the test's own
+//! database.
 
 mod common;
 
@@ -10,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
 
-use common::fixture;
+use order_service::api::order::v1::order_service_client::OrderServiceClient;
+
 use common::process::{ServiceProcess, free_port};
+use common::{fixture, iphone_request_for};
 
 /// The service binary on `database_url`, once ready.
 async fn start(database_url: &str) -> ServiceProcess {
@@ -23,6 +27,18 @@ async fn start(database_url: &str) -> ServiceProcess {
     ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await
 }
 
+/// A connection to `database`, after giving the product every test orders enough stock for
+/// every create to succeed.
+async fn plenty_of_stock(database: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(database).await.unwrap();
+    sqlx::query("UPDATE products SET stock = 1000000 WHERE id = 'prod_001'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db
+}
+
 const ORDER: &str = r#"{"user_id": "user_123", "items": [{"product_id": "prod_001", "product_name": "iPhone 15", "quantity": 1, "unit_price": 599900}], "address": "Beijing"}"#;
 
 #[tokio::test]
@@ -31,13 +47,7 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
     let database = fixture.config.database.url.clone();
     let client = reqwest::Client::new();
     let mut service = start(&database).await;
-    // Plenty of stock, so every create can succeed.
-    sqlx::any::install_default_drivers();
-    let mut db = sqlx::AnyConnection::connect(&database).await.unwrap();
-    sqlx::query("UPDATE products SET stock = 1000000 WHERE id = 'prod_001'")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let mut db = plenty_of_stock(&database).await;
 
     // Eight clients create orders as fast as the service takes them, noting each acknowledgement.
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -107,4 +117,95 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
         service.terminate(),
         "the restarted service did not exit cleanly"
     );
+}
+
+#[tokio::test]
+async fn a_sigterm_under_load_answers_every_request_it_took() {
+    let fixture = fixture().await;
+    let database = fixture.config.database.url.clone();
+    let service = start(&database).await;
+    let mut db = plenty_of_stock(&database).await;
+
+    // Six HTTP and six gRPC clients create orders back to back until the service stops taking
+    // them; each notes the orders it was told of. A refused or closed connection ends a client.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        let acknowledged = acknowledged.clone();
+        let url = format!("{}/api/v1/orders", service.http);
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let request = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(ORDER);
+                let Ok(response) = request.send().await else {
+                    break;
+                };
+                let status = response.status();
+                let Ok(text) = response.text().await else {
+                    break;
+                };
+                assert_eq!(
+                    status, 200,
+                    "a request taken during shutdown failed: {text}"
+                );
+                let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let id = body["orderId"].as_str().unwrap().to_owned();
+                acknowledged.lock().unwrap().push(id);
+            }
+        }));
+    }
+    for _ in 0..6 {
+        let acknowledged = acknowledged.clone();
+        let address = service.grpc.clone();
+        clients.push(tokio::spawn(async move {
+            let mut grpc = OrderServiceClient::connect(address).await.unwrap();
+            loop {
+                let reply = grpc.create_order(iphone_request_for("user_123")).await;
+                match reply {
+                    Ok(reply) => acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(reply.into_inner().order_id),
+                    // Refused, or sent after the server said it was going away: never taken.
+                    Err(status) if status.code() == tonic::Code::Unavailable => break,
+                    Err(status) if status.code() == tonic::Code::Unknown => break,
+                    Err(status) => panic!("a request taken during shutdown failed: {status:?}"),
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().unwrap().len() < 200 {
+        assert!(Instant::now() < deadline, "too few creates succeeded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(service.send_sigterm());
+    for client in clients {
+        client.await.unwrap();
+    }
+    let mut service = service;
+    let exit = service.process.wait().unwrap();
+    assert!(
+        exit.success(),
+        "the service exited with {exit} after SIGTERM"
+    );
+
+    // Every order the service stored was acknowledged to its client: none was dropped in flight.
+    let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    let stored: HashSet<String> = sqlx::query_scalar("SELECT id FROM orders")
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let unanswered: Vec<&String> = stored.difference(&acknowledged).collect();
+    assert!(
+        unanswered.is_empty(),
+        "{} stored orders were never answered: {unanswered:?}",
+        unanswered.len()
+    );
+    assert_eq!(stored.len(), acknowledged.len());
 }

@@ -140,9 +140,27 @@ pub enum OrderError {
     Forbidden(String),
     #[error("the order's total does not fit in 64 bits of cents")]
     TotalTooLarge,
+    /// The store could not be reached; a retry may succeed.
+    #[error("the order store cannot be reached right now; try again")]
+    Unavailable(#[source] anyhow::Error),
     #[error("storage failed")]
-    Storage(#[from] anyhow::Error),
+    Storage(#[source] anyhow::Error),
 }
+
+impl From<anyhow::Error> for OrderError {
+    fn from(err: anyhow::Error) -> Self {
+        match err.is::<StoreUnreachable>() {
+            true => OrderError::Unavailable(err),
+            false => OrderError::Storage(err),
+        }
+    }
+}
+
+/// Marks a storage error as the store being out of reach rather than a fault: the data layer
+/// attaches it, and the use cases answer [`OrderError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+#[error("the store cannot be reached")]
+pub struct StoreUnreachable;
 
 /// What the order use cases need from storage. Each method is one transaction; creating and
 /// cancelling also record an `order.created` / `order.cancelled` event in it, for other services.

@@ -9,11 +9,49 @@ pub use order::OrderStore;
 use cache::OrderCache;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sqlx::any::AnyPoolOptions;
 
+use crate::biz::StoreUnreachable;
 use crate::conf;
+
+/// Context for a failed statement that also marks it [`StoreUnreachable`] when the database could
+/// not be reached (refused or lost connections, an exhausted pool, a server shutting down): the
+/// service answers those as `UNAVAILABLE`, for the caller to retry, instead of as a fault.
+trait StoreContext<T> {
+    fn store_context(self, doing: &'static str) -> anyhow::Result<T>;
+}
+
+impl<T> StoreContext<T> for Result<T, sqlx::Error> {
+    fn store_context(self, doing: &'static str) -> anyhow::Result<T> {
+        self.map_err(|err| {
+            let unreachable = is_unreachable(&err);
+            let err = anyhow::Error::new(err).context(doing);
+            match unreachable {
+                true => err.context(StoreUnreachable),
+                false => err,
+            }
+        })
+    }
+}
+
+fn is_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01–57P03 (the server shutting down,
+        // crashed, or not yet accepting connections).
+        sqlx::Error::Database(err) => err.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
 
 /// The schema, embedded in the binary; applied at start-up, each migration once. The same files
 /// serve SQLite and PostgreSQL.
@@ -25,9 +63,9 @@ pub async fn open(config: &conf::Config) -> anyhow::Result<OrderStore> {
     sqlx::any::install_default_drivers();
     let database = &config.database;
     let url = prepare_sqlite(&database.url)?;
-    let pool = AnyPoolOptions::new()
+    let options = AnyPoolOptions::new()
         .max_connections(database.max_connections)
-        .acquire_timeout(database.connect_timeout)
+        .acquire_timeout(database.acquire_timeout)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // SQLite in write-ahead-log mode: reads go on while an order is written, and a
@@ -40,10 +78,21 @@ pub async fn open(config: &conf::Config) -> anyhow::Result<OrderStore> {
                 }
                 Ok(())
             })
-        })
-        .connect(&url)
-        .await
-        .with_context(|| format!("connecting to the database at `{}`", database.url))?;
+        });
+    // Start-up waits longer for the database than a request does (it may still be starting).
+    let started = Instant::now();
+    let pool = loop {
+        match options.clone().connect(&url).await {
+            Ok(pool) => break pool,
+            Err(err) if is_unreachable(&err) && started.elapsed() < database.connect_timeout => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("connecting to the database at `{}`", database.url));
+            }
+        }
+    };
     MIGRATIONS
         .run(&pool)
         .await

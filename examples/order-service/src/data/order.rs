@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+
+use super::StoreContext as _;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
@@ -59,7 +61,11 @@ impl OrderStore {
             Some(writer) => Some(writer.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await.context("starting a transaction")?;
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .store_context("starting a transaction")?;
         Ok((turn, tx))
     }
 
@@ -82,18 +88,22 @@ impl OrderStore {
         .bind(now_millis())
         .execute(&mut **tx)
         .await
-        .context("recording an event")?;
+        .store_context("recording an event")?;
         Ok(())
     }
 
     /// Order `id` as the database has it.
     async fn get_from_database(&self, id: &str) -> anyhow::Result<Option<Order>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .store_context("taking a connection")?;
         let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await
-            .context("reading an order")?;
+            .store_context("reading an order")?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -137,7 +147,7 @@ impl OrderRepo for OrderStore {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .context("claiming the idempotency key")?;
+            .store_context("claiming the idempotency key")?;
             if claimed.rows_affected() == 0 {
                 let first: String = sqlx::query_scalar(
                     "SELECT order_id FROM idempotency_keys WHERE user_id = $1 AND idempotency_key = $2",
@@ -146,7 +156,7 @@ impl OrderRepo for OrderStore {
                 .bind(key)
                 .fetch_one(&mut *tx)
                 .await
-                .context("reading the idempotency key")?;
+                .store_context("reading the idempotency key")?;
                 drop(tx);
                 return self
                     .get(&first)
@@ -163,13 +173,13 @@ impl OrderRepo for OrderStore {
                     .bind(&item.product_id)
                     .execute(&mut *tx)
                     .await
-                    .context("reserving stock")?;
+                    .store_context("reserving stock")?;
             if reserved.rows_affected() == 0 {
                 let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
                     .bind(&item.product_id)
                     .fetch_optional(&mut *tx)
                     .await
-                    .context("looking up a product")?
+                    .store_context("looking up a product")?
                     .is_some();
                 return Err(if exists {
                     OrderError::InsufficientStock {
@@ -185,7 +195,7 @@ impl OrderRepo for OrderStore {
             .bind(&order.user_id)
             .fetch_optional(&mut *tx)
             .await
-            .context("looking up the user")?;
+            .store_context("looking up the user")?;
         if user.is_none() {
             return Err(OrderError::InvalidUser(order.user_id.clone()));
         }
@@ -215,7 +225,7 @@ impl OrderRepo for OrderStore {
         .bind(created.updated_at)
         .execute(&mut *tx)
         .await
-        .context("storing the order")?;
+        .store_context("storing the order")?;
         for (position, item) in created.items.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO order_items (order_id, position, product_id, product_name, quantity, unit_price) \
@@ -229,7 +239,7 @@ impl OrderRepo for OrderStore {
             .bind(item.unit_price)
             .execute(&mut *tx)
             .await
-            .context("storing the order's items")?;
+            .store_context("storing the order's items")?;
         }
         let event = serde_json::json!({
             "type": "order.created",
@@ -244,7 +254,7 @@ impl OrderRepo for OrderStore {
             "occurred_at": created.created_at,
         });
         self.record_event(&mut tx, "created", event).await?;
-        tx.commit().await.context("committing the order")?;
+        tx.commit().await.store_context("committing the order")?;
         self.wake_relay();
         Ok(created)
     }
@@ -263,7 +273,11 @@ impl OrderRepo for OrderStore {
     }
 
     async fn list(&self, filter: &OrderFilter) -> anyhow::Result<(Vec<Order>, u64)> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .store_context("taking a connection")?;
         // Placeholders are numbered by hand: sqlx's query builder writes `?` for `Any`, which
         // PostgreSQL does not accept.
         let mut matching = String::from(" FROM orders WHERE 1 = 1");
@@ -280,7 +294,7 @@ impl OrderRepo for OrderStore {
         let total: i64 = bind_filter(sqlx::query(&count_sql), filter)
             .fetch_one(&mut *conn)
             .await
-            .context("counting orders")?
+            .store_context("counting orders")?
             .try_get(0)?;
 
         let page_sql = format!(
@@ -292,7 +306,7 @@ impl OrderRepo for OrderStore {
             .bind(i64::from(filter.page - 1) * i64::from(filter.page_size))
             .fetch_all(&mut *conn)
             .await
-            .context("listing orders")?;
+            .store_context("listing orders")?;
         let mut orders = rows
             .iter()
             .map(order_from_row)
@@ -316,7 +330,7 @@ impl OrderRepo for OrderStore {
         .bind(Status::Paid as i32)
         .fetch_optional(&mut *tx)
         .await
-        .context("cancelling the order")?;
+        .store_context("cancelling the order")?;
         let Some(row) = cancelled else {
             return Err(why_not_cancelled(&mut tx, id).await?);
         };
@@ -329,7 +343,7 @@ impl OrderRepo for OrderStore {
                 .bind(&item.product_id)
                 .execute(&mut *tx)
                 .await
-                .context("releasing stock")?;
+                .store_context("releasing stock")?;
         }
         let cancelled = orders.remove(0);
         let event = serde_json::json!({
@@ -340,7 +354,9 @@ impl OrderRepo for OrderStore {
             "occurred_at": cancelled.updated_at,
         });
         self.record_event(&mut tx, "cancelled", event).await?;
-        tx.commit().await.context("committing the cancellation")?;
+        tx.commit()
+            .await
+            .store_context("committing the cancellation")?;
         self.wake_relay();
         if let Some(cache) = &self.cache {
             cache.invalidate(id).await;
@@ -352,7 +368,7 @@ impl OrderRepo for OrderStore {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .context("the database does not answer")?;
+            .store_context("the database does not answer")?;
         Ok(())
     }
 }
@@ -378,7 +394,7 @@ async fn why_not_cancelled(tx: &mut Transaction<'_, Any>, id: &str) -> anyhow::R
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
-        .context("reading an order's status")?;
+        .store_context("reading an order's status")?;
     Ok(match status.and_then(Status::from_number) {
         None => OrderError::NotFound(id.to_owned()),
         Some(Status::Cancelled) => OrderError::AlreadyCancelled(id.to_owned()),
@@ -422,7 +438,7 @@ async fn fill_items(conn: &mut AnyConnection, orders: &mut [Order]) -> anyhow::R
     let rows = query
         .fetch_all(&mut *conn)
         .await
-        .context("reading order items")?;
+        .store_context("reading order items")?;
     let mut items: HashMap<String, Vec<Item>> = HashMap::new();
     for row in rows {
         let quantity: i64 = row.try_get("quantity")?;

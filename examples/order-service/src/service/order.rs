@@ -9,6 +9,7 @@ use crate::api::order::v1::{
     ListOrdersRequest, ListOrdersResponse, OrderItem, OrderStatus, error_insufficient_stock,
     error_invalid_user, error_order_already_cancelled, error_order_forbidden,
     error_order_not_cancellable, error_order_not_found, error_product_not_found,
+    error_store_unavailable,
 };
 use crate::api::{errors::Error, order::v1 as api};
 use crate::biz::{self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role};
@@ -116,7 +117,7 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
             .usecase
             .get(&caller(&request), &request.get_ref().order_id)
             .await?;
-        Ok(Response::new(to_api(order)))
+        Ok(Response::new(order.into()))
     }
     // ANCHOR_END: get_order
 
@@ -148,7 +149,7 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
             )
             .await?;
         Ok(Response::new(ListOrdersResponse {
-            orders: orders.into_iter().map(to_api).collect(),
+            orders: orders.into_iter().map(api::Order::from).collect(),
             total: i64::try_from(total).unwrap_or(i64::MAX),
         }))
     }
@@ -163,30 +164,32 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
             .usecase
             .cancel(&caller, &request.order_id, &request.reason)
             .await?;
-        Ok(Response::new(to_api(order)))
+        Ok(Response::new(order.into()))
     }
 }
 
-fn to_api(order: biz::Order) -> api::Order {
-    api::Order {
-        id: order.id,
-        user_id: order.user_id,
-        items: order
-            .items
-            .into_iter()
-            .map(|item| OrderItem {
-                product_id: item.product_id,
-                product_name: item.product_name,
-                quantity: i32::try_from(item.quantity).unwrap_or(i32::MAX),
-                unit_price: item.unit_price,
-            })
-            .collect(),
-        total_amount: order.total_amount,
-        status: order.status as i32,
-        address: order.address,
-        remark: order.remark,
-        created_at: Some(timestamp(order.created_at)),
-        updated_at: Some(timestamp(order.updated_at)),
+impl From<biz::Order> for api::Order {
+    fn from(order: biz::Order) -> Self {
+        api::Order {
+            id: order.id,
+            user_id: order.user_id,
+            items: order
+                .items
+                .into_iter()
+                .map(|item| OrderItem {
+                    product_id: item.product_id,
+                    product_name: item.product_name,
+                    quantity: i32::try_from(item.quantity).unwrap_or(i32::MAX),
+                    unit_price: item.unit_price,
+                })
+                .collect(),
+            total_amount: order.total_amount,
+            status: order.status as i32,
+            address: order.address,
+            remark: order.remark,
+            created_at: Some(timestamp(order.created_at)),
+            updated_at: Some(timestamp(order.updated_at)),
+        }
     }
 }
 
@@ -211,6 +214,10 @@ impl From<OrderError> for Status {
             OrderError::ProductNotFound(_) => error_product_not_found(message).into(),
             OrderError::Forbidden(_) => error_order_forbidden(message).into(),
             OrderError::TotalTooLarge => Error::new(400, "VALIDATOR", message).into(),
+            OrderError::Unavailable(source) => {
+                tracing::warn!("{source:#}");
+                error_store_unavailable(message).into()
+            }
             OrderError::Storage(source) => {
                 tracing::error!("{source:#}");
                 Status::internal("internal error")

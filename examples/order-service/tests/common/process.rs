@@ -30,7 +30,7 @@ impl Drop for ServiceProcess {
 
 impl ServiceProcess {
     /// `binary` with the shipped config and `env` on top of it (`APP_…` overrides), once ready.
-    /// Its logs are discarded.
+    /// Its logs are discarded, or shown with `ORDER_SERVICE_TEST_LOGS` set.
     pub async fn start(binary: &str, env: &[(&str, String)]) -> ServiceProcess {
         let (http, grpc) = (
             format!("127.0.0.1:{}", free_port()),
@@ -43,7 +43,10 @@ impl ServiceProcess {
             .env("APP_SERVER__GRPC__ADDR", &grpc)
             .envs(env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("ORDER_SERVICE_TEST_LOGS") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("starting the service");
         let service = ServiceProcess {
@@ -67,11 +70,15 @@ impl ServiceProcess {
 
     /// Sends SIGTERM and waits: whether the service drained and exited cleanly.
     pub fn terminate(&mut self) -> bool {
-        let sent = Command::new("kill")
+        self.send_sigterm() && self.process.wait().is_ok_and(|status| status.success())
+    }
+
+    /// Sends SIGTERM without waiting: whether it was delivered.
+    pub fn send_sigterm(&self) -> bool {
+        Command::new("kill")
             .args(["-TERM", &self.process.id().to_string()])
             .status()
-            .is_ok_and(|status| status.success());
-        sent && self.process.wait().is_ok_and(|status| status.success())
+            .is_ok_and(|status| status.success())
     }
 
     /// CPU seconds the service has used so far (user + system), from `/proc`.

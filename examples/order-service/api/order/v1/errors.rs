@@ -12,6 +12,7 @@ impl ErrorReason {
             Self::InvalidUser => 400,
             Self::ProductNotFound => 400,
             Self::OrderForbidden => 403,
+            Self::StoreUnavailable => 503,
         }
     }
 
@@ -97,4 +98,16 @@ pub fn error_order_forbidden(message: impl Into<String>) -> super::super::errors
 /// Whether `err` has the reason `ORDER_FORBIDDEN`.
 pub fn is_order_forbidden(err: &super::super::errors::Error) -> bool {
     err.reason == "ORDER_FORBIDDEN"
+}
+
+/// A `STORE_UNAVAILABLE` error (HTTP 503).
+pub fn error_store_unavailable(
+    message: impl Into<String>,
+) -> super::super::errors::Error {
+    ErrorReason::StoreUnavailable.error(message)
+}
+
+/// Whether `err` has the reason `STORE_UNAVAILABLE`.
+pub fn is_store_unavailable(err: &super::super::errors::Error) -> bool {
+    err.reason == "STORE_UNAVAILABLE"
 }

@@ -14,6 +14,8 @@ pub enum ErrorReason {
     ProductNotFound = 6,
     /// The caller may not see or change this order.
     OrderForbidden = 7,
+    /// The order store cannot be reached for now (e.g. the database is restarting); retry later.
+    StoreUnavailable = 8,
 }
 impl ErrorReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -30,6 +32,7 @@ impl ErrorReason {
             Self::InvalidUser => "INVALID_USER",
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -43,6 +46,7 @@ impl ErrorReason {
             "INVALID_USER" => Some(Self::InvalidUser),
             "PRODUCT_NOT_FOUND" => Some(Self::ProductNotFound),
             "ORDER_FORBIDDEN" => Some(Self::OrderForbidden),
+            "STORE_UNAVAILABLE" => Some(Self::StoreUnavailable),
             _ => None,
         }
     }
@@ -53,9 +57,10 @@ pub struct OrderItem {
     pub product_id: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub product_name: ::prost::alloc::string::String,
+    /// At most 10,000 of one product per order.
     #[prost(int32, tag = "3")]
     pub quantity: i32,
-    /// Price of one unit, in cents.
+    /// Price of one unit, in cents: below ten billion units of currency.
     #[prost(int64, tag = "4")]
     pub unit_price: i64,
 }
@@ -85,6 +90,7 @@ pub struct Order {
 pub struct CreateOrderRequest {
     #[prost(string, tag = "1")]
     pub user_id: ::prost::alloc::string::String,
+    /// From one to a hundred lines: with the bounds on each line, a total always fits.
     #[prost(message, repeated, tag = "2")]
     pub items: ::prost::alloc::vec::Vec<OrderItem>,
     #[prost(string, tag = "3")]

@@ -370,6 +370,7 @@ impl serde::Serialize for ErrorReason {
             Self::InvalidUser => "INVALID_USER",
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
+            Self::StoreUnavailable => "STORE_UNAVAILABLE",
         };
         serializer.serialize_str(variant)
     }
@@ -389,6 +390,7 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
             "INVALID_USER",
             "PRODUCT_NOT_FOUND",
             "ORDER_FORBIDDEN",
+            "STORE_UNAVAILABLE",
         ];
 
         struct GeneratedVisitor;
@@ -437,6 +439,7 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
                     "INVALID_USER" => Ok(ErrorReason::InvalidUser),
                     "PRODUCT_NOT_FOUND" => Ok(ErrorReason::ProductNotFound),
                     "ORDER_FORBIDDEN" => Ok(ErrorReason::OrderForbidden),
+                    "STORE_UNAVAILABLE" => Ok(ErrorReason::StoreUnavailable),
                     _ => Err(serde::de::Error::unknown_variant(value, FIELDS)),
                 }
             }

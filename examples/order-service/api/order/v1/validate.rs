@@ -16,11 +16,18 @@ impl super::super::validate::Validate for OrderItem {
             if *value < 1 {
                 violations.add(format!("{prefix}quantity"), "must be at least 1");
             }
+            if *value > 10000 {
+                violations.add(format!("{prefix}quantity"), "must be at most 10000");
+            }
         }
         {
             let value = &self.unit_price;
             if *value < 0 {
                 violations.add(format!("{prefix}unit_price"), "must be at least 0");
+            }
+            if *value > 999999999999 {
+                violations
+                    .add(format!("{prefix}unit_price"), "must be at most 999999999999");
             }
         }
     }
@@ -56,6 +63,9 @@ impl super::super::validate::Validate for CreateOrderRequest {
         }
         if self.items.is_empty() {
             violations.add(format!("{prefix}items"), "must not be empty");
+        }
+        if self.items.len() > 100 {
+            violations.add(format!("{prefix}items"), "must have at most 100 items");
         }
         for (index, value) in self.items.iter().enumerate() {
             super::super::validate::Validate::validate_at(
