@@ -46,9 +46,14 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     )
     .unwrap();
 
-    // The project's own tests (greeter on both transports, every HTTP binding of the fixture),
-    // and clippy with warnings denied over everything, generated code included.
-    cargo(&hello, &["test", "--quiet"]);
+    // The project's own tests (greeter on both transports, every HTTP binding of the fixture,
+    // `micro call` on its streaming method with this micro), and clippy with warnings denied over
+    // everything, generated code included.
+    cargo_with_env(
+        &hello,
+        &["test", "--quiet"],
+        &[("MICRO_BIN", env!("CARGO_BIN_EXE_micro"))],
+    );
     cargo(
         &hello,
         &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
