@@ -327,3 +327,36 @@ impl Decoder for DynamicDecoder {
         Ok(Some(message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `micro call` prints the HTTP code the service itself would answer, so its table must be
+    /// the one in the runtime micro writes into services (which is text here, not code).
+    #[test]
+    fn http_codes_match_the_generated_runtime() {
+        let runtime = include_str!("../../codegen/runtime/errors.rs");
+        let table: Vec<(&str, u16)> = runtime
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line
+                    .strip_prefix("/// |")?
+                    .split('|')
+                    .map(str::trim)
+                    .collect();
+                Some((cells[0], cells.get(1)?.parse().ok()?))
+            })
+            .collect();
+        assert_eq!(
+            table.len(),
+            17,
+            "the runtime's gRPC → HTTP table: {table:?}"
+        );
+        for (name, http) in table {
+            let code = (0..=16)
+                .map(tonic::Code::from)
+                .find(|code| format!("{code:?}").eq_ignore_ascii_case(&name.replace('_', "")))
+                .unwrap_or_else(|| panic!("no gRPC code named {name}"));
+            assert_eq!(super::http_code(code), http, "{name}");
+        }
+    }
+}
