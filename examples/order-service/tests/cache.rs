@@ -60,7 +60,7 @@ async fn reads_are_served_from_redis_until_a_cancel_invalidates_them() {
         .await
         .unwrap();
 
-    let created = store.create(&order(), 189_900).await.unwrap();
+    let created = store.create(&order(), 189_900).await.unwrap().order;
     let key = format!("order:{}", created.id);
     let _: () = redis.del(&key).await.unwrap();
 
@@ -99,7 +99,7 @@ async fn with_redis_down_orders_are_read_from_the_database() {
     });
     let store = data::open(&fixture.config).await.unwrap();
 
-    let created = store.create(&order(), 189_900).await.unwrap();
+    let created = store.create(&order(), 189_900).await.unwrap().order;
     let read = store.get(&created.id).await.unwrap().unwrap();
     assert_eq!(read, created);
     let cancelled = store.cancel(&created.id, "testing").await.unwrap();

@@ -56,7 +56,7 @@ async fn a_hundred_cancels_of_one_order_succeed_once() {
     let fixture = fixture().await;
     let orders: Arc<service::OrderService> = order_service::orders(&fixture.config).await.unwrap();
     let store = data::open(&fixture.config).await.unwrap();
-    let order = store.create(&one("prod_002", 3), 300).await.unwrap();
+    let order = store.create(&one("prod_002", 3), 300).await.unwrap().order;
     let before = stock(&fixture.config, "prod_002").await;
 
     let cancels: Vec<_> = (0..100)
@@ -103,15 +103,24 @@ async fn twenty_concurrent_retries_of_one_create_place_one_order() {
                     idempotency_key: Some("retry-me".into()),
                     ..one("prod_002", 1)
                 };
-                store.create(&order, 100).await.map(|order| order.id)
+                store
+                    .create(&order, 100)
+                    .await
+                    .map(|placed| (placed.order.id, placed.replayed))
             })
         })
         .collect();
-    let mut ids = Vec::new();
+    let (mut ids, mut placed) = (Vec::new(), 0);
     for retry in retries {
-        ids.push(retry.await.unwrap().unwrap());
+        let (id, replayed) = retry.await.unwrap().unwrap();
+        ids.push(id);
+        placed += usize::from(!replayed);
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one order for one key: {ids:?}");
+    assert_eq!(
+        placed, 1,
+        "the first create places it, the other nineteen replay it"
+    );
     assert_eq!(stock(&fixture.config, "prod_002").await, 500 - 1);
 }

@@ -88,7 +88,8 @@ async fn created_and_cancelled_orders_publish_events() {
     let created = store
         .create(&iphone_for("user_123"), 599_900)
         .await
-        .unwrap();
+        .unwrap()
+        .order;
     store.cancel(&created.id, "changed my mind").await.unwrap();
 
     let events = events(&nats, 2).await;
@@ -156,7 +157,7 @@ impl Drop for NatsServer {
 
 async fn create_order(store: &data::OrderStore) -> String {
     let order = store.create(&iphone_for("user_123"), 599_900).await;
-    order.unwrap().id
+    order.unwrap().order.id
 }
 
 #[tokio::test]

@@ -162,6 +162,14 @@ impl From<anyhow::Error> for OrderError {
 #[error("the store cannot be reached")]
 pub struct StoreUnreachable;
 
+/// What [`OrderRepo::create`] did: stored a new order, or found the one an earlier request with
+/// the same idempotency key stored (`replayed`), which is not counted again.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub order: Order,
+    pub replayed: bool,
+}
+
 /// What the order use cases need from storage. Each method is one transaction; creating and
 /// cancelling also record an `order.created` / `order.cancelled` event in it, for other services.
 pub trait OrderRepo: Send + Sync + 'static {
@@ -172,7 +180,7 @@ pub trait OrderRepo: Send + Sync + 'static {
         &self,
         order: &NewOrder,
         total_amount: i64,
-    ) -> impl Future<Output = Result<Order, OrderError>> + Send;
+    ) -> impl Future<Output = Result<Placed, OrderError>> + Send;
 
     fn get(&self, id: &str) -> impl Future<Output = anyhow::Result<Option<Order>>> + Send;
 
@@ -230,10 +238,14 @@ impl<R: OrderRepo> OrderUsecase<R> {
                 .and_then(|line| total.checked_add(line))
         });
         let total_amount = total_amount.ok_or(OrderError::TotalTooLarge)?;
-        let created = self.repo.create(&order, total_amount).await?;
-        tracing::info!(order = %created.id, user = %created.user_id, total_amount, "order created");
-        metrics::counter!(ORDERS_CREATED).increment(1);
-        Ok(created)
+        let Placed { order, replayed } = self.repo.create(&order, total_amount).await?;
+        if replayed {
+            tracing::info!(order = %order.id, "a retried create answered with its first order");
+        } else {
+            tracing::info!(order = %order.id, user = %order.user_id, total_amount, "order created");
+            metrics::counter!(ORDERS_CREATED).increment(1);
+        }
+        Ok(order)
     }
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<Order, OrderError> {

@@ -15,7 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::cache::OrderCache;
 use super::outbox::Relay;
-use crate::biz::{Item, NewOrder, Order, OrderError, OrderFilter, OrderRepo, Status};
+use crate::biz::{Item, NewOrder, Order, OrderError, OrderFilter, OrderRepo, Placed, Status};
 use crate::conf;
 
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ pub(super) fn now_millis() -> i64 {
 }
 
 impl OrderRepo for OrderStore {
-    async fn create(&self, order: &NewOrder, total_amount: i64) -> Result<Order, OrderError> {
+    async fn create(&self, order: &NewOrder, total_amount: i64) -> Result<Placed, OrderError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_millis();
         let (_turn, mut tx) = self.begin_write().await?;
@@ -158,10 +158,12 @@ impl OrderRepo for OrderStore {
                 .await
                 .store_context("reading the idempotency key")?;
                 drop(tx);
-                return self
-                    .get(&first)
-                    .await?
-                    .ok_or_else(|| OrderError::NotFound(first));
+                let order = self.get(&first).await?;
+                let order = order.ok_or_else(|| OrderError::NotFound(first))?;
+                return Ok(Placed {
+                    order,
+                    replayed: true,
+                });
             }
         }
         // ANCHOR: reserve
@@ -256,7 +258,10 @@ impl OrderRepo for OrderStore {
         self.record_event(&mut tx, "created", event).await?;
         tx.commit().await.store_context("committing the order")?;
         self.wake_relay();
-        Ok(created)
+        Ok(Placed {
+            order: created,
+            replayed: false,
+        })
     }
 
     async fn get(&self, id: &str) -> anyhow::Result<Option<Order>> {
