@@ -356,13 +356,7 @@ impl<'a> Types<'a> {
         let Some(message) = self.messages.get(method.input.full_name.as_str()) else {
             return json!({ "type": "object" });
         };
-        let bound: Vec<&str> = binding
-            .path_fields
-            .iter()
-            .filter(|f| f.path.proto.len() == 1)
-            .map(|f| f.path.proto[0].as_str())
-            .collect();
-        self.object_schema(message, &bound, used)
+        self.object_schema(message, &bound_by_path(binding), used)
     }
 
     /// A message as a JSON object, less the fields named in `left_out`. A field is `required`
@@ -401,10 +395,9 @@ impl<'a> Types<'a> {
         let Some(message) = self.messages.get(message) else {
             return false;
         };
+        let in_path = bound_by_path(binding);
         message.fields.iter().any(|field| {
-            let in_path = (binding.path_fields.iter())
-                .any(|f| matches!(f.path.proto.as_slice(), [name] if *name == field.name));
-            !in_path
+            !in_path.contains(&field.name.as_str())
                 && self
                     .rules(&message.full_name, &field.name)
                     .is_some_and(rejects_default)
@@ -551,6 +544,18 @@ impl<'a> Types<'a> {
     }
 }
 
+/// The top-level request fields a binding's path fills, which its body leaves out.
+fn bound_by_path(binding: &HttpBinding) -> Vec<&str> {
+    binding
+        .path_fields
+        .iter()
+        .filter_map(|f| match f.path.proto.as_slice() {
+            [name] => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `shelves/*/books/*`, as the contract wrote the pattern.
 fn pattern_text(pattern: &[Segment]) -> String {
     let parts: Vec<&str> = pattern
@@ -577,22 +582,24 @@ fn scalar_schema(scalar: &str) -> Value {
         "uint32" | "fixed32" => json!({
             "type": "integer", "format": "int64", "minimum": 0, "maximum": u32::MAX,
         }),
-        "int64" | "sint64" | "sfixed64" => {
-            let (low, high) = int64_range(scalar);
-            int64_schema(low, high, 18)
-        }
         _ => {
             let (low, high) = int64_range(scalar);
-            int64_schema(low, high, 19)
+            int64_schema(low, high)
         }
     }
 }
 
-/// A 64-bit integer: proto3 JSON writes it as a string (no precision lost in JavaScript) and reads
-/// a string or a number. The string form admits an optional sign and `digits` digits, which every
-/// server parses (so up to 18 of them for the whole range).
-fn int64_schema(low: i128, high: i128, digits: u32) -> Value {
+/// A 64-bit integer in `low..=high`: proto3 JSON writes it as a string (no precision lost in
+/// JavaScript) and reads a string or a number. The string form admits a sign when `low` is negative
+/// and as many digits as every value up to `high` has (18 for `int64`, 19 for `uint64`): exactly
+/// the bounds when they are a sign and a digit count (`gte: 0`, `lte: 999`), within them otherwise;
+/// the number form says them exactly.
+fn int64_schema(low: i128, high: i128) -> Value {
     let sign = if low < 0 { "-?" } else { "" };
+    let digits = (1..=19)
+        .rev()
+        .find(|&d| 10_i128.pow(d) - 1 <= high)
+        .unwrap_or(1);
     let format = if high > i64::MAX.into() {
         "uint64"
     } else {
@@ -680,15 +687,9 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
             Check::Range {
                 gt, gte, lt, lte, ..
             } if int64 => {
-                // The string form says the bounds exactly when they are a sign and a digit
-                // count (`gte: 0`, `lte: 999`); the number form always does.
                 let (full_low, full_high) = int64_range(rules.value_type);
                 let (low, high) = integer_bounds(gt, gte, lt, lte);
-                let (low, high) = (low.unwrap_or(full_low), high.unwrap_or(full_high));
-                let digits = (1..=18)
-                    .find(|&d| 10_i128.pow(d) - 1 == high)
-                    .unwrap_or(if low < 0 { 18 } else { 19 });
-                *schema = int64_schema(low, high, digits);
+                *schema = int64_schema(low.unwrap_or(full_low), high.unwrap_or(full_high));
             }
             Check::Range {
                 gt,

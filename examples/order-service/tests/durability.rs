@@ -123,7 +123,7 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
 async fn a_sigterm_under_load_answers_every_request_it_took() {
     let fixture = fixture().await;
     let database = fixture.config.database.url.clone();
-    let service = start(&database).await;
+    let mut service = start(&database).await;
     let mut db = plenty_of_stock(&database).await;
 
     // Six HTTP and six gRPC clients create orders back to back until the service stops taking
@@ -186,7 +186,6 @@ async fn a_sigterm_under_load_answers_every_request_it_took() {
     for client in clients {
         client.await.unwrap();
     }
-    let mut service = service;
     let exit = service.process.wait().unwrap();
     assert!(
         exit.success(),

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,25 +68,26 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// `program` from PostgreSQL's folder, as the user PostgreSQL accepts.
+    fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
         let mut command = match self.as_postgres {
             true => {
                 let mut command = Command::new("runuser");
-                command.args(["-u", "postgres", "--"]).arg(&program);
+                command.args(["-u", "postgres", "--"]).arg(program);
                 command
             }
-            false => Command::new(&program),
+            false => Command::new(program),
         };
-        let output = command
-            .args(args)
-            .current_dir(self.folder.path())
-            .output()
-            .unwrap();
+        command.current_dir(self.folder.path());
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = self.command(program).args(args).output().unwrap();
         assert!(
             output.status.success(),
-            "{} failed: {}{}",
-            program.display(),
+            "{program} failed: {}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -122,19 +123,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new(self.bin.join("pg_ctl"))
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &self.data(), "-m", "immediate", "stop"])
             .output();
-        if self.as_postgres {
-            let _ = self.folder.path().canonicalize().map(|path| {
-                Command::new("runuser")
-                    .args(["-u", "postgres", "--", "pg_ctl"])
-                    .arg("-D")
-                    .arg(Path::new(&path).join("data"))
-                    .args(["-m", "immediate", "stop"])
-                    .output()
-            });
-        }
     }
 }
 
