@@ -373,7 +373,7 @@ fn generation_errors_name_file_line_and_what_to_do() {
     let contract = hello.join("api/helloworld/v1/greeter.proto");
     let text = std::fs::read_to_string(&contract).unwrap().replace(
         "service Greeter {\n",
-        "service Greeter {\n  rpc Upload(stream HelloRequest) returns (HelloReply) {\n    option (google.api.http) = {post: \"/upload\" body: \"*\"};\n  }\n",
+        "service Greeter {\n  rpc Upload(HelloRequest) returns (HelloReply) {\n    option (google.api.http) = {post: \"/upload/{missing}\" body: \"*\"};\n  }\n",
     );
     std::fs::write(&contract, text).unwrap();
     let before = tree(&hello.join("api"));
@@ -383,6 +383,32 @@ fn generation_errors_name_file_line_and_what_to_do() {
         transcript(&output, work.path())
     );
     assert_eq!(tree(&hello.join("api")), before, "nothing was written");
+}
+
+/// A binding micro cannot route is left out with a warning naming it; the rest of the contract,
+/// the method's gRPC side included, is generated.
+#[test]
+fn unroutable_bindings_are_skipped_with_a_warning() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    let contract = hello.join("api/helloworld/v1/greeter.proto");
+    let text = std::fs::read_to_string(&contract).unwrap().replace(
+        "service Greeter {\n",
+        "service Greeter {\n  rpc Purge(HelloRequest) returns (HelloReply) {\n    option (google.api.http) = {custom: {kind: \"PURGE\" path: \"/cache/{name}\"}};\n  }\n",
+    );
+    std::fs::write(&contract, text).unwrap();
+    let output = micro(&hello, &["proto", "client"]);
+    assert_snapshot!(
+        "proto_client_skipped_binding",
+        transcript(&output, work.path())
+    );
+    let routes = std::fs::read_to_string(hello.join("api/helloworld/v1/http.rs")).unwrap();
+    assert!(!routes.contains("/cache/"), "{routes}");
+    let messages = std::fs::read_to_string(hello.join("api/helloworld/v1/pb.rs")).unwrap();
+    assert!(
+        messages.contains("async fn purge("),
+        "the method stays on gRPC"
+    );
 }
 
 #[test]

@@ -126,7 +126,6 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             use std::sync::Arc;
 
             use axum::Router;
-            use axum::body::Bytes;
             use axum::extract::State;
             use axum::response::Response;
             use axum::routing;
@@ -153,12 +152,12 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
 }
 
 /// A typed client with one method per RPC that has an HTTP binding (its first), as the service
-/// trait names them. Server streams are left to gRPC clients.
+/// trait names them. Streaming methods, either way, are left to gRPC clients.
 fn render_client(service: &Service) -> Option<TokenStream> {
     let methods: Vec<TokenStream> = service
         .methods
         .iter()
-        .filter(|m| !m.bindings.is_empty() && !m.server_streaming)
+        .filter(|m| !m.bindings.is_empty() && !m.server_streaming && !m.client_streaming)
         .map(|method| {
             let binding = &method.bindings[0];
             let name = match method.rust_name.as_str() {
@@ -242,9 +241,6 @@ fn render_handler(
     let binding_const = binding_const(handler);
     let operation = format!("/{}/{}", service.full_name, method.name);
     let binding_value = render_binding(binding, &operation);
-    let validate = method
-        .validate_input
-        .then(|| quote!(request.get_ref().validate()?;));
     // A server stream goes out as Server-Sent Events, one message per event.
     let respond = if method.server_streaming {
         quote!(gateway::stream)
@@ -255,6 +251,26 @@ fn render_handler(
         " `{} {}` → `{}`.",
         binding.verb, binding.template.text, method.name
     );
+    // A client stream comes in as a sequence of JSON values, each checked as it arrives.
+    let (body_type, decode) = if method.client_streaming {
+        let check = if method.validate_input {
+            quote!(<#input as Validate>::validate)
+        } else {
+            quote!(gateway::accept_all)
+        };
+        (
+            quote!(axum::body::Body),
+            quote!(let request = call.decode_stream::<#input>(&#binding_const, body, #check)?;),
+        )
+    } else {
+        let validate = method
+            .validate_input
+            .then(|| quote!(request.get_ref().validate()?;));
+        (
+            quote!(axum::body::Bytes),
+            quote!(let request = call.decode::<#input>(&#binding_const, &body)?; #validate),
+        )
+    };
     quote! {
         const #binding_const: gateway::Binding = #binding_value;
 
@@ -262,11 +278,10 @@ fn render_handler(
         async fn #handler<S: #service_trait>(
             State(service): State<Arc<S>>,
             call: Call,
-            body: Bytes,
+            body: #body_type,
         ) -> Response {
             let reply = async {
-                let request = call.decode::<#input>(&#binding_const, &body)?;
-                #validate
+                #decode
                 #respond(&#binding_const, service.#rust_method(request).await?)
             };
             gateway::answer(&#binding_const, reply.await)
@@ -283,26 +298,33 @@ fn render_dispatcher(
     path: &str,
     bindings: &[(Option<String>, syn::Ident)],
 ) -> TokenStream {
-    let arms = bindings.iter().filter_map(|(verb, handler)| {
-        let verb = verb.as_deref()?;
-        Some(quote!(Some(#verb) => #handler(state, call, body).await,))
+    // Longer verbs first: `{id}:a:b` also ends with `:b`.
+    let mut verbs: Vec<(&str, &syn::Ident)> = bindings
+        .iter()
+        .filter_map(|(verb, handler)| Some((verb.as_deref()?, handler)))
+        .collect();
+    verbs.sort_by_key(|(verb, _)| std::cmp::Reverse(verb.len()));
+    // Each handler extracts what it needs from the whole request (streaming ones keep the body
+    // as a stream).
+    let arms = verbs.iter().map(|(verb, handler)| {
+        quote!(if gateway::has_verb(&path, #verb) { return #handler::<S>.call(request, state).await; })
     });
     let fallback = match bindings.iter().find(|(verb, _)| verb.is_none()) {
-        Some((_, handler)) => quote!(_ => #handler(state, call, body).await,),
-        None => quote!(_ => call.no_route(),),
+        Some((_, handler)) => quote!(#handler::<S>.call(request, state).await),
+        None => quote!(gateway::no_route(&path)),
     };
     let doc = format!(" `{method} {path}`, told apart by the custom verb that ends the path.");
     quote! {
         #[doc = #doc]
         async fn #dispatcher<S: #service_trait>(
-            state: State<Arc<S>>,
-            call: Call,
-            body: Bytes,
+            State(state): State<Arc<S>>,
+            request: axum::extract::Request,
         ) -> Response {
-            match call.verb() {
-                #(#arms)*
-                #fallback
-            }
+            use axum::handler::Handler as _;
+
+            let path = request.uri().path().to_owned();
+            #(#arms)*
+            #fallback
         }
     }
 }

@@ -226,16 +226,17 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
             .map(|f| dir.join(f).to_string_lossy().replace('\\', "/"))
             .collect();
     }
-    fn render(tree: &Tree) -> proc_macro2::TokenStream {
+    fn render(tree: &Tree, top: bool) -> proc_macro2::TokenStream {
         let includes = tree.includes.iter().map(|path| quote!(include!(#path);));
         let children = tree.children.iter().map(|(name, child)| {
             let ident: syn::Ident = syn::parse_str(name).expect("package modules are identifiers");
-            let body = render(child);
-            quote!(pub mod #ident { #body })
+            let body = render(child, false);
+            let allows = top.then(generated_code_allows);
+            quote!(#allows pub mod #ident { #body })
         });
         quote!(#(#includes)* #(#children)*)
     }
-    let body = render(&root);
+    let body = render(&root, true);
     let tokens = quote! {
         #![doc = " Code generated from the contracts in this folder: messages with their proto3 JSON"]
         #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
@@ -257,6 +258,44 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
         path: "mod.rs".into(),
         contents: header() + format(tokens)?.as_str(),
     })
+}
+
+/// The lints that code generated from any valid contract can trip, allowed on each package's
+/// module (and only there: the service's own code is linted in full). Each follows from the
+/// contract, not from how micro writes code:
+/// - `large_enum_variant`: a `oneof` whose members differ in size becomes such an enum (prost);
+/// - `len_without_is_empty`, `should_implement_trait`: prost's accessors are named after fields
+///   (a `len` or a `next` field);
+/// - `enum_variant_names`, `module_inception`, `upper_case_acronyms`: names come from the
+///   contract (values `FOO_ERROR`, `BAR_ERROR`; package `foo.foo`; message `HTTPRule`);
+/// - `doc_lazy_continuation`, `doc_overindented_list_items`, `tabs_in_doc_comments`,
+///   `empty_docs`, `too_long_first_doc_paragraph` and the `rustdoc` lints: comments are the
+///   contract's prose, not Markdown written for rustdoc;
+/// - `derive_partial_eq_without_eq`, `too_many_arguments`, `type_complexity`: what prost and
+///   tonic emit for some messages and services.
+fn generated_code_allows() -> proc_macro2::TokenStream {
+    quote! {
+        #[allow(
+            clippy::large_enum_variant,
+            clippy::len_without_is_empty,
+            clippy::should_implement_trait,
+            clippy::enum_variant_names,
+            clippy::module_inception,
+            clippy::upper_case_acronyms,
+            clippy::doc_lazy_continuation,
+            clippy::doc_overindented_list_items,
+            clippy::tabs_in_doc_comments,
+            clippy::empty_docs,
+            clippy::too_long_first_doc_paragraph,
+            clippy::derive_partial_eq_without_eq,
+            clippy::too_many_arguments,
+            clippy::type_complexity,
+            rustdoc::broken_intra_doc_links,
+            rustdoc::bare_urls,
+            rustdoc::invalid_html_tags,
+            rustdoc::invalid_rust_codeblocks
+        )]
+    }
 }
 
 /// One user-owned implementation skeleton per service (`micro proto server`), named after it.
@@ -308,6 +347,7 @@ fn space_items(code: &str) -> String {
             || previous_trimmed.ends_with('{')
             || previous_trimmed.starts_with("///")
             || previous_trimmed.starts_with("#[")
+            || previous_trimmed == ")]"
             || (previous_trimmed.starts_with("include!") && trimmed.starts_with("include!"))
             || (previous_trimmed.starts_with("pub mod ")
                 && previous_trimmed.ends_with(';')

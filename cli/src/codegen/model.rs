@@ -15,6 +15,9 @@ pub struct Package {
     pub messages: Vec<Message>,
     /// Every enum of the package, nested ones included.
     pub enums: Vec<Enum>,
+    /// What the contract asks for that cannot be generated and was left out (an HTTP binding
+    /// axum cannot route, say), each naming where.
+    pub warnings: Vec<super::walk::ContractError>,
 }
 
 impl Package {
@@ -192,15 +195,20 @@ pub struct ValidatedMessage {
     /// The Rust path of the type inside its package module, e.g. `Order` or `order::Item`.
     pub rust_path: String,
     pub fields: Vec<FieldValidation>,
+    pub required_oneofs: Vec<RequiredOneof>,
 }
 
 #[derive(Debug, Clone)]
 pub struct FieldValidation {
     /// The proto field name, used in violation paths (`items[0].quantity`).
     pub name: String,
-    /// The Rust field prost generates.
+    /// The Rust field prost generates (for a `oneof` member, the oneof's field).
     pub rust_field: String,
     pub shape: FieldShape,
+    /// A `google.protobuf` wrapper (`StringValue`, …): the checks apply to its `value`.
+    pub wrapper: Option<String>,
+    /// Rules on a map's entries.
+    pub map: Option<MapRules>,
     /// Checks on the value (each item, for a repeated field).
     pub checks: Vec<Check>,
     /// Skip the checks when the value is its type's default (`ignore_empty`).
@@ -216,7 +224,7 @@ pub struct FieldValidation {
 }
 
 /// How prost represents a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldShape {
     /// `T` (proto3 singular scalar, or enum as `i32`).
     Plain,
@@ -224,6 +232,29 @@ pub enum FieldShape {
     Optional,
     /// `Vec<T>`.
     Repeated,
+    /// `HashMap<K, V>`.
+    Map,
+    /// A member of a `oneof`: the variant `variant` of the enum at `enum_path` (a Rust path in
+    /// the package module), held in the oneof's `Option` field.
+    OneofMember { enum_path: String, variant: String },
+}
+
+/// Rules on a map field: its size, and checks on each key and each value.
+#[derive(Debug, Clone, Default)]
+pub struct MapRules {
+    pub min_pairs: Option<u64>,
+    pub max_pairs: Option<u64>,
+    pub keys: Vec<Check>,
+    pub values: Vec<Check>,
+}
+
+/// A `oneof` that must have a member set (`(validate.required)`).
+#[derive(Debug, Clone)]
+pub struct RequiredOneof {
+    /// The proto name, used in violation paths.
+    pub name: String,
+    /// The Rust field prost generates for it.
+    pub rust_field: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -260,7 +291,8 @@ pub enum Check {
     },
     StrConst(String),
     Format(StringFormat),
-    /// Numeric bounds; values are Rust literals of the field's type.
+    /// Numeric bounds; values are Rust literals of the field's type (for durations and
+    /// timestamps, `(seconds, nanos)` tuples).
     Range {
         gt: Option<String>,
         gte: Option<String>,
@@ -268,6 +300,11 @@ pub enum Check {
         lte: Option<String>,
         /// Floating point: NaN breaks every bound.
         float: bool,
+        /// The lower bound is above the upper one, so the value must lie outside the range
+        /// (protoc-gen-validate's exclusive ranges, e.g. `gt: 10, lt: 5`).
+        outside: bool,
+        /// What is compared.
+        subject: Subject,
     },
     /// One of these numbers (or, with `negate`, none of them); Rust literals of the field's type.
     NumIn {
@@ -278,6 +315,47 @@ pub enum Check {
     BoolConst(bool),
     /// An enum value the enum declares; the Rust path of the enum type.
     DefinedOnly(String),
+    /// Durations or timestamps: one of these `(seconds, nanos)` tuples, or none of them.
+    TimeIn {
+        values: Vec<String>,
+        negate: bool,
+    },
+    /// A timestamp relative to the time of the check: before it, after it, and/or within a
+    /// `(seconds, nanos)` distance of it.
+    Now {
+        before: bool,
+        after: bool,
+        within: Option<String>,
+    },
+    /// `bytes` rules: the same as their string twins, on bytes.
+    BytesConst(Vec<u8>),
+    BytesPattern(String),
+    BytesPrefix(Vec<u8>),
+    BytesSuffix(Vec<u8>),
+    BytesContains(Vec<u8>),
+    BytesIn {
+        values: Vec<Vec<u8>>,
+        negate: bool,
+    },
+    /// An IP address in its binary form: 4 bytes (v4), 16 (v6), or either.
+    BytesIp {
+        v4: bool,
+        v6: bool,
+    },
+    /// A `google.protobuf.Any` whose `type_url` is (or is not) one of these.
+    AnyIn {
+        values: Vec<String>,
+        negate: bool,
+    },
+}
+
+/// What a range or set check compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The value itself.
+    Value,
+    /// A `google.protobuf.Duration` or `Timestamp`, as `(seconds, nanos)`.
+    Time,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

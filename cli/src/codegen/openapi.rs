@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::{
     Body, BoundField, Check, Enum, FieldLabel, FieldPath, FieldType, FieldValidation, HttpBinding,
-    Message, MessageField, Method, Package, Segment, Service, StringFormat, ValueKind,
+    Message, MessageField, Method, Package, Segment, Service, StringFormat, Subject, ValueKind,
 };
 
 /// The OpenAPI version written; 3.0 is what most client generators and gateways read.
@@ -684,6 +684,13 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
                     schema["format"] = name.into();
                 }
             }
+            // A range the value must lie outside of, or of durations and timestamps (strings in
+            // JSON), is left to the service.
+            Check::Range { outside: true, .. }
+            | Check::Range {
+                subject: Subject::Time,
+                ..
+            } => {}
             Check::Range {
                 gt, gte, lt, lte, ..
             } if int64 => {
@@ -697,6 +704,7 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
                 lt,
                 lte,
                 float: true,
+                ..
             } => {
                 if let Some(low) = gte.as_deref().and_then(number) {
                     schema["minimum"] = low;
@@ -719,6 +727,7 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
                 lt,
                 lte,
                 float: false,
+                ..
             } => {
                 let (low, high) = integer_bounds(gt, gte, lt, lte);
                 if let Some(low) = low {
@@ -800,7 +809,13 @@ fn rejects_default(rules: &FieldValidation) -> bool {
             exact.or(*min).is_some_and(|n| n > 0)
         }
         Check::Range {
-            gt, gte, lt, lte, ..
+            gt,
+            gte,
+            lt,
+            lte,
+            outside: false,
+            subject: Subject::Value,
+            ..
         } => {
             let bound = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
             bound(gt).is_some_and(|b| b >= 0.0)

@@ -8,7 +8,10 @@ use prost_reflect::{
     Value,
 };
 
-use super::model::{Check, FieldShape, FieldValidation, ItemRules, StringFormat, ValidatedMessage};
+use super::model::{
+    Check, FieldShape, FieldValidation, ItemRules, MapRules, RequiredOneof, StringFormat, Subject,
+    ValidatedMessage,
+};
 use super::walk::ContractError;
 use crate::names;
 
@@ -18,20 +21,16 @@ pub fn validating(pool: &DescriptorPool) -> BTreeSet<String> {
     let Some(rules_ext) = pool.get_extension_by_name("validate.rules") else {
         return BTreeSet::new();
     };
-    let disabled_ext = pool.get_extension_by_name("validate.disabled");
-    let is_disabled = |message: &MessageDescriptor| {
-        disabled_ext.as_ref().is_some_and(|ext| {
-            let options = message.options();
-            options.has_extension(ext) && options.get_extension(ext).as_bool() == Some(true)
-        })
-    };
     let all: Vec<MessageDescriptor> = pool
         .all_messages()
-        .filter(|m| !m.is_map_entry() && !is_disabled(m))
+        .filter(|m| !m.is_map_entry() && !is_disabled(pool, m))
         .collect();
     let mut validating: BTreeSet<String> = all
         .iter()
-        .filter(|m| m.fields().any(|f| field_rules(&f, &rules_ext).is_some()))
+        .filter(|m| {
+            m.fields().any(|f| field_rules(&f, &rules_ext).is_some())
+                || !required_oneofs(pool, m).is_empty()
+        })
         .map(|m| m.full_name().to_owned())
         .collect();
     loop {
@@ -48,6 +47,37 @@ pub fn validating(pool: &DescriptorPool) -> BTreeSet<String> {
             return validating;
         }
     }
+}
+
+/// `(validate.disabled)` and `(validate.ignored)` both leave a message unchecked.
+fn is_disabled(pool: &DescriptorPool, message: &MessageDescriptor) -> bool {
+    ["validate.disabled", "validate.ignored"]
+        .iter()
+        .any(|name| {
+            pool.get_extension_by_name(name).is_some_and(|ext| {
+                let options = message.options();
+                options.has_extension(&ext) && options.get_extension(&ext).as_bool() == Some(true)
+            })
+        })
+}
+
+/// The oneofs of `message` marked `(validate.required)`.
+fn required_oneofs(pool: &DescriptorPool, message: &MessageDescriptor) -> Vec<RequiredOneof> {
+    let Some(ext) = pool.get_extension_by_name("validate.required") else {
+        return Vec::new();
+    };
+    message
+        .oneofs()
+        .filter(|oneof| !oneof.is_synthetic())
+        .filter(|oneof| {
+            let options = oneof.options();
+            options.has_extension(&ext) && options.get_extension(&ext).as_bool() == Some(true)
+        })
+        .map(|oneof| RequiredOneof {
+            name: oneof.name().to_owned(),
+            rust_field: names::snake(oneof.name()),
+        })
+        .collect()
 }
 
 /// The validated messages of `package`, or an error naming the field and rule micro cannot enforce.
@@ -83,15 +113,13 @@ pub fn validated_messages(
                     message,
                 )
             };
-            if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
-                return Err(error(
-                    "validation inside a `oneof` is not supported yet".to_owned(),
-                ));
-            }
+            let (shape, rust_field) = shape(message, &field);
             let mut validation = FieldValidation {
                 name: field.name().to_owned(),
-                rust_field: names::snake(field.name()),
-                shape: shape(&field),
+                rust_field,
+                shape,
+                wrapper: wrapper_type(&field.kind()),
+                map: None,
                 checks: Vec::new(),
                 ignore_empty: false,
                 value_type: rule_kind(&field).unwrap_or("message"),
@@ -108,6 +136,7 @@ pub fn validated_messages(
             full_name: message.full_name().to_owned(),
             rust_path: local_path(message),
             fields,
+            required_oneofs: required_oneofs(pool, message),
         });
     }
     Ok(out)
@@ -121,12 +150,15 @@ fn field_rules(field: &FieldDescriptor, ext: &ExtensionDescriptor) -> Option<Dyn
     options.get_extension(ext).as_message().cloned()
 }
 
-/// The message type a field's values are validated as, for singular and repeated message fields.
+/// The message type a field's values are validated as: of singular and repeated message fields,
+/// and of a map's values.
 fn nested_type(field: &FieldDescriptor) -> Option<MessageDescriptor> {
-    match field.kind() {
-        Kind::Message(inner) if !field.is_map() && inner.package_name() != "google.protobuf" => {
-            Some(inner)
-        }
+    let kind = match field.kind() {
+        Kind::Message(entry) if field.is_map() => entry.map_entry_value_field().kind(),
+        kind => kind,
+    };
+    match kind {
+        Kind::Message(inner) if inner.package_name() != "google.protobuf" => Some(inner),
         _ => None,
     }
 }
@@ -141,13 +173,47 @@ fn message_rule(rules: &DynamicMessage, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn shape(field: &FieldDescriptor) -> FieldShape {
-    if field.is_list() {
+/// How prost lays the field out, and the Rust field that holds it.
+fn shape(message: &MessageDescriptor, field: &FieldDescriptor) -> (FieldShape, String) {
+    if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
+        // prost puts a oneof's enum in the module named after its message.
+        let mut module = vec![names::snake(message.name())];
+        let mut parent = message.parent_message();
+        while let Some(p) = parent {
+            module.push(names::snake(p.name()));
+            parent = p.parent_message();
+        }
+        module.reverse();
+        module.push(names::upper_camel(oneof.name()));
+        let shape = FieldShape::OneofMember {
+            enum_path: module.join("::"),
+            variant: names::upper_camel(field.name()),
+        };
+        return (shape, names::snake(oneof.name()));
+    }
+    let shape = if field.is_map() {
+        FieldShape::Map
+    } else if field.is_list() {
         FieldShape::Repeated
     } else if field.supports_presence() {
         FieldShape::Optional
     } else {
         FieldShape::Plain
+    };
+    (shape, names::snake(field.name()))
+}
+
+/// The Rust type of a `google.protobuf` wrapper, whose `value` the rules check.
+fn wrapper_type(kind: &Kind) -> Option<String> {
+    match kind {
+        Kind::Message(m)
+            if m.package_name() == "google.protobuf" && m.name().ends_with("Value") =>
+        {
+            let scalar = m.get_field_by_name("value")?;
+            (m.fields().count() == 1 && !matches!(scalar.kind(), Kind::Message(_) | Kind::Enum(_)))
+                .then(|| format!("::pbjson_types::{}", m.name()))
+        }
+        _ => None,
     }
 }
 
@@ -190,87 +256,225 @@ fn read_rules(
                         "min_items" | "max_items" | "unique" | "ignore_empty" => {}
                         "items" => {
                             let items = value.as_message().expect("items is a message");
-                            let mut item_checks = Vec::new();
-                            for (kind, rules) in items.fields() {
-                                if let Some(rules) = rules.as_message() {
-                                    scalar_rules(
-                                        package,
-                                        field,
-                                        kind.name(),
-                                        rules,
-                                        &mut item_checks,
-                                    )?;
-                                }
+                            if message_rule(items, "skip") {
+                                out.nested = false;
                             }
-                            out.checks = item_checks;
+                            let mut required = false;
+                            if wrapper_type(&field.kind()).is_some() {
+                                return Err("rules on the items of a list of wrappers are not supported; check them in the service".into());
+                            }
+                            value_rules(
+                                package,
+                                &field.kind(),
+                                items,
+                                &mut out.checks,
+                                &mut required,
+                            )?;
                         }
                         other => return Err(unsupported("repeated", other)),
                     }
                 }
             }
+            "map" => {
+                let Kind::Message(entry) = field.kind().clone() else {
+                    return Err("`map` rules on a field that is not a map".into());
+                };
+                if !field.is_map() {
+                    return Err("`map` rules on a field that is not a map".into());
+                }
+                let mut map = MapRules {
+                    min_pairs: get_u64(set, "min_pairs"),
+                    max_pairs: get_u64(set, "max_pairs"),
+                    ..MapRules::default()
+                };
+                out.ignore_empty = get_bool(set, "ignore_empty");
+                let mut required = false;
+                for (name, value) in set.fields() {
+                    match name.name() {
+                        // prost cannot hold an unset map value, so `no_sparse` always holds.
+                        "min_pairs" | "max_pairs" | "ignore_empty" | "no_sparse" => {}
+                        "keys" => {
+                            let keys = value.as_message().expect("keys is a message");
+                            let key = entry.map_entry_key_field().kind();
+                            value_rules(package, &key, keys, &mut map.keys, &mut required)?;
+                        }
+                        "values" => {
+                            let values = value.as_message().expect("values is a message");
+                            if message_rule(values, "skip") {
+                                out.nested = false;
+                            }
+                            let kind = entry.map_entry_value_field().kind();
+                            if wrapper_type(&kind).is_some() {
+                                return Err("rules on the values of a map of wrappers are not supported; check them in the service".into());
+                            }
+                            value_rules(package, &kind, values, &mut map.values, &mut required)?;
+                        }
+                        other => return Err(unsupported("map", other)),
+                    }
+                }
+                out.map = Some(map);
+            }
             kind => {
-                if field.is_list() {
+                if field.is_list() || field.is_map() {
                     return Err(format!(
-                        "`{kind}` rules on a repeated field; use `repeated.items.{kind}`"
+                        "`{kind}` rules on a repeated or map field; use `repeated.items.{kind}` or `map.values.{kind}`"
                     ));
                 }
                 out.ignore_empty = get_bool(set, "ignore_empty");
-                scalar_rules(package, field, kind, set, &mut out.checks)?;
+                let mut one = DynamicMessage::new(prost_reflect::ReflectMessage::descriptor(rules));
+                one.set_field(&member, value.clone());
+                value_rules(
+                    package,
+                    &field.kind(),
+                    &one,
+                    &mut out.checks,
+                    &mut out.required,
+                )?;
             }
         }
     }
     Ok(())
 }
 
-/// The checks of one value's rules (`string`, `int32`, `enum`, …).
-fn scalar_rules(
+/// The checks of one value's `FieldRules` (a field's, a list item's, a map key's or value's).
+fn value_rules(
     package: &str,
-    field: &FieldDescriptor,
+    kind: &Kind,
+    rules: &DynamicMessage,
+    checks: &mut Vec<Check>,
+    required: &mut bool,
+) -> Result<(), String> {
+    for (member, value) in rules.fields() {
+        let Some(set) = value.as_message() else {
+            continue;
+        };
+        let rule = member.name();
+        if rule == "message" {
+            *required |= get_bool(set, "required");
+            continue;
+        }
+        let expected = value_kind(kind);
+        if expected != Some(rule) {
+            return Err(format!(
+                "`{rule}` rules on a value of type `{}`",
+                expected.unwrap_or("message")
+            ));
+        }
+        match rule {
+            "string" => string_rules(set, checks)?,
+            "bytes" => bytes_rules(set, checks)?,
+            "bool" => {
+                for (name, value) in set.fields() {
+                    match name.name() {
+                        "const" => {
+                            checks.push(Check::BoolConst(value.as_bool().unwrap_or_default()))
+                        }
+                        other => return Err(unsupported("bool", other)),
+                    }
+                }
+            }
+            "enum" => {
+                let Kind::Enum(enum_type) = kind else {
+                    unreachable!("checked by value_kind")
+                };
+                for (name, value) in set.fields() {
+                    match name.name() {
+                        "defined_only" if value.as_bool() == Some(true) => {
+                            checks.push(Check::DefinedOnly(enum_path(enum_type, package)));
+                        }
+                        "defined_only" => {}
+                        "const" => checks.push(Check::NumConst(literal(value))),
+                        "in" | "not_in" => checks.push(Check::NumIn {
+                            values: list(value).iter().map(literal).collect(),
+                            negate: name.name() == "not_in",
+                        }),
+                        other => return Err(unsupported("enum", other)),
+                    }
+                }
+            }
+            "duration" | "timestamp" => time_rules(rule, set, checks, required)?,
+            "any" => {
+                for (name, value) in set.fields() {
+                    match name.name() {
+                        "required" => *required |= value.as_bool() == Some(true),
+                        "in" | "not_in" => checks.push(Check::AnyIn {
+                            values: list(value)
+                                .iter()
+                                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                                .collect(),
+                            negate: name.name() == "not_in",
+                        }),
+                        other => return Err(unsupported("any", other)),
+                    }
+                }
+            }
+            _ => number_rules(rule, set, checks)?,
+        }
+    }
+    Ok(())
+}
+
+/// `duration` and `timestamp` rules: bounds and sets of `(seconds, nanos)`, and for timestamps
+/// bounds relative to the time of the check.
+fn time_rules(
     kind: &str,
     rules: &DynamicMessage,
     checks: &mut Vec<Check>,
+    required: &mut bool,
 ) -> Result<(), String> {
-    let expected = rule_kind(field);
-    if expected != Some(kind) {
-        return Err(format!(
-            "`{kind}` rules on a field of type `{}`",
-            expected.unwrap_or("message")
-        ));
+    let time = |value: &Value| {
+        let message = value.as_message()?;
+        let seconds = message.get_field_by_name("seconds")?.as_i64()?;
+        let nanos = message.get_field_by_name("nanos")?.as_i32()?;
+        Some((seconds, nanos))
+    };
+    let tuple = |(seconds, nanos): (i64, i32)| format!("({seconds}i64, {nanos}i32)");
+    let bound = |name: &str| {
+        rules
+            .has_field_by_name(name)
+            .then(|| time(rules.get_field_by_name(name)?.as_ref()))
+            .flatten()
+    };
+    let (gt, gte, lt, lte) = (bound("gt"), bound("gte"), bound("lt"), bound("lte"));
+    if gt.is_some() || gte.is_some() || lt.is_some() || lte.is_some() {
+        let lower = gt.or(gte);
+        let upper = lt.or(lte);
+        checks.push(Check::Range {
+            gt: gt.map(tuple),
+            gte: gte.map(tuple),
+            lt: lt.map(tuple),
+            lte: lte.map(tuple),
+            float: false,
+            outside: matches!((lower, upper), (Some(low), Some(high)) if high < low),
+            subject: Subject::Time,
+        });
     }
-    match kind {
-        "string" => string_rules(rules, checks),
-        "bytes" => bytes_rules(rules, checks),
-        "bool" => {
-            for (name, value) in rules.fields() {
-                match name.name() {
-                    "const" => checks.push(Check::BoolConst(value.as_bool().unwrap_or_default())),
-                    other => return Err(unsupported("bool", other)),
-                }
-            }
-            Ok(())
-        }
-        "enum" => {
-            let Kind::Enum(enum_type) = field.kind() else {
-                unreachable!("checked by rule_kind")
-            };
-            for (name, value) in rules.fields() {
-                match name.name() {
-                    "defined_only" if value.as_bool() == Some(true) => {
-                        checks.push(Check::DefinedOnly(enum_path(&enum_type, package)));
-                    }
-                    "defined_only" => {}
-                    "const" => checks.push(Check::NumConst(literal(value))),
-                    "in" | "not_in" => checks.push(Check::NumIn {
-                        values: list(value).iter().map(literal).collect(),
-                        negate: name.name() == "not_in",
-                    }),
-                    other => return Err(unsupported("enum", other)),
-                }
-            }
-            Ok(())
-        }
-        _ => number_rules(kind, rules, checks),
+    let (before, after) = (get_bool(rules, "lt_now"), get_bool(rules, "gt_now"));
+    let within = bound("within");
+    if before || after || within.is_some() {
+        checks.push(Check::Now {
+            before,
+            after,
+            within: within.map(tuple),
+        });
     }
+    for (name, value) in rules.fields() {
+        match name.name() {
+            "gt" | "gte" | "lt" | "lte" => {}
+            "lt_now" | "gt_now" | "within" if kind == "timestamp" => {}
+            "required" => *required |= value.as_bool() == Some(true),
+            "const" => checks.push(Check::TimeIn {
+                values: time(value).map(tuple).into_iter().collect(),
+                negate: false,
+            }),
+            "in" | "not_in" => checks.push(Check::TimeIn {
+                values: list(value).iter().filter_map(time).map(tuple).collect(),
+                negate: name.name() == "not_in",
+            }),
+            other => return Err(unsupported(kind, other)),
+        }
+    }
+    Ok(())
 }
 
 fn string_rules(rules: &DynamicMessage, checks: &mut Vec<Check>) -> Result<(), String> {
@@ -285,7 +489,20 @@ fn string_rules(rules: &DynamicMessage, checks: &mut Vec<Check>) -> Result<(), S
         let format = |format| Check::Format(format);
         match name.name() {
             "len" | "min_len" | "max_len" | "len_bytes" | "min_bytes" | "max_bytes"
-            | "ignore_empty" => {}
+            | "ignore_empty" | "strict" => {}
+            "well_known_regex" => {
+                // protoc-gen-validate's header patterns; `strict: false` only refuses the
+                // characters that would end a header (NUL, CR, LF).
+                let strict = !rules.has_field_by_name("strict") || get_bool(rules, "strict");
+                let pattern = match (value.as_enum_number(), strict) {
+                    (Some(0), _) => continue,
+                    (Some(1), true) => r"^:?[0-9a-zA-Z!#$%&'*+\-.\^_|~`]+$",
+                    (Some(2), true) => r"^[^\x00-\x08\x0A-\x1F\x7F]*$",
+                    (Some(1 | 2), false) => r"^[^\x00\x0A\x0D]*$",
+                    _ => return Err(unsupported("string", "well_known_regex")),
+                };
+                checks.push(Check::Pattern(pattern.to_owned()));
+            }
             "pattern" => {
                 let pattern = text();
                 regex_syntax::Parser::new()
@@ -331,9 +548,36 @@ fn bytes_rules(rules: &DynamicMessage, checks: &mut Vec<Check>) -> Result<(), St
     if let Some((min, max, exact)) = lengths(rules, ["min_len", "max_len", "len"]) {
         checks.push(Check::Bytes { min, max, exact });
     }
-    for (name, _) in rules.fields() {
+    for (name, value) in rules.fields() {
+        let bytes = || value.as_bytes().map(|b| b.to_vec()).unwrap_or_default();
         match name.name() {
             "len" | "min_len" | "max_len" | "ignore_empty" => {}
+            "const" => checks.push(Check::BytesConst(bytes())),
+            "pattern" => {
+                let pattern = value.as_str().unwrap_or_default().to_owned();
+                regex_syntax::Parser::new()
+                    .parse(&pattern)
+                    .map_err(|e| format!("`pattern` is not a valid regular expression: {e}"))?;
+                checks.push(Check::BytesPattern(pattern));
+            }
+            "prefix" => checks.push(Check::BytesPrefix(bytes())),
+            "suffix" => checks.push(Check::BytesSuffix(bytes())),
+            "contains" => checks.push(Check::BytesContains(bytes())),
+            "in" | "not_in" => checks.push(Check::BytesIn {
+                values: list(value)
+                    .iter()
+                    .map(|v| v.as_bytes().map(|b| b.to_vec()).unwrap_or_default())
+                    .collect(),
+                negate: name.name() == "not_in",
+            }),
+            flag @ ("ip" | "ipv4" | "ipv6") => {
+                if value.as_bool() == Some(true) {
+                    checks.push(Check::BytesIp {
+                        v4: flag != "ipv6",
+                        v6: flag != "ipv4",
+                    });
+                }
+            }
             other => return Err(unsupported("bytes", other)),
         }
     }
@@ -348,14 +592,37 @@ fn number_rules(kind: &str, rules: &DynamicMessage, checks: &mut Vec<Check>) -> 
             .map(|v| literal(&v))
     };
     let (gt, gte, lt, lte) = (bound("gt"), bound("gte"), bound("lt"), bound("lte"));
+    // A bound at the type's own limit holds for every value (and comparing with it is what
+    // clippy calls absurd).
+    let (type_min, type_max) = type_limits(kind);
+    let gte = gte.filter(|v| Some(v.as_str()) != type_min.as_deref());
+    let lte = lte.filter(|v| Some(v.as_str()) != type_max.as_deref());
+    // Above the smallest value, or below the largest, is "not that value".
+    let mut gt = gt;
+    let mut lt = lt;
+    for (bound, limit) in [(&mut gt, &type_min), (&mut lt, &type_max)] {
+        if bound.is_some() && bound.as_deref() == limit.as_deref() {
+            checks.push(Check::NumIn {
+                values: bound.take().into_iter().collect(),
+                negate: true,
+            });
+        }
+    }
     if gt.is_some() || gte.is_some() || lt.is_some() || lte.is_some() {
         let float = matches!(kind, "float" | "double");
+        let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
+        let outside = matches!(
+            (number(&gt).or(number(&gte)), number(&lt).or(number(&lte))),
+            (Some(low), Some(high)) if high < low
+        );
         checks.push(Check::Range {
             gt,
             gte,
             lt,
             lte,
             float,
+            outside,
+            subject: Subject::Value,
         });
     }
     for (name, value) in rules.fields() {
@@ -372,9 +639,27 @@ fn number_rules(kind: &str, rules: &DynamicMessage, checks: &mut Vec<Check>) -> 
     Ok(())
 }
 
+/// The smallest and largest values of an integer rule kind, as rule literals.
+fn type_limits(kind: &str) -> (Option<String>, Option<String>) {
+    let (min, max) = match kind {
+        "int32" | "sint32" | "sfixed32" => (i32::MIN.to_string(), i32::MAX.to_string()),
+        "int64" | "sint64" | "sfixed64" => (i64::MIN.to_string(), i64::MAX.to_string()),
+        "uint32" | "fixed32" => ("0".to_owned(), u32::MAX.to_string()),
+        "uint64" | "fixed64" => ("0".to_owned(), u64::MAX.to_string()),
+        _ => return (None, None),
+    };
+    (Some(min), Some(max))
+}
+
 /// The `FieldRules` member that fits a field's type, or `None` for messages.
 fn rule_kind(field: &FieldDescriptor) -> Option<&'static str> {
-    Some(match field.kind() {
+    value_kind(&field.kind())
+}
+
+/// The `FieldRules` member that fits a value of `kind`: a scalar's, or that of a well-known type
+/// with rules of its own (a wrapper takes its scalar's rules).
+fn value_kind(kind: &Kind) -> Option<&'static str> {
+    Some(match kind {
         Kind::Double => "double",
         Kind::Float => "float",
         Kind::Int32 => "int32",
@@ -391,7 +676,15 @@ fn rule_kind(field: &FieldDescriptor) -> Option<&'static str> {
         Kind::String => "string",
         Kind::Bytes => "bytes",
         Kind::Enum(_) => "enum",
-        Kind::Message(_) => return None,
+        Kind::Message(message) => match message.full_name() {
+            "google.protobuf.Duration" => "duration",
+            "google.protobuf.Timestamp" => "timestamp",
+            "google.protobuf.Any" => "any",
+            _ if wrapper_type(kind).is_some() => {
+                return value_kind(&message.get_field_by_name("value")?.kind());
+            }
+            _ => return None,
+        },
     })
 }
 

@@ -4,7 +4,9 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::model::{Check, FieldShape, FieldValidation, Package, Service, StringFormat};
+use super::model::{
+    Check, FieldShape, FieldValidation, Package, RequiredOneof, Service, StringFormat, Subject,
+};
 use crate::names;
 
 /// The validation code of `package`, or `None` if none of its messages has rules: `Validate`
@@ -26,18 +28,29 @@ pub fn render(package: &Package) -> Option<TokenStream> {
         .map(|service| render_wrapper(service, &runtime));
     let impls = package.validated.iter().map(|message| {
         let ty: syn::Path = syn::parse_str(&message.rust_path).expect("message paths parse");
-        let fields = message
+        let fields: Vec<TokenStream> = message
             .fields
             .iter()
-            .map(|field| render_field(field, &runtime));
-        let unused = message
-            .fields
-            .is_empty()
+            .map(|field| render_field(field, &runtime))
+            .collect();
+        let oneofs: Vec<TokenStream> = message
+            .required_oneofs
+            .iter()
+            .map(render_required_oneof)
+            .collect();
+        // Rules that check nothing (`string: {}`, say) leave a message with an empty body.
+        let unused = fields
+            .iter()
+            .chain(&oneofs)
+            .all(TokenStream::is_empty)
             .then(|| quote!(let _ = (prefix, violations);));
         quote! {
             impl #runtime::Validate for #ty {
+                // A deprecated field is still part of the contract, and its rules still hold.
+                #[allow(deprecated)]
                 fn validate_at(&self, prefix: &str, violations: &mut #runtime::Violations) {
                     #unused
+                    #(#oneofs)*
                     #(#fields)*
                 }
             }
@@ -104,6 +117,16 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
     }
 }
 
+fn render_required_oneof(oneof: &RequiredOneof) -> TokenStream {
+    let member: syn::Member = syn::parse_str(&oneof.rust_field).expect("prost field names parse");
+    let path_format = format!("{{prefix}}{}", oneof.name);
+    quote! {
+        if self.#member.is_none() {
+            violations.add(format!(#path_format), "is required: set one of its fields");
+        }
+    }
+}
+
 fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
     let member: syn::Member = syn::parse_str(&field.rust_field).expect("prost field names parse");
     let name = &field.name;
@@ -119,10 +142,17 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
     let checks = render_checks(&field.checks, &path, runtime, guard.as_ref());
     // An optional value is unwrapped in each check's own condition (a let chain): one `if let`
     // around a single `if` is what clippy asks to collapse.
-    let optional_guard = quote!(let Some(value) = &self.#member && #guard);
+    let optional_guard = match &field.wrapper {
+        // A wrapper's checks are on its `value`.
+        Some(wrapper) => {
+            let wrapper: syn::Path = syn::parse_str(wrapper).expect("wrapper paths parse");
+            quote!(let Some(#wrapper { value }) = &self.#member && #guard)
+        }
+        None => quote!(let Some(value) = &self.#member && #guard),
+    };
     let optional_checks = render_checks(&field.checks, &path, runtime, Some(&optional_guard));
     let mut out = Vec::new();
-    match field.shape {
+    match &field.shape {
         FieldShape::Plain => {
             if !field.checks.is_empty() {
                 out.push(quote!({ let value = &self.#member; #checks }));
@@ -148,6 +178,67 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
             }
             if let Some(nested) = nested {
                 out.push(quote!(if let Some(value) = &self.#member { #nested }));
+            }
+        }
+        FieldShape::OneofMember { enum_path, variant } => {
+            let enum_path: syn::Path = syn::parse_str(enum_path).expect("oneof paths parse");
+            let variant = format_ident!("{variant}");
+            let member_guard =
+                quote!(let Some(#enum_path::#variant(value)) = &self.#member && #guard);
+            let checks = render_checks(&field.checks, &path, runtime, Some(&member_guard));
+            if !field.checks.is_empty() {
+                out.push(quote!({ #checks }));
+            }
+            if field.nested {
+                let nested_prefix = format!("{{prefix}}{name}.");
+                out.push(quote! {
+                    if let Some(#enum_path::#variant(value)) = &self.#member {
+                        #runtime::Validate::validate_at(value, &format!(#nested_prefix), violations);
+                    }
+                });
+            }
+        }
+        FieldShape::Map => {
+            let map = field.map.clone().unwrap_or_default();
+            let size_guard = field
+                .ignore_empty
+                .then(|| quote!(!self.#member.is_empty() &&));
+            if let Some(min) = map.min_pairs.filter(|min| *min > 0) {
+                let message = format!("must have at least {min} entries");
+                let min = proc_macro2::Literal::usize_unsuffixed(min as usize);
+                out.push(quote!(if #size_guard self.#member.len() < #min { violations.add(#path, #message); }));
+            }
+            if let Some(max) = map.max_pairs {
+                let message = format!("must have at most {max} entries");
+                let max = proc_macro2::Literal::usize_unsuffixed(max as usize);
+                out.push(quote!(if self.#member.len() > #max { violations.add(#path, #message); }));
+            }
+            if !map.keys.is_empty() || !map.values.is_empty() || field.nested {
+                let entry_format = format!("{{prefix}}{name}[{{key}}]");
+                let entry_path = quote!(format!(#entry_format));
+                let keys = render_checks(&map.keys, &entry_path, runtime, None);
+                let values = render_checks(&map.values, &entry_path, runtime, None);
+                let key_checks = (!map.keys.is_empty()).then(|| quote!({ let value = key; #keys }));
+                let value_checks = (!map.values.is_empty()).then(|| quote!({ #values }));
+                let nested = field.nested.then(|| {
+                    let nested_prefix = format!("{{prefix}}{name}[{{key}}].");
+                    quote!(#runtime::Validate::validate_at(value, &format!(#nested_prefix), violations);)
+                });
+                if value_checks.is_none() && nested.is_none() {
+                    out.push(quote! {
+                        for key in self.#member.keys() {
+                            #key_checks
+                        }
+                    });
+                } else {
+                    out.push(quote! {
+                        for (key, value) in &self.#member {
+                            #key_checks
+                            #value_checks
+                            #nested
+                        }
+                    });
+                }
             }
         }
         FieldShape::Repeated => {
@@ -232,6 +323,7 @@ fn render_checks(
             Check::Suffix(text) => (quote!(!value.ends_with(#text)), format!("must end with `{text}`")),
             Check::Contains(text) => (quote!(!value.contains(#text)), format!("must contain `{text}`")),
             Check::NotContains(text) => (quote!(value.contains(#text)), format!("must not contain `{text}`")),
+            Check::StrConst(text) if text.is_empty() => (quote!(!value.is_empty()), "must be empty".to_owned()),
             Check::StrConst(text) => (quote!(value != #text), format!("must be `{text}`")),
             Check::StrIn { values, negate } => {
                 let list = values.join("`, `");
@@ -242,33 +334,59 @@ fn render_checks(
                 }
             }
             Check::Format(format) => {
-                let (test, what): (TokenStream, &str) = match format {
-                    StringFormat::Email => (quote!(#runtime::is_email(value)), "an email address"),
-                    StringFormat::Hostname => (quote!(#runtime::is_hostname(value)), "a hostname"),
-                    StringFormat::Ip => (quote!(value.parse::<std::net::IpAddr>().is_ok()), "an IP address"),
-                    StringFormat::Ipv4 => (quote!(value.parse::<std::net::Ipv4Addr>().is_ok()), "an IPv4 address"),
-                    StringFormat::Ipv6 => (quote!(value.parse::<std::net::Ipv6Addr>().is_ok()), "an IPv6 address"),
-                    StringFormat::Uri => (quote!(#runtime::is_uri(value)), "an absolute URI"),
-                    StringFormat::UriRef => (quote!(#runtime::is_uri_ref(value)), "a URI reference"),
-                    StringFormat::Address => (quote!(#runtime::is_address(value)), "a hostname or IP address"),
-                    StringFormat::Uuid => (quote!(#runtime::is_uuid(value)), "a UUID"),
+                let (broken, what): (TokenStream, &str) = match format {
+                    StringFormat::Email => (quote!(!#runtime::is_email(value)), "an email address"),
+                    StringFormat::Hostname => (quote!(!#runtime::is_hostname(value)), "a hostname"),
+                    StringFormat::Ip => (quote!(value.parse::<std::net::IpAddr>().is_err()), "an IP address"),
+                    StringFormat::Ipv4 => (quote!(value.parse::<std::net::Ipv4Addr>().is_err()), "an IPv4 address"),
+                    StringFormat::Ipv6 => (quote!(value.parse::<std::net::Ipv6Addr>().is_err()), "an IPv6 address"),
+                    StringFormat::Uri => (quote!(!#runtime::is_uri(value)), "an absolute URI"),
+                    StringFormat::UriRef => (quote!(!#runtime::is_uri_ref(value)), "a URI reference"),
+                    StringFormat::Address => (quote!(!#runtime::is_address(value)), "a hostname or IP address"),
+                    StringFormat::Uuid => (quote!(!#runtime::is_uuid(value)), "a UUID"),
                 };
-                (quote!(!#test), format!("must be {what}"))
+                (broken, format!("must be {what}"))
             }
-            Check::Range { gt, gte, lt, lte, float } => {
+            Check::Range { gt, gte, lt, lte, float, outside, subject } => {
+                let subject_tokens = match subject {
+                    Subject::Value => quote!(*value),
+                    Subject::Time => quote!((value.seconds, value.nanos)),
+                };
+                let shown = |limit: &str| match subject {
+                    Subject::Value => limit.to_owned(),
+                    Subject::Time => time_text(limit),
+                };
+                if *outside {
+                    // Exclusive ranges: the value must fall below the upper bound or above the
+                    // lower one.
+                    let (low_op, low, low_words) = match (gt, gte) {
+                        (Some(gt), _) => (quote!(>), gt, "greater than"),
+                        (_, Some(gte)) => (quote!(>=), gte, "at least"),
+                        _ => unreachable!("an outside range has both bounds"),
+                    };
+                    let (high_op, high, high_words) = match (lt, lte) {
+                        (Some(lt), _) => (quote!(<), lt, "less than"),
+                        (_, Some(lte)) => (quote!(<=), lte, "at most"),
+                        _ => unreachable!("an outside range has both bounds"),
+                    };
+                    let message = format!("must be {high_words} {} or {low_words} {}", shown(high), shown(low));
+                    let low: TokenStream = low.parse().expect("literal");
+                    let high: TokenStream = high.parse().expect("literal");
+                    let broken = quote!(!(#subject_tokens #high_op #high || #subject_tokens #low_op #low));
+                    return quote!(if #guard #broken { violations.add(#path, #message); });
+                }
                 // Each bound is written as the comparison that breaks it; NaN breaks them all.
-
                 let bound = |breaking_op: &str, limit: &Option<String>, words: &str| {
                     limit.as_ref().map(|limit| {
                         let literal: TokenStream = limit.parse().expect("numeric literal");
                         let op: TokenStream = breaking_op.parse().expect("operator");
-                        let message = format!("must be {words} {limit}");
+                        let message = format!("must be {words} {}", shown(limit));
                         let broken = if *float && guard.is_some() {
                             quote!((value.is_nan() || *value #op #literal))
                         } else if *float {
                             quote!(value.is_nan() || *value #op #literal)
                         } else {
-                            quote!(*value #op #literal)
+                            quote!(#subject_tokens #op #literal)
                         };
                         quote!(if #guard #broken { violations.add(#path, #message); })
                     })
@@ -282,10 +400,93 @@ fn render_checks(
                 let checks = checks.into_iter().flatten();
                 return quote!(#(#checks)*);
             }
+            Check::TimeIn { values, negate } => {
+                let literals: Vec<TokenStream> = values.iter().map(|v| v.parse().expect("tuple literal")).collect();
+                let list = values.iter().map(|v| time_text(v)).collect::<Vec<_>>().join(", ");
+                let contained = quote!([#(#literals),*].contains(&(value.seconds, value.nanos)));
+                if *negate {
+                    (contained, format!("must not be one of {list}"))
+                } else if values.len() == 1 {
+                    (quote!(!#contained), format!("must be {list}"))
+                } else {
+                    (quote!(!#contained), format!("must be one of {list}"))
+                }
+            }
+            Check::Now { before, after, within } => {
+                let within_tokens = match within {
+                    Some(within) => {
+                        let within: TokenStream = within.parse().expect("tuple literal");
+                        quote!(Some(#within))
+                    }
+                    None => quote!(None),
+                };
+                let mut words = Vec::new();
+                if *before { words.push("before now".to_owned()); }
+                if *after { words.push("after now".to_owned()); }
+                if let Some(within) = within { words.push(format!("within {} of now", time_text(within))); }
+                (
+                    quote!(#runtime::outside_now((value.seconds, value.nanos), #before, #after, #within_tokens)),
+                    format!("must be {}", words.join(" and ")),
+                )
+            }
+            Check::BytesConst(bytes) => {
+                let literal = proc_macro2::Literal::byte_string(bytes);
+                (quote!(value.as_slice() != #literal), format!("must be {}", bytes_text(bytes)))
+            }
+            Check::BytesPattern(pattern) => {
+                let message = format!("must match the pattern `{pattern}`");
+                return quote! {
+                    static PATTERN: std::sync::LazyLock<regex::bytes::Regex> =
+                        std::sync::LazyLock::new(|| regex::bytes::Regex::new(#pattern).expect("micro checked the pattern"));
+                    if #guard !PATTERN.is_match(value) { violations.add(#path, #message); }
+                };
+            }
+            Check::BytesPrefix(bytes) => {
+                let literal = proc_macro2::Literal::byte_string(bytes);
+                (quote!(!value.starts_with(#literal)), format!("must start with {}", bytes_text(bytes)))
+            }
+            Check::BytesSuffix(bytes) => {
+                let literal = proc_macro2::Literal::byte_string(bytes);
+                (quote!(!value.ends_with(#literal)), format!("must end with {}", bytes_text(bytes)))
+            }
+            Check::BytesContains(bytes) => {
+                let literal = proc_macro2::Literal::byte_string(bytes);
+                (quote!(!#runtime::bytes_contain(value, #literal)), format!("must contain {}", bytes_text(bytes)))
+            }
+            Check::BytesIn { values, negate } => {
+                let literals = values.iter().map(|v| proc_macro2::Literal::byte_string(v));
+                let list = values.iter().map(|v| bytes_text(v)).collect::<Vec<_>>().join(", ");
+                let contained = quote!([#(&#literals[..]),*].contains(&value.as_slice()));
+                if *negate {
+                    (contained, format!("must not be one of {list}"))
+                } else {
+                    (quote!(!#contained), format!("must be one of {list}"))
+                }
+            }
+            Check::BytesIp { v4, v6 } => {
+                let (broken, what) = match (v4, v6) {
+                    (true, false) => (quote!(value.len() != 4), "an IPv4 address (4 bytes)"),
+                    (false, true) => (quote!(value.len() != 16), "an IPv6 address (16 bytes)"),
+                    _ => (quote!(!matches!(value.len(), 4 | 16)), "an IP address (4 or 16 bytes)"),
+                };
+                (broken, format!("must be {what}"))
+            }
+            Check::AnyIn { values, negate } => {
+                let list = values.join("`, `");
+                let contained = quote!([#(#values),*].contains(&value.type_url.as_str()));
+                if *negate {
+                    (contained, format!("must not be of type `{list}`"))
+                } else {
+                    (quote!(!#contained), format!("must be of type `{list}`"))
+                }
+            }
             Check::NumIn { values, negate } => {
                 let literals: Vec<TokenStream> = values.iter().map(|v| v.parse().expect("numeric literal")).collect();
                 let list = values.join(", ");
-                if *negate {
+                if *negate && values.len() == 1 {
+                    let literal = &literals[0];
+                    (quote!(*value == #literal), format!("must not be {list}"))
+                } else if *negate {
                     (quote!([#(#literals),*].contains(value)), format!("must not be one of {list}"))
                 } else {
                     (quote!(![#(#literals),*].contains(value)), format!("must be one of {list}"))
@@ -295,7 +496,8 @@ fn render_checks(
                 let literal: TokenStream = value_text.parse().expect("numeric literal");
                 (quote!(*value != #literal), format!("must be {value_text}"))
             }
-            Check::BoolConst(expected) => (quote!(*value != #expected), format!("must be {expected}")),
+            Check::BoolConst(true) => (quote!(!*value), "must be true".to_owned()),
+            Check::BoolConst(false) => (quote!(*value), "must be false".to_owned()),
             Check::DefinedOnly(enum_path) => {
                 let ty: syn::Path = syn::parse_str(enum_path).expect("enum paths parse");
                 let name = enum_path.rsplit("::").next().unwrap_or(enum_path);
@@ -305,6 +507,41 @@ fn render_checks(
         quote!(if #guard #broken { violations.add(#path, #message); })
     });
     quote!(#(#rendered)*)
+}
+
+/// A `(seconds, nanos)` literal as a person reads it: `1.5s`.
+fn time_text(literal: &str) -> String {
+    let numbers: Vec<i64> = literal
+        .trim_matches(['(', ')'])
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .trim_end_matches("i64")
+                .trim_end_matches("i32")
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    match numbers.as_slice() {
+        [seconds, 0] => format!("{seconds}s"),
+        [seconds, nanos] => {
+            let fraction = format!("{:09}", nanos.unsigned_abs());
+            let sign = if *seconds == 0 && *nanos < 0 { "-" } else { "" };
+            format!("{sign}{seconds}.{}s", fraction.trim_end_matches('0'))
+        }
+        _ => literal.to_owned(),
+    }
+}
+
+/// Bytes as a person reads them: text when they are printable, hex otherwise.
+fn bytes_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.chars().any(char::is_control) => format!("`{text}`"),
+        _ => format!(
+            "0x{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
 }
 
 fn length_checks(
@@ -325,12 +562,18 @@ fn length_checks(
     };
     let checks = [
         exact.map(|n| (quote!(!=), n, format!("must be exactly {} long", amount(n)))),
-        min.map(|n| (quote!(<), n, at_least(n))),
+        // A minimum of zero holds for every value.
+        min.filter(|n| *n > 0).map(|n| (quote!(<), n, at_least(n))),
         max.map(|n| (quote!(>), n, format!("must be at most {} long", amount(n)))),
     ];
     let checks = checks.into_iter().flatten().map(|(op, n, message)| {
-        let n = proc_macro2::Literal::usize_unsuffixed(n as usize);
-        quote!(if #guard #length #op #n { violations.add(#path, #message); })
+        let broken = if n == 1 && op.to_string() == "<" {
+            quote!(value.is_empty())
+        } else {
+            let n = proc_macro2::Literal::usize_unsuffixed(n as usize);
+            quote!(#length #op #n)
+        };
+        quote!(if #guard #broken { violations.add(#path, #message); })
     });
     quote!(#(#checks)*)
 }

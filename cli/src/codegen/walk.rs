@@ -15,7 +15,7 @@ use super::model::{
 use crate::names;
 
 /// A contract that compiles but cannot be turned into code, worded for a person.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}{position}: {item}: {message}")]
 pub struct ContractError {
     /// The contract, by its name under its include folder (callers may replace it with the path
@@ -59,26 +59,29 @@ pub fn packages(
     let mut out = Vec::new();
     for name in packages {
         let mut services = Vec::new();
+        let mut warnings = Vec::new();
         for service in pool.services().filter(|s| s.package_name() == name) {
             let file = service.parent_file().name().to_owned();
-            let methods = service
-                .methods()
-                .map(|method| {
-                    let rules = http
-                        .as_ref()
-                        .filter(|ext| method.options().has_extension(ext))
-                        .map(|ext| method.options().get_extension(ext).as_message().cloned())
-                        .unwrap_or_default();
-                    build_method(name, &method, rules.as_ref(), &validating).map_err(|message| {
-                        ContractError::at(
-                            &method.parent_file(),
-                            method.path(),
-                            method.full_name(),
-                            message,
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+            let mut methods = Vec::new();
+            for method in service.methods() {
+                let rules = http
+                    .as_ref()
+                    .filter(|ext| method.options().has_extension(ext))
+                    .map(|ext| method.options().get_extension(ext).as_message().cloned())
+                    .unwrap_or_default();
+                let at = |message| {
+                    ContractError::at(
+                        &method.parent_file(),
+                        method.path(),
+                        method.full_name(),
+                        message,
+                    )
+                };
+                let (built, skipped) =
+                    build_method(name, &method, rules.as_ref(), &validating).map_err(at)?;
+                warnings.extend(skipped.into_iter().map(at));
+                methods.push(built);
+            }
             services.push(Service {
                 name: service.name().to_owned(),
                 full_name: service.full_name().to_owned(),
@@ -96,6 +99,7 @@ pub fn packages(
             validated,
             messages: messages(pool, name),
             enums: enums(pool, name),
+            warnings,
         });
     }
     Ok(out)
@@ -123,15 +127,17 @@ fn error_enums(pool: &DescriptorPool, package: &str) -> Result<Vec<ErrorEnum>, C
             for value in descriptor.values() {
                 let explicit = int_option(&value.options(), &value_code);
                 let code = explicit.or(default).unwrap_or(500);
+                // HTTP status codes are three digits; kratos itself uses codes such as 600 for
+                // errors of its own, which travel over gRPC as UNKNOWN.
                 let code = u16::try_from(code)
                     .ok()
-                    .filter(|c| (100..=599).contains(c))
+                    .filter(|c| (100..=999).contains(c))
                     .ok_or_else(|| {
                         ContractError::at(
                             &file,
                             value.path(),
                             value.full_name(),
-                            format!("error code {code} is not an HTTP status code (100-599)"),
+                            format!("error code {code} is not an HTTP status code (100-999)"),
                         )
                     })?;
                 let placeholder = value.number() == 0
@@ -153,31 +159,40 @@ fn error_enums(pool: &DescriptorPool, package: &str) -> Result<Vec<ErrorEnum>, C
     Ok(enums)
 }
 
+/// The model of one method, with the bindings it cannot serve over HTTP, each explained (the
+/// method stays on gRPC, and the rest of the contract is generated).
 fn build_method(
     package: &str,
     method: &MethodDescriptor,
     rule: Option<&DynamicMessage>,
     validating: &BTreeSet<String>,
-) -> Result<Method, String> {
+) -> Result<(Method, Vec<String>), String> {
     let input = method.input();
     let output = method.output();
     let mut bindings = Vec::new();
+    let mut skipped = Vec::new();
     if let Some(rule) = rule {
-        if method.is_client_streaming() {
-            return Err(
-                "a client-streaming method cannot be served over HTTP/JSON; \
-                        remove the `google.api.http` option (the method stays on gRPC)"
-                    .into(),
-            );
-        }
-        bindings.push(build_binding(&input, &output, rule)?);
+        let mut rules = vec![rule.clone()];
         if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").as_deref() {
-            for extra in more.iter().filter_map(Value::as_message) {
-                bindings.push(build_binding(&input, &output, extra)?);
+            rules.extend(more.iter().filter_map(Value::as_message).cloned());
+        }
+        for rule in &rules {
+            match build_binding(&input, &output, rule)? {
+                // A client stream's messages always come in the body, as grpc-gateway reads
+                // them, whatever the rule's `body` says.
+                Routable::Yes(mut binding) if method.is_client_streaming() => {
+                    if binding.body == Body::None {
+                        binding.body = Body::Whole;
+                        binding.query_fields.clear();
+                    }
+                    bindings.push(*binding);
+                }
+                Routable::Yes(binding) => bindings.push(*binding),
+                Routable::No(why) => skipped.push(why),
             }
         }
     }
-    Ok(Method {
+    let built = Method {
         name: method.name().to_owned(),
         rust_name: names::snake(method.name()),
         description: comments(&method.parent_file(), method.path()),
@@ -187,7 +202,14 @@ fn build_method(
         client_streaming: method.is_client_streaming(),
         server_streaming: method.is_server_streaming(),
         bindings,
-    })
+    };
+    Ok((built, skipped))
+}
+
+/// A rule micro can route, or why not (a warning, never an error: the method stays on gRPC).
+enum Routable {
+    Yes(Box<HttpBinding>),
+    No(String),
 }
 
 /// The HTTP methods a rule may use: the standard ones, which axum routes by name.
@@ -199,7 +221,7 @@ fn build_binding(
     input: &MessageDescriptor,
     output: &MessageDescriptor,
     rule: &DynamicMessage,
-) -> Result<HttpBinding, String> {
+) -> Result<Routable, String> {
     let string = |name: &str| {
         rule.get_field_by_name(name)
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -217,10 +239,10 @@ fn build_binding(
         })
         .ok_or("the `google.api.http` rule names no verb and path")?;
     if !ROUTABLE_METHODS.contains(&verb.as_str()) {
-        return Err(format!(
-            "custom HTTP method `{verb}` cannot be routed; use one of {}",
+        return Ok(Routable::No(format!(
+            "`{verb} {path}` is not served over HTTP: axum routes only {} (the method stays on gRPC)",
             ROUTABLE_METHODS.join(", ")
-        ));
+        )));
     }
 
     let template = parse_template(&path)?;
@@ -233,17 +255,16 @@ fn build_binding(
         {
             let field = resolve(input, &var.proto)
                 .map_err(|e| format!("path variable `{{{}}}` in `{path}`: {e}", var.dotted()))?;
-            let (kind, repeated) = value_kind(&field)
-                .filter(|(_, repeated)| !repeated)
-                .ok_or_else(|| {
-                    format!(
-                        "path variable `{{{}}}` must be a singular scalar field",
-                        var.dotted()
-                    )
-                })?;
-            if pattern != &[Segment::Any] && field.kind() != Kind::String {
+            // A repeated scalar binds from comma-separated values, as grpc-gateway binds it.
+            let (kind, repeated) = value_kind(&field).ok_or_else(|| {
+                format!(
+                    "path variable `{{{}}}` must be a scalar field (or a well-known type written as one)",
+                    var.dotted()
+                )
+            })?;
+            if pattern != &[Segment::Any] && (field.kind() != Kind::String || repeated) {
                 return Err(format!(
-                    "path variable `{{{}}}` has a pattern, so it must be a `string` field",
+                    "path variable `{{{}}}` has a pattern, so it must be a singular `string` field",
                     var.dotted()
                 ));
             }
@@ -302,14 +323,14 @@ fn build_binding(
         fields
     };
 
-    Ok(HttpBinding {
+    Ok(Routable::Yes(Box::new(HttpBinding {
         verb,
         template,
         body,
         path_fields,
         query_fields,
         response_body,
-    })
+    })))
 }
 
 /// Parses a path template by the grammar of `google/api/http.proto`:
@@ -318,28 +339,12 @@ fn parse_template(path: &str) -> Result<PathTemplate, String> {
     let rest = path
         .strip_prefix('/')
         .ok_or_else(|| format!("path `{path}` must start with `/`"))?;
-    // The verb is the text after a `:` in the last segment, outside any variable.
-    let mut depth = 0;
-    let mut last_slash = 0;
-    let mut verb_at = None;
-    for (at, c) in rest.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            '/' if depth == 0 => (last_slash, verb_at) = (at, None),
-            ':' if depth == 0 && at >= last_slash => verb_at = Some(at),
-            _ => {}
-        }
-    }
-    let (rest, verb) = match verb_at {
-        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-        None => (rest, None),
-    };
+    let (rest, verb) = split_verb(rest);
     if let Some(verb) = verb
-        && (verb.is_empty() || verb.contains(['{', '}', '*', ':']))
+        && (verb.is_empty() || verb.contains(['{', '}', '*', '/']))
     {
         return Err(format!(
-            "path `{path}`: `:{verb}` is not a custom verb (letters after the last `:`)"
+            "path `{path}`: `:{verb}` is not a custom verb (text after the last segment's `:`)"
         ));
     }
 
@@ -382,6 +387,27 @@ fn parse_template(path: &str) -> Result<PathTemplate, String> {
     Ok(template)
 }
 
+/// Splits a template (without its leading `/`) into its segments and its custom verb, as
+/// grpc-gateway reads them: after a final variable the verb is everything past the first `:`
+/// (`{uuid}:custom:custom` has the verb `custom:custom`); after a final literal, the text past its
+/// last `:` (`a:b:c` is the literal `a:b` with the verb `c`).
+fn split_verb(rest: &str) -> (&str, Option<&str>) {
+    let last_start = split_segments(rest)
+        .last()
+        .map_or(0, |last| rest.len() - last.len());
+    let last = &rest[last_start..];
+    let colon = if last.starts_with('{') {
+        last.find('}')
+            .and_then(|end| last[end + 1..].starts_with(':').then_some(end + 1))
+    } else {
+        last.rfind(':')
+    };
+    match colon {
+        Some(at) => (&rest[..last_start + at], Some(&rest[last_start + at + 1..])),
+        None => (rest, None),
+    }
+}
+
 /// Splits at the `/`s that are not inside a variable.
 fn split_segments(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -406,7 +432,7 @@ fn plain_segment(path: &str, part: &str) -> Result<Segment, String> {
     match part {
         "*" => Ok(Segment::Any),
         "**" => Ok(Segment::AnyDeep),
-        _ if part.is_empty() || part.contains(['{', '}', '*', '=', ':']) => Err(format!(
+        _ if part.is_empty() || part.contains(['{', '}', '*', '=']) => Err(format!(
             "path `{path}`: segment `{part}` is not a literal, `*`, `**` or a `{{variable}}`"
         )),
         _ => Ok(Segment::Literal(part.to_owned())),
@@ -722,6 +748,18 @@ mod tests {
             "`**` must be last"
         );
         assert!(parse_template("/v1/{name}:").is_err(), "empty verb");
+        // As grpc-gateway reads them: a verb after a variable runs from its first colon, one
+        // after a literal from the last.
+        let t = parse_template("/v1/example/{uuid}:custom:custom").unwrap();
+        assert_eq!(t.verb.as_deref(), Some("custom:custom"));
+        assert!(
+            matches!(&t.segments[2], Segment::Variable { field, .. } if field.proto == ["uuid"])
+        );
+        let t = parse_template("/v1/a:b:c").unwrap();
+        assert_eq!(t.verb.as_deref(), Some("c"));
+        assert_eq!(t.segments[1], Segment::Literal("a:b".into()));
+        let t = parse_template("/v1/{name=projects/*}/x:y").unwrap();
+        assert_eq!(t.verb.as_deref(), Some("y"));
         assert!(parse_template("/v1/{=x}").is_err(), "no field");
         assert!(parse_template("/v1/a*b").is_err());
     }

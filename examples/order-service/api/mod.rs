@@ -13,6 +13,26 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 /// The same document as YAML.
 pub const OPENAPI_YAML: &str = include_str!("openapi.yaml");
 
+#[allow(
+    clippy::large_enum_variant,
+    clippy::len_without_is_empty,
+    clippy::should_implement_trait,
+    clippy::enum_variant_names,
+    clippy::module_inception,
+    clippy::upper_case_acronyms,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items,
+    clippy::tabs_in_doc_comments,
+    clippy::empty_docs,
+    clippy::too_long_first_doc_paragraph,
+    clippy::derive_partial_eq_without_eq,
+    clippy::too_many_arguments,
+    clippy::type_complexity,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::invalid_rust_codeblocks
+)]
 pub mod order {
     pub mod v1 {
         include!("order/v1/pb.rs");

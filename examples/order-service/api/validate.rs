@@ -21,6 +21,13 @@ pub trait Validate {
     }
 }
 
+/// A boxed message (prost boxes recursive `oneof` members) validates as its content.
+impl<T: Validate> Validate for Box<T> {
+    fn validate_at(&self, prefix: &str, violations: &mut Violations) {
+        (**self).validate_at(prefix, violations);
+    }
+}
+
 /// The broken rules found so far.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<FieldViolation>);
@@ -95,4 +102,22 @@ pub fn is_uri_ref(text: &str) -> bool {
 /// A hostname or an IP address.
 pub fn is_address(text: &str) -> bool {
     text.parse::<std::net::IpAddr>().is_ok() || is_hostname(text)
+}
+
+/// Whether `bytes` holds `part` anywhere.
+pub fn bytes_contain(bytes: &[u8], part: &[u8]) -> bool {
+    part.is_empty() || bytes.windows(part.len()).any(|window| window == part)
+}
+
+/// Whether a timestamp `(seconds, nanos)` breaks its rules relative to now: `before` (`lt_now`),
+/// `after` (`gt_now`), and `within` a `(seconds, nanos)` distance of now.
+pub fn outside_now(time: (i64, i32), before: bool, after: bool, within: Option<(i64, i32)>) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as i128);
+    let time = i128::from(time.0) * 1_000_000_000 + i128::from(time.1);
+    let within = within.map(|(seconds, nanos)| i128::from(seconds) * 1_000_000_000 + i128::from(nanos));
+    (before && time >= now)
+        || (after && time <= now)
+        || within.is_some_and(|within| (time - now).abs() > within)
 }

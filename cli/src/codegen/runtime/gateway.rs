@@ -94,7 +94,6 @@ pub enum Body {
 
 /// The URL and headers of an HTTP request, ready to be bound to a request message.
 pub struct Call {
-    path: String,
     /// axum's captures (percent-decoded), in route order.
     captures: Vec<(String, String)>,
     query: Vec<(String, String)>,
@@ -118,7 +117,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
             .await
             .map_err(|err| bad_request("BAD_QUERY", err.body_text()))?;
         Ok(Call {
-            path: parts.uri.path().to_owned(),
             captures,
             query,
             headers: parts.headers.clone(),
@@ -128,16 +126,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
 }
 
 impl Call {
-    /// The custom verb ending the path (`cancel` in `/v1/orders/7:cancel`), if any.
-    pub fn verb(&self) -> Option<&str> {
-        let (_, last) = self.captures.last()?;
-        last.rsplit_once(':').map(|(_, verb)| verb)
-    }
-
-    /// The answer to a path that matched a route but none of its custom verbs.
-    pub fn no_route(&self) -> Response {
-        Error::new(404, "NOT_FOUND", format!("no route for `{}`", self.path)).into_response()
-    }
 
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
     /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's.
@@ -146,6 +134,50 @@ impl Call {
         binding: &Binding,
         body: &Bytes,
     ) -> Result<tonic::Request<T>, Error> {
+        self.strip_verb(binding);
+        let message = self.message(binding, parse_body(body)?)?;
+        Ok(self.into_request(message))
+    }
+
+    /// Builds the request stream of a client-streaming or bidirectional binding: the body is a
+    /// sequence of JSON values (newline-delimited JSON, as grpc-gateway reads it), each the body
+    /// of one message, with the path and query fields set in every message. Each message is
+    /// checked by `check` as it arrives; a malformed or invalid one ends the stream with its error,
+    /// which the service sees as the stream's next item.
+    pub fn decode_stream<T>(
+        mut self,
+        binding: &'static Binding,
+        body: axum::body::Body,
+        check: fn(&T) -> Result<(), Error>,
+    ) -> Result<tonic::Request<tonic::Streaming<T>>, Error>
+    where
+        T: DeserializeOwned + prost::Message + Default + Send + 'static,
+    {
+        use tonic::codec::Codec as _;
+
+        self.strip_verb(binding);
+        let url = UrlFields { query: std::mem::take(&mut self.query), captures: self.captures.clone() };
+        let frames = json_values(body.into_data_stream()).map(move |value| {
+            let message: T = url.message(binding, value?)?;
+            check(&message)?;
+            // Each message in gRPC's framing: uncompressed, its length, its bytes.
+            let length = u32::try_from(message.encoded_len())
+                .map_err(|_| codec("a streamed message is larger than 4 GiB"))?;
+            let mut frame = Vec::with_capacity(5 + length as usize);
+            frame.push(0);
+            frame.extend_from_slice(&length.to_be_bytes());
+            message.encode(&mut frame).map_err(|err| codec(err.to_string()))?;
+            Ok::<_, Error>(frame)
+        });
+        // tonic finds the `Status` in a body error's source chain and hands it to the service.
+        let frames = frames.map(|frame| frame.map_err(tonic::Status::from));
+        let decoder = tonic_prost::ProstCodec::<T, T>::default().decoder();
+        let stream = tonic::Streaming::new_request(decoder, axum::body::Body::from_stream(frames), None, None);
+        Ok(self.into_request(stream))
+    }
+
+    /// Removes the custom verb from the last captured segment (`7:cancel` → `7`).
+    fn strip_verb(&mut self, binding: &Binding) {
         if let Some(verb) = binding.verb
             && let Some((_, last)) = self.captures.last_mut()
             && let Some(kept) = last.strip_suffix(verb).and_then(|rest| rest.strip_suffix(':'))
@@ -153,15 +185,38 @@ impl Call {
             let kept = kept.len();
             last.truncate(kept);
         }
+    }
+
+    fn message<T: DeserializeOwned>(&mut self, binding: &Binding, body: Value) -> Result<T, Error> {
+        let url = UrlFields { query: std::mem::take(&mut self.query), captures: std::mem::take(&mut self.captures) };
+        url.message(binding, body)
+    }
+
+    fn into_request<T>(self, message: T) -> tonic::Request<T> {
+        let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
+        tonic::Request::from_parts(metadata, self.extensions, message)
+    }
+}
+
+/// The parts of a request's URL that set fields: its query string and path captures.
+struct UrlFields {
+    query: Vec<(String, String)>,
+    captures: Vec<(String, String)>,
+}
+
+impl UrlFields {
+    /// The request message of `binding` from `body` (the JSON the HTTP body carries), then the
+    /// query string, then the path variables, so path values win.
+    fn message<T: DeserializeOwned>(&self, binding: &Binding, body: Value) -> Result<T, Error> {
         let mut request = match &binding.body {
             Body::None => Map::new(),
-            Body::Whole => match parse_body(body)? {
+            Body::Whole => match body {
                 Value::Object(fields) => fields,
                 _ => return Err(codec("the request body must be a JSON object")),
             },
             Body::Field(field) => {
                 let mut request = Map::new();
-                set(&mut request, field, parse_body(body)?);
+                set(&mut request, field, body);
                 request
             }
         };
@@ -173,13 +228,18 @@ impl Call {
         }
         for variable in binding.path {
             let text = self.variable_text(variable);
-            set(&mut request, &variable.field, to_json(&variable.field, &text)?);
+            if variable.field.repeated {
+                // A repeated field's values are comma-separated, as grpc-gateway reads them.
+                for item in text.split(',') {
+                    set(&mut request, &variable.field, to_json(&variable.field, item)?);
+                }
+            } else {
+                set(&mut request, &variable.field, to_json(&variable.field, &text)?);
+            }
         }
         // The error names the field at fault (`inner.level: invalid type: …`).
-        let message = serde_path_to_error::deserialize(Value::Object(request))
-            .map_err(|err| codec(format!("invalid request: `{}`: {}", err.path(), err.inner())))?;
-        let metadata = tonic::metadata::MetadataMap::from_headers(self.headers);
-        Ok(tonic::Request::from_parts(metadata, self.extensions, message))
+        serde_path_to_error::deserialize(Value::Object(request))
+            .map_err(|err| codec(format!("invalid request: `{}`: {}", err.path(), err.inner())))
     }
 
     /// The value of a path variable: its pattern with each capture filled in.
@@ -194,6 +254,55 @@ impl Call {
         });
         parts.collect::<Vec<_>>().join("/")
     }
+}
+
+/// Whether a request path ends with the custom verb `verb` (`cancel` in `/v1/orders/7:cancel`).
+pub fn has_verb(path: &str, verb: &str) -> bool {
+    path.strip_suffix(verb).is_some_and(|rest| rest.ends_with(':'))
+}
+
+/// The answer to a path that matched a route but none of its custom verbs.
+pub fn no_route(path: &str) -> Response {
+    Error::new(404, "NOT_FOUND", format!("no route for `{path}`")).into_response()
+}
+
+/// A check for messages of bindings whose request type has no validation rules.
+pub fn accept_all<T>(_: &T) -> Result<(), Error> {
+    Ok(())
+}
+
+/// The JSON values of a streamed body, each parsed as soon as it is complete. Values may be
+/// separated by any whitespace (usually one per line); a malformed value ends the stream.
+fn json_values(body: axum::body::BodyDataStream) -> impl Stream<Item = Result<Value, Error>> + Send {
+    let state = Some((body, Vec::<u8>::new(), false));
+    stream::unfold(state, |state| async move {
+        let (mut body, mut buffer, mut ended) = state?;
+        loop {
+            let start = buffer.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(buffer.len());
+            if start < buffer.len() {
+                let mut values = serde_json::Deserializer::from_slice(&buffer[start..]).into_iter::<Value>();
+                match values.next() {
+                    Some(Ok(value)) => {
+                        let used = start + values.byte_offset();
+                        buffer.drain(..used);
+                        return Some((Ok(value), Some((body, buffer, ended))));
+                    }
+                    // An incomplete value waits for more of the body, unless the body has ended.
+                    Some(Err(err)) if !err.is_eof() || ended => {
+                        return Some((Err(codec(format!("malformed JSON in the request stream: {err}"))), None));
+                    }
+                    _ => {}
+                }
+            } else if ended {
+                return None;
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                Some(Err(err)) => return Some((Err(codec(format!("reading the request stream: {err}"))), None)),
+                None => ended = true,
+            }
+        }
+    })
 }
 
 /// The RPC an HTTP response answered for, as gRPC names it (`/helloworld.v1.Greeter/SayHello`):
@@ -408,16 +517,8 @@ fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<V
     let mut template = split_outside_braces(binding.template.trim_start_matches('/'), '/');
     // A custom verb follows the last segment: `…/{name}:cancel`.
     let last = template.pop().unwrap_or_default();
-    let verb = match split_outside_braces(last, ':').as_slice() {
-        [segment, verb] => {
-            template.push(*segment);
-            Some(*verb)
-        }
-        _ => {
-            template.push(last);
-            None
-        }
-    };
+    let (last, verb) = split_verb(last);
+    template.push(last);
     let mut variables = binding.path.iter();
     let mut segments = Vec::new();
     for segment in template {
@@ -430,7 +531,11 @@ fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<V
         };
         let (name, pattern) = variable.split_once('=').unwrap_or((variable, "*"));
         let field = &variables.next().expect("the binding lists every variable").field;
-        let value = take(fields, field).as_ref().map(url_text).unwrap_or_default();
+        let value = match take(fields, field) {
+            Some(Value::Array(items)) => items.iter().map(url_text).collect::<Vec<_>>().join(","),
+            Some(value) => url_text(&value),
+            None => String::new(),
+        };
         if pattern == "*" {
             segments.push(value);
         } else if matches_pattern(&value, pattern) {
@@ -447,6 +552,20 @@ fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<V
         last.push_str(verb);
     }
     Ok(segments)
+}
+
+/// A template's last segment and its custom verb, as grpc-gateway reads them: after a variable,
+/// everything past the first `:` (`{uuid}:custom:custom`); after a literal, past the last one.
+fn split_verb(last: &str) -> (&str, Option<&str>) {
+    let colon = if last.starts_with('{') {
+        last.find('}').map(|end| end + 1).filter(|&end| last[end..].starts_with(':'))
+    } else {
+        last.rfind(':')
+    };
+    match colon {
+        Some(at) => (&last[..at], Some(&last[at + 1..])),
+        None => (last, None),
+    }
 }
 
 /// Splits at each `separator` that is not inside a `{variable}`.

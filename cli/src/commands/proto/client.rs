@@ -34,6 +34,9 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let contracts = project.contracts_dir();
     let path = options.path.clone().unwrap_or_else(|| contracts.clone());
     let plan = plan(&project, &path, &options.includes)?;
+    for warning in &plan.warnings {
+        printer.warn(warning);
+    }
 
     if options.check {
         let stale = plan.out_of_date(&contracts);
@@ -83,6 +86,8 @@ pub fn generate(
 pub struct Plan {
     files: Vec<GeneratedFile>,
     stale: Vec<PathBuf>,
+    /// What the contracts ask for that was left out, each naming where.
+    warnings: Vec<String>,
 }
 
 impl Plan {
@@ -115,18 +120,20 @@ impl Plan {
 /// Names the contract of a generation error by its path on disk, as compile errors do.
 fn with_path_on_disk(err: anyhow::Error, includes: &[PathBuf]) -> anyhow::Error {
     match err.downcast::<codegen::ContractError>() {
-        Ok(mut err) => {
-            if let Some(path) = includes
-                .iter()
-                .map(|dir| dir.join(&err.file))
-                .find(|p| p.is_file())
-            {
-                err.file = path.display().to_string();
-            }
-            err.into()
-        }
+        Ok(err) => on_disk(err, includes).into(),
         Err(err) => err,
     }
+}
+
+fn on_disk(mut err: codegen::ContractError, includes: &[PathBuf]) -> codegen::ContractError {
+    if let Some(path) = includes
+        .iter()
+        .map(|dir| dir.join(&err.file))
+        .find(|p| p.is_file())
+    {
+        err.file = path.display().to_string();
+    }
+    err
 }
 
 /// Packages are generated whole: with every contract of the same package, and with the user
@@ -177,6 +184,11 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
         .cloned()
         .collect();
     let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
+    let warnings = generated
+        .iter()
+        .flat_map(|package| &package.warnings)
+        .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
+        .collect();
 
     // The module tree mounts what will be on disk afterwards: packages generated earlier, with
     // this run's packages as this run leaves them.
@@ -209,7 +221,11 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
     };
     files.push(codegen::descriptors(&compiled.pool, &documented)?);
     files.extend(codegen::openapi(&model, &info, &project.options)?);
-    Ok(Plan { files, stale })
+    Ok(Plan {
+        files,
+        stale,
+        warnings,
+    })
 }
 
 /// The packages of the selected files, and every user package they import (transitively), so the

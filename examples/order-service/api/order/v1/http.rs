@@ -3,7 +3,6 @@
 pub mod order_service_http {
     use std::sync::Arc;
     use axum::Router;
-    use axum::body::Bytes;
     use axum::extract::State;
     use axum::response::Response;
     use axum::routing;
@@ -93,7 +92,7 @@ pub mod order_service_http {
     async fn create_order<S: OrderService>(
         State(service): State<Arc<S>>,
         call: Call,
-        body: Bytes,
+        body: axum::body::Bytes,
     ) -> Response {
         let reply = async {
             let request = call
@@ -129,7 +128,7 @@ pub mod order_service_http {
     async fn get_order<S: OrderService>(
         State(service): State<Arc<S>>,
         call: Call,
-        body: Bytes,
+        body: axum::body::Bytes,
     ) -> Response {
         let reply = async {
             let request = call.decode::<super::GetOrderRequest>(&GET_ORDER, &body)?;
@@ -179,7 +178,7 @@ pub mod order_service_http {
     async fn list_orders<S: OrderService>(
         State(service): State<Arc<S>>,
         call: Call,
-        body: Bytes,
+        body: axum::body::Bytes,
     ) -> Response {
         let reply = async {
             let request = call.decode::<super::ListOrdersRequest>(&LIST_ORDERS, &body)?;
@@ -214,7 +213,7 @@ pub mod order_service_http {
     async fn cancel_order<S: OrderService>(
         State(service): State<Arc<S>>,
         call: Call,
-        body: Bytes,
+        body: axum::body::Bytes,
     ) -> Response {
         let reply = async {
             let request = call
