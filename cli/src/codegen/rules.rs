@@ -130,6 +130,11 @@ pub fn validated_messages(
             if let Some(rules) = rules {
                 read_rules(package, &field, rules, &mut validation).map_err(error)?;
             }
+            // A field declared `optional` may be left unset whatever its rules say, as
+            // protoc-gen-validate reads it.
+            if field.containing_oneof().is_some_and(|o| o.is_synthetic()) {
+                validation.required = false;
+            }
             fields.push(validation);
         }
         out.push(ValidatedMessage {

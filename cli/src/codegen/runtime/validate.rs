@@ -48,8 +48,13 @@ impl Violations {
     }
 }
 
-/// An address of the form `local@domain`, with a valid hostname as the domain.
+/// An address of the form `local@domain`, with a valid hostname as the domain, alone or with a
+/// display name (`Ada Lovelace <ada@example.com>`), as RFC 5322 writes addresses.
 pub fn is_email(text: &str) -> bool {
+    let text = match text.strip_suffix('>').and_then(|rest| rest.rsplit_once('<')) {
+        Some((_, address)) => address,
+        None => text,
+    };
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
     };
@@ -93,9 +98,17 @@ pub fn is_uri(text: &str) -> bool {
         && is_uri_ref(text)
 }
 
-/// A URI reference, absolute or relative: no whitespace or control characters.
+/// A URI reference, absolute or relative: the characters RFC 3986 allows (and any beyond
+/// ASCII), with each `%` starting a two-digit escape.
 pub fn is_uri_ref(text: &str) -> bool {
-    !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    let allowed = |c: char| {
+        c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c) || !c.is_ascii()
+    };
+    let bytes = text.as_bytes();
+    text.chars().all(|c| allowed(c) && !c.is_whitespace() && !c.is_control())
+        && text.match_indices('%').all(|(at, _)| {
+            bytes.len() > at + 2 && bytes[at + 1].is_ascii_hexdigit() && bytes[at + 2].is_ascii_hexdigit()
+        })
 }
 
 /// A hostname or an IP address.
