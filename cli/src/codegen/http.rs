@@ -34,7 +34,10 @@ pub fn render(package: &Package) -> Result<Option<TokenStream>, RouteError> {
 fn render_service(package: &Package, service: &Service) -> Result<TokenStream, RouteError> {
     let module = format_ident!("{}_http", names::snake(&service.name));
     let server_module = format_ident!("{}_server", names::snake(&service.name));
-    let service_trait = format_ident!("{}", names::upper_camel(&service.name));
+    // The trait is imported under one name, so a service called `Router`, `Client` or `Error`
+    // does not collide with what the routes module itself names so.
+    let trait_name = format_ident!("{}", names::upper_camel(&service.name));
+    let service_trait = format_ident!("Service");
     let supers: Vec<TokenStream> =
         std::iter::repeat_n(quote!(super::), package.depth() + 1).collect();
     let validate_import = service
@@ -132,7 +135,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
 
             use #(#supers)* gateway::{self, Call};
             #error_import
-            use super::#server_module::#service_trait;
+            use super::#server_module::#trait_name as Service;
             #validate_import
 
             #[doc = #router_doc]
@@ -233,7 +236,7 @@ fn render_handler(
     binding: &HttpBinding,
     handler: &syn::Ident,
 ) -> TokenStream {
-    let service_trait = format_ident!("{}", names::upper_camel(&service.name));
+    let service_trait = format_ident!("Service");
     let rust_method =
         syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
     // Handlers live one module below the package's, so relative paths gain a `super`.

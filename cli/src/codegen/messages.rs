@@ -52,7 +52,7 @@ pub fn generate(
     for (module, code) in generated {
         let package = module.parts().collect::<Vec<_>>().join(".");
         if let Some(package) = packages.iter().find(|p| names_match(p, &package)) {
-            out.entry(package.clone()).or_default().messages = code;
+            out.entry(package.clone()).or_default().messages = repair(code);
         }
     }
 
@@ -74,7 +74,7 @@ pub fn generate(
             .find(|p| names_match(p, &package))
             .cloned()
             .unwrap_or(package);
-        out.entry(package).or_default().serde = String::from_utf8(code)?;
+        out.entry(package).or_default().serde = repair(String::from_utf8(code)?);
     }
     Ok(out)
 }
@@ -82,4 +82,58 @@ pub fn generate(
 /// prost and pbjson name packages by their module path; map that back to the proto package.
 fn names_match(proto_package: &str, module_path: &str) -> bool {
     crate::names::package_modules(proto_package).join(".") == module_path
+}
+
+/// Repairs the identifiers prost and pbjson get wrong for some contracts, so that any contract's
+/// code builds: a field named `gen` (a keyword since the 2024 edition, which they predate) becomes
+/// `r#gen`, and an enum value `SELF`, which prost names `Self_`, is no longer written `Enum::Self`
+/// by pbjson. Code that needs neither is returned as it came.
+fn repair(code: String) -> String {
+    use syn::visit_mut::VisitMut;
+
+    struct Repair;
+    impl VisitMut for Repair {
+        fn visit_ident_mut(&mut self, ident: &mut proc_macro2::Ident) {
+            if ident == "gen" {
+                *ident = proc_macro2::Ident::new_raw("gen", ident.span());
+            }
+        }
+
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            for segment in path.segments.iter_mut().skip(1) {
+                if segment.ident == "Self" {
+                    segment.ident = proc_macro2::Ident::new("Self_", segment.ident.span());
+                }
+            }
+            syn::visit_mut::visit_path_mut(self, path);
+        }
+    }
+
+    if !has_word(&code, "gen")
+        && !code
+            .match_indices("::Self")
+            .any(|(at, m)| !ident_char(code[at + m.len()..].chars().next()))
+    {
+        return code;
+    }
+    match syn::parse_file(&code) {
+        Ok(mut file) => {
+            Repair.visit_file_mut(&mut file);
+            prettyplease::unparse(&file)
+        }
+        Err(_) => code,
+    }
+}
+
+/// Whether `word` stands in `code` as a whole identifier (not raw already).
+fn has_word(code: &str, word: &str) -> bool {
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        !ident_char(before) && !ident_char(after) && !code[..at].ends_with("r#")
+    })
+}
+
+fn ident_char(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
 }

@@ -266,8 +266,10 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
 /// - `large_enum_variant`: a `oneof` whose members differ in size becomes such an enum (prost);
 /// - `len_without_is_empty`, `should_implement_trait`: prost's accessors are named after fields
 ///   (a `len` or a `next` field);
-/// - `enum_variant_names`, `module_inception`, `upper_case_acronyms`: names come from the
-///   contract (values `FOO_ERROR`, `BAR_ERROR`; package `foo.foo`; message `HTTPRule`);
+/// - `enum_variant_names`, `module_inception`, `upper_case_acronyms`, `non_camel_case_types`,
+///   `non_snake_case`: names come from the contract (values `FOO_ERROR`, `BAR_ERROR`; package
+///   `foo.foo`; message `HTTPRule`; service `Self_`, which tonic names `Self_Server` in a module
+///   `self__server`);
 /// - `doc_lazy_continuation`, `doc_overindented_list_items`, `tabs_in_doc_comments`,
 ///   `empty_docs`, `too_long_first_doc_paragraph` and the `rustdoc` lints: comments are the
 ///   contract's prose, not Markdown written for rustdoc;
@@ -290,6 +292,8 @@ fn generated_code_allows() -> proc_macro2::TokenStream {
             clippy::derive_partial_eq_without_eq,
             clippy::too_many_arguments,
             clippy::type_complexity,
+            non_camel_case_types,
+            non_snake_case,
             rustdoc::broken_intra_doc_links,
             rustdoc::bare_urls,
             rustdoc::invalid_html_tags,

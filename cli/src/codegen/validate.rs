@@ -72,17 +72,30 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
     );
     let serve_doc = " Serve this with tonic, e.g. `GreeterServer::new(ValidatedGreeter(service))`, so gRPC rejects \
          what the HTTP routes reject.".replace("Greeter", &names::upper_camel(&service.name));
+    // The impl lives in a module of its own, below the package's: the code `async_trait` expands
+    // to names `Box` and `Result` unqualified, which a message of that name would shadow.
+    let impl_module = format_ident!(
+        "validated_{}_impl",
+        names::snake(&service.name).trim_start_matches("r#")
+    );
     let methods = service.methods.iter().map(|method| {
         let name: syn::Ident = syn::parse_str(&method.rust_name).expect("prost names are identifiers");
-        let input: syn::Path = syn::parse_str(&method.input.rust_path).expect("type paths parse");
-        let output: syn::Path = syn::parse_str(&method.output.rust_path).expect("type paths parse");
+        let below = |rust_path: &str| -> syn::Path {
+            let path = match rust_path {
+                absolute if absolute.starts_with("::") => absolute.to_owned(),
+                relative => format!("super::{relative}"),
+            };
+            syn::parse_str(&path).expect("type paths parse")
+        };
+        let input = below(&method.input.rust_path);
+        let output = below(&method.output.rust_path);
         let request = if method.client_streaming {
             quote!(tonic::Request<tonic::Streaming<#input>>)
         } else {
             quote!(tonic::Request<#input>)
         };
         let check = (method.validate_input && !method.client_streaming)
-            .then(|| quote!(#runtime::Validate::validate(request.get_ref())?;));
+            .then(|| quote!(super::#runtime::Validate::validate(request.get_ref())?;));
         if method.server_streaming {
             let stream = format_ident!("{}Stream", method.name);
             quote! {
@@ -109,11 +122,12 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
         #[derive(Debug)]
         pub struct #wrapper<S>(pub std::sync::Arc<S>);
 
-        #[tonic::async_trait]
-        impl<S: #server_module::#service_trait> #server_module::#service_trait for #wrapper<S> {
-            #(#methods)*
+        mod #impl_module {
+            #[tonic::async_trait]
+            impl<S: super::#server_module::#service_trait> super::#server_module::#service_trait for super::#wrapper<S> {
+                #(#methods)*
+            }
         }
-
     }
 }
 

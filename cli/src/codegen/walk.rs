@@ -62,8 +62,30 @@ pub fn packages(
         let mut warnings = Vec::new();
         for service in pool.services().filter(|s| s.package_name() == name) {
             let file = service.parent_file().name().to_owned();
+            let trait_name = names::upper_camel(service.name());
+            if TONIC_UNQUALIFIED.contains(&trait_name.as_str()) {
+                return Err(ContractError::at(
+                    &service.parent_file(),
+                    service.path(),
+                    service.full_name(),
+                    format!(
+                        "tonic's generated server names `{trait_name}` itself, so a service trait of that name breaks it; rename the service (e.g. `{trait_name}Service`)"
+                    ),
+                ));
+            }
             let mut methods = Vec::new();
             for method in service.methods() {
+                let rust_name = names::snake(method.name());
+                if TONIC_CLIENT_METHODS.contains(&rust_name.as_str()) {
+                    return Err(ContractError::at(
+                        &method.parent_file(),
+                        method.path(),
+                        method.full_name(),
+                        format!(
+                            "tonic's generated client has a method `{rust_name}` of its own, so an RPC of that name breaks it; rename the RPC"
+                        ),
+                    ));
+                }
                 let rules = http
                     .as_ref()
                     .filter(|ext| method.options().has_extension(ext))
@@ -104,6 +126,58 @@ pub fn packages(
     }
     Ok(out)
 }
+
+/// What the server module tonic-prost-build 0.14 generates refers to without a path (its
+/// generics, `tonic::codegen`'s re-exports and the prelude): a service trait of one of these
+/// names, defined in that module, would stand in for it.
+const TONIC_UNQUALIFIED: &[&str] = &[
+    "Arc",
+    "B",
+    "Body",
+    "Box",
+    "BoxFuture",
+    "Bytes",
+    "Clone",
+    "CompressionEncoding",
+    "Context",
+    "D",
+    "Data",
+    "Debug",
+    "Default",
+    "EnabledCompressionEncodings",
+    "Error",
+    "F",
+    "Future",
+    "GrpcMethod",
+    "InterceptedService",
+    "Into",
+    "Item",
+    "Message",
+    "None",
+    "Ok",
+    "Option",
+    "Poll",
+    "Response",
+    "Result",
+    "Service",
+    "Some",
+    "StdError",
+    "T",
+    "TryInto",
+    "Uri",
+];
+
+/// The methods tonic-prost-build 0.14 gives every generated client besides its RPCs.
+const TONIC_CLIENT_METHODS: &[&str] = &[
+    "new",
+    "connect",
+    "with_origin",
+    "with_interceptor",
+    "send_compressed",
+    "accept_compressed",
+    "max_decoding_message_size",
+    "max_encoding_message_size",
+];
 
 /// The package's top-level enums that declare error reasons, the way kratos picks them: any enum
 /// whose name ends in `Reason`, or that sets `(errors.default_code)`.

@@ -28,6 +28,8 @@ pub const OPENAPI_YAML: &str = include_str!("openapi.yaml");
     clippy::derive_partial_eq_without_eq,
     clippy::too_many_arguments,
     clippy::type_complexity,
+    non_camel_case_types,
+    non_snake_case,
     rustdoc::broken_intra_doc_links,
     rustdoc::bare_urls,
     rustdoc::invalid_html_tags,

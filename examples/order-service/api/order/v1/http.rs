@@ -8,11 +8,11 @@ pub mod order_service_http {
     use axum::routing;
     use super::super::super::gateway::{self, Call};
     use super::super::super::gateway::Error;
-    use super::order_service_server::OrderService;
+    use super::order_service_server::OrderService as Service;
     use super::super::super::validate::Validate;
 
     /// Routes every HTTP binding of `OrderService` to `service`.
-    pub fn router<S: OrderService>(service: Arc<S>) -> Router {
+    pub fn router<S: Service>(service: Arc<S>) -> Router {
         Router::new()
             .route(
                 "/api/v1/orders",
@@ -89,7 +89,7 @@ pub mod order_service_http {
     };
 
     /// `POST /api/v1/orders` → `CreateOrder`.
-    async fn create_order<S: OrderService>(
+    async fn create_order<S: Service>(
         State(service): State<Arc<S>>,
         call: Call,
         body: axum::body::Bytes,
@@ -125,7 +125,7 @@ pub mod order_service_http {
     };
 
     /// `GET /api/v1/orders/{order_id}` → `GetOrder`.
-    async fn get_order<S: OrderService>(
+    async fn get_order<S: Service>(
         State(service): State<Arc<S>>,
         call: Call,
         body: axum::body::Bytes,
@@ -175,7 +175,7 @@ pub mod order_service_http {
     };
 
     /// `GET /api/v1/orders` → `ListOrders`.
-    async fn list_orders<S: OrderService>(
+    async fn list_orders<S: Service>(
         State(service): State<Arc<S>>,
         call: Call,
         body: axum::body::Bytes,
@@ -210,7 +210,7 @@ pub mod order_service_http {
     };
 
     /// `PUT /api/v1/orders/{order_id}/cancel` → `CancelOrder`.
-    async fn cancel_order<S: OrderService>(
+    async fn cancel_order<S: Service>(
         State(service): State<Arc<S>>,
         call: Call,
         body: axum::body::Bytes,

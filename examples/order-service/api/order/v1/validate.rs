@@ -166,38 +166,41 @@ impl super::super::validate::Validate for CancelOrderRequest {
 #[derive(Debug)]
 pub struct ValidatedOrderService<S>(pub std::sync::Arc<S>);
 
-#[tonic::async_trait]
-impl<S: order_service_server::OrderService> order_service_server::OrderService
-for ValidatedOrderService<S> {
-    async fn create_order(
-        &self,
-        request: tonic::Request<CreateOrderRequest>,
-    ) -> Result<tonic::Response<CreateOrderResponse>, tonic::Status> {
-        super::super::validate::Validate::validate(request.get_ref())?;
-        self.0.create_order(request).await
-    }
+mod validated_order_service_impl {
+    #[tonic::async_trait]
+    impl<
+        S: super::order_service_server::OrderService,
+    > super::order_service_server::OrderService for super::ValidatedOrderService<S> {
+        async fn create_order(
+            &self,
+            request: tonic::Request<super::CreateOrderRequest>,
+        ) -> Result<tonic::Response<super::CreateOrderResponse>, tonic::Status> {
+            super::super::super::validate::Validate::validate(request.get_ref())?;
+            self.0.create_order(request).await
+        }
 
-    async fn get_order(
-        &self,
-        request: tonic::Request<GetOrderRequest>,
-    ) -> Result<tonic::Response<Order>, tonic::Status> {
-        super::super::validate::Validate::validate(request.get_ref())?;
-        self.0.get_order(request).await
-    }
+        async fn get_order(
+            &self,
+            request: tonic::Request<super::GetOrderRequest>,
+        ) -> Result<tonic::Response<super::Order>, tonic::Status> {
+            super::super::super::validate::Validate::validate(request.get_ref())?;
+            self.0.get_order(request).await
+        }
 
-    async fn list_orders(
-        &self,
-        request: tonic::Request<ListOrdersRequest>,
-    ) -> Result<tonic::Response<ListOrdersResponse>, tonic::Status> {
-        super::super::validate::Validate::validate(request.get_ref())?;
-        self.0.list_orders(request).await
-    }
+        async fn list_orders(
+            &self,
+            request: tonic::Request<super::ListOrdersRequest>,
+        ) -> Result<tonic::Response<super::ListOrdersResponse>, tonic::Status> {
+            super::super::super::validate::Validate::validate(request.get_ref())?;
+            self.0.list_orders(request).await
+        }
 
-    async fn cancel_order(
-        &self,
-        request: tonic::Request<CancelOrderRequest>,
-    ) -> Result<tonic::Response<Order>, tonic::Status> {
-        super::super::validate::Validate::validate(request.get_ref())?;
-        self.0.cancel_order(request).await
+        async fn cancel_order(
+            &self,
+            request: tonic::Request<super::CancelOrderRequest>,
+        ) -> Result<tonic::Response<super::Order>, tonic::Status> {
+            super::super::super::validate::Validate::validate(request.get_ref())?;
+            self.0.cancel_order(request).await
+        }
     }
 }
