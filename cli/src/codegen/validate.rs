@@ -20,11 +20,7 @@ pub fn render(package: &Package) -> Option<TokenStream> {
     let wrappers = package
         .services
         .iter()
-        .filter(|s| {
-            s.methods
-                .iter()
-                .any(|m| m.validate_input && !m.client_streaming)
-        })
+        .filter(|s| s.methods.iter().any(|m| m.validate_input))
         .map(|service| render_wrapper(service, &runtime));
     let impls = package.validated.iter().map(|message| {
         let ty: syn::Path = syn::parse_str(&message.rust_path).expect("message paths parse");
@@ -59,9 +55,9 @@ pub fn render(package: &Package) -> Option<TokenStream> {
     Some(quote!(#(#impls)* #(#wrappers)*))
 }
 
-/// A service wrapper that checks each request (of unary and server-streaming calls) before the
-/// inner service sees it, so gRPC rejects what HTTP rejects. Client-streaming requests arrive
-/// one by one inside the call and pass through unchecked.
+/// A service wrapper that checks each request before the inner service sees it, so gRPC rejects
+/// what HTTP rejects: the request of a unary or server-streaming call up front, each message of a
+/// client stream as it arrives.
 fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
     let server_module = format_ident!("{}_server", names::snake(&service.name));
     let service_trait = format_ident!("{}", names::upper_camel(&service.name));
@@ -94,8 +90,11 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
         } else {
             quote!(tonic::Request<#input>)
         };
-        let check = (method.validate_input && !method.client_streaming)
-            .then(|| quote!(super::#runtime::Validate::validate(request.get_ref())?;));
+        let check = match (method.validate_input, method.client_streaming) {
+            (false, _) => None,
+            (true, false) => Some(quote!(super::#runtime::Validate::validate(request.get_ref())?;)),
+            (true, true) => Some(quote!(let request = super::#runtime::checked_stream(request);)),
+        };
         if method.server_streaming {
             let stream = format_ident!("{}Stream", method.name);
             quote! {

@@ -21,6 +21,27 @@ pub trait Validate {
     }
 }
 
+/// A client stream whose every message is checked as it arrives, so gRPC refuses what the HTTP
+/// routes refuse: a message that breaks its rules ends the stream with its `400 VALIDATOR`
+/// error, which the service sees as the stream's next item.
+pub fn checked_stream<T>(request: tonic::Request<tonic::Streaming<T>>) -> tonic::Request<tonic::Streaming<T>>
+where
+    T: Validate + prost::Message + Default + Send + 'static,
+{
+    let (metadata, extensions, messages) = request.into_parts();
+    let checked = futures_util::stream::unfold(Some(messages), |messages| async move {
+        let mut messages = messages?;
+        let next = match messages.message().await {
+            Ok(None) => return None,
+            Ok(Some(message)) => message.validate().map(|()| message),
+            Err(status) => Err(Error::from(status)),
+        };
+        let more = next.is_ok().then_some(messages);
+        Some((next, more))
+    });
+    tonic::Request::from_parts(metadata, extensions, super::gateway::message_stream(checked))
+}
+
 /// A boxed message (prost boxes recursive `oneof` members) validates as its content.
 impl<T: Validate> Validate for Box<T> {
     fn validate_at(&self, prefix: &str, violations: &mut Violations) {

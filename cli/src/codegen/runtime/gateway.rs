@@ -153,27 +153,14 @@ impl Call {
     where
         T: DeserializeOwned + prost::Message + Default + Send + 'static,
     {
-        use tonic::codec::Codec as _;
-
         self.strip_verb(binding);
         let url = UrlFields { query: std::mem::take(&mut self.query), captures: self.captures.clone() };
-        let frames = json_values(body.into_data_stream()).map(move |value| {
+        let messages = json_values(body.into_data_stream()).map(move |value| {
             let message: T = url.message(binding, value?)?;
             check(&message)?;
-            // Each message in gRPC's framing: uncompressed, its length, its bytes.
-            let length = u32::try_from(message.encoded_len())
-                .map_err(|_| codec("a streamed message is larger than 4 GiB"))?;
-            let mut frame = Vec::with_capacity(5 + length as usize);
-            frame.push(0);
-            frame.extend_from_slice(&length.to_be_bytes());
-            message.encode(&mut frame).map_err(|err| codec(err.to_string()))?;
-            Ok::<_, Error>(frame)
+            Ok(message)
         });
-        // tonic finds the `Status` in a body error's source chain and hands it to the service.
-        let frames = frames.map(|frame| frame.map_err(tonic::Status::from));
-        let decoder = tonic_prost::ProstCodec::<T, T>::default().decoder();
-        let stream = tonic::Streaming::new_request(decoder, axum::body::Body::from_stream(frames), None, None);
-        Ok(self.into_request(stream))
+        Ok(self.into_request(message_stream(messages)))
     }
 
     /// Removes the custom verb from the last captured segment (`7:cancel` → `7`).
@@ -264,6 +251,32 @@ pub fn has_verb(path: &str, verb: &str) -> bool {
 /// The answer to a path that matched a route but none of its custom verbs.
 pub fn no_route(path: &str) -> Response {
     Error::new(404, "NOT_FOUND", format!("no route for `{path}`")).into_response()
+}
+
+/// The messages of `messages` as the `tonic::Streaming` a client-streaming service method takes,
+/// so messages made here (decoded from JSON, or checked on the way) reach the same code gRPC
+/// requests do. An error ends the stream; the service sees it as the stream's next item.
+pub fn message_stream<T>(messages: impl Stream<Item = Result<T, Error>> + Send + 'static) -> tonic::Streaming<T>
+where
+    T: prost::Message + Default + Send + 'static,
+{
+    use tonic::codec::Codec as _;
+
+    let frames = messages.map(|message| {
+        let message = message?;
+        // Each message in gRPC's framing: uncompressed, its length, its bytes.
+        let length = u32::try_from(message.encoded_len())
+            .map_err(|_| codec("a streamed message is larger than 4 GiB"))?;
+        let mut frame = Vec::with_capacity(5 + length as usize);
+        frame.push(0);
+        frame.extend_from_slice(&length.to_be_bytes());
+        message.encode(&mut frame).map_err(|err| codec(err.to_string()))?;
+        Ok::<_, Error>(frame)
+    });
+    // tonic finds the `Status` in a body error's source chain and hands it to the service.
+    let frames = frames.map(|frame| frame.map_err(tonic::Status::from));
+    let decoder = tonic_prost::ProstCodec::<T, T>::default().decoder();
+    tonic::Streaming::new_request(decoder, axum::body::Body::from_stream(frames), None, None)
 }
 
 /// A check for messages of bindings whose request type has no validation rules.
