@@ -19,6 +19,9 @@ pub struct Project {
     pub version: String,
     /// `[package.metadata.micro]`.
     pub options: codegen::Options,
+    /// Folders to resolve contracts' imports from after `api/` (`proto-include` in
+    /// `[package.metadata.micro]`, e.g. `["third_party"]`), as absolute paths.
+    pub includes: Vec<PathBuf>,
 }
 
 impl Project {
@@ -62,18 +65,35 @@ impl Project {
         let version = string("version").unwrap_or_else(|| "0.0.0".to_owned());
 
         let mut options = codegen::Options::default();
+        let mut includes = Vec::new();
+        let line_of = |item: Option<&toml_edit::Item>| {
+            item.and_then(toml_edit::Item::span)
+                .map_or(0, |span| text[..span.start].matches('\n').count() + 1)
+        };
         if let Some(micro) = package
             .and_then(|p| p.get("metadata"))
             .and_then(|m| m.get("micro"))
         {
+            if let Some(setting) = micro.get("proto-include") {
+                let folders: Option<Vec<&str>> = setting
+                    .as_array()
+                    .map(|array| array.iter().map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                let Some(folders) = folders else {
+                    anyhow::bail!(
+                        "{}:{}: `proto-include` in `[package.metadata.micro]` must be a list of folders\nhint: e.g. `proto-include = [\"third_party\"]`, relative to the package",
+                        manifest.display(),
+                        line_of(Some(setting)),
+                    );
+                };
+                includes = folders.iter().map(|folder| root.join(folder)).collect();
+            }
             let setting = micro.get("json-field-names");
             match setting.map(|v| v.as_str()) {
                 None | Some(Some("json")) => {}
                 Some(Some("proto")) => options.proto_field_names = true,
                 Some(_) => {
-                    let line = setting
-                        .and_then(toml_edit::Item::span)
-                        .map_or(0, |span| text[..span.start].matches('\n').count() + 1);
+                    let line = line_of(setting);
                     anyhow::bail!(
                         "{}:{line}: `json-field-names` in `[package.metadata.micro]` must be \"json\" or \"proto\"\nhint: \"json\" writes lowerCamelCase names (the proto3 default), \"proto\" the names as declared",
                         manifest.display(),
@@ -86,10 +106,20 @@ impl Project {
             name,
             version,
             options,
+            includes,
         })
     }
 
     pub fn contracts_dir(&self) -> PathBuf {
         self.root.join(CONTRACTS_DIR)
+    }
+
+    /// Where contracts' imports resolve: `api/`, then the project's `proto-include` folders, then
+    /// `extra` (a command's `-I` folders).
+    pub fn include_dirs(&self, extra: &[PathBuf]) -> Vec<PathBuf> {
+        let mut dirs = vec![self.contracts_dir()];
+        dirs.extend(self.includes.iter().cloned());
+        dirs.extend(extra.iter().cloned());
+        dirs
     }
 }

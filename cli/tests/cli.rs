@@ -385,6 +385,76 @@ fn generation_errors_name_file_line_and_what_to_do() {
     assert_eq!(tree(&hello.join("api")), before, "nothing was written");
 }
 
+/// `proto-include` in `[package.metadata.micro]` tells every command where imports live, as
+/// `-I` tells one; a value that is not a list of folders is an error naming its line.
+#[test]
+fn proto_include_resolves_imports_for_every_command() {
+    let work = tempfile::tempdir().unwrap();
+    let hello = new_service(work.path(), "hello");
+    let shared = hello.join("third_party/acme/type/v1");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(
+        shared.join("money.proto"),
+        "syntax = \"proto3\";\npackage acme.type.v1;\nmessage Money { int64 units = 1; }\n",
+    )
+    .unwrap();
+    let contract = hello.join("api/helloworld/v1/greeter.proto");
+    let text = std::fs::read_to_string(&contract)
+        .unwrap()
+        .replace(
+            "import \"google/api/annotations.proto\";",
+            "import \"google/api/annotations.proto\";\nimport \"acme/type/v1/money.proto\";",
+        )
+        .replace(
+            "string name = 1;",
+            "string name = 1;\n  acme.type.v1.Money tip = 2;",
+        );
+    std::fs::write(&contract, text).unwrap();
+
+    let output = micro(&hello, &["routes"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let manifest = hello.join("Cargo.toml");
+    let cargo_toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        cargo_toml.replace(
+            "# proto-include = [\"third_party\"]",
+            "proto-include = [\"third_party\"]",
+        ),
+    )
+    .unwrap();
+    for args in [&["routes"][..], &["proto", "client", "-q"]] {
+        let output = micro(&hello, args);
+        assert!(
+            output.status.success(),
+            "{}",
+            transcript(&output, work.path())
+        );
+    }
+    assert!(hello.join("api/acme/type/v1/pb.rs").is_file());
+
+    std::fs::write(
+        &manifest,
+        cargo_toml.replace(
+            "# proto-include = [\"third_party\"]",
+            "proto-include = \"third_party\"",
+        ),
+    )
+    .unwrap();
+    let output = micro(&hello, &["routes"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Cargo.toml:") && stderr.contains("`proto-include`"),
+        "{stderr}"
+    );
+}
+
 /// A binding micro cannot route is left out with a warning naming it; the rest of the contract,
 /// the method's gRPC side included, is generated.
 #[test]

@@ -154,8 +154,7 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
             all.push(file.clone());
         }
     }
-    let mut include_dirs = vec![contracts.to_owned()];
-    include_dirs.extend(includes.iter().cloned());
+    let include_dirs = project.include_dirs(includes);
     let compiled = protos::compile(&all, &include_dirs)?;
 
     let selected_names: Vec<&String> = compiled

@@ -45,7 +45,7 @@ pub fn project_contracts(project: &Project) -> anyhow::Result<(Compiled, Vec<Pac
             contracts.display()
         );
     }
-    let compiled = protos::compile(&files, &[contracts])?;
+    let compiled = protos::compile(&files, &project.include_dirs(&[]))?;
     let packages: BTreeSet<String> = compiled
         .requested
         .iter()

@@ -18,8 +18,7 @@ pub struct Options {
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     let project = Project::find(options.file.parent().unwrap_or(&options.file))?;
-    let mut includes = vec![project.contracts_dir()];
-    includes.extend(options.includes.iter().cloned());
+    let includes = project.include_dirs(&options.includes);
     let compiled = protos::compile(std::slice::from_ref(&options.file), &includes)?;
     let name = &compiled.requested[0];
     let file = compiled
