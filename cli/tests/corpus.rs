@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{micro, new_service, transcript};
+use common::{micro, new_service, python_tool, transcript};
 
 /// The crates generated code uses, by the names the scaffold's `Cargo.toml` gives them; their
 /// versions and features are read from there, so the corpus builds against what services get.
@@ -88,6 +88,15 @@ fn public_contract_sets_generate_build_and_pass_clippy() {
             transcript(&output, work.path())
         );
         eprintln!("{set}: generated in {:.2?}", started.elapsed());
+        let document = crate_dir.join("api/openapi.json");
+        let validator = python_tool("openapi-spec-validator==0.9.0", "openapi-spec-validator");
+        let output = Command::new(&validator).arg(&document).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{set}: its OpenAPI document is not valid:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     let members: Vec<String> = sets.iter().map(|s| format!("\"{s}\"")).collect();

@@ -633,6 +633,15 @@ fn constrain(schema: &mut Value, rules: &FieldValidation) {
     if rules.ignore_empty {
         return;
     }
+    if let Some(map) = rules.map.as_ref().filter(|_| schema["type"] == "object") {
+        if let Some(min) = map.min_pairs {
+            schema["minProperties"] = min.into();
+        }
+        if let Some(max) = map.max_pairs {
+            schema["maxProperties"] = max.into();
+        }
+        return;
+    }
     if schema["type"] == "array" {
         if let Some(items) = &rules.items {
             if let Some(min) = items.min_items {
@@ -841,6 +850,10 @@ fn rejects_default(rules: &FieldValidation) -> bool {
             .items
             .as_ref()
             .is_some_and(|items| items.min_items.is_some_and(|n| n > 0))
+        || rules
+            .map
+            .as_ref()
+            .is_some_and(|map| map.min_pairs.is_some_and(|n| n > 0))
         || rules.checks.iter().any(zero_refused)
 }
 
