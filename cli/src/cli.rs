@@ -189,6 +189,10 @@ pub enum ProtoCommand {
 pub struct ProtoAddArgs {
     /// Where to create the contract, e.g. `api/order/v1/order.proto`.
     pub file: PathBuf,
+
+    /// Write the contract even where it leaves the project's `api/` folder.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,10 +24,18 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".micro-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".micro-");
+    // A temporary file is private (0600) by default; the file it becomes gets the mode a plain
+    // file creation gets under the user's umask, or keeps the mode of the file it replaces.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
+    if let Ok(existing) = fs_err::metadata(path) {
+        fs_err::set_permissions(temp.path(), existing.permissions())?;
+    }
     std::io::Write::write_all(&mut temp, contents)
         .with_context(|| format!("writing `{}`", path.display()))?;
     temp.persist(path)
@@ -94,6 +102,29 @@ mod tests {
             path: path.into(),
             contents: contents.into(),
         }
+    }
+
+    /// Files get the mode a plain file creation gets in the same folder (the temporary file's
+    /// private mode does not leak), and a replaced file keeps its own.
+    #[cfg(unix)]
+    #[test]
+    fn written_files_have_the_modes_plain_files_have() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| fs_err::metadata(path).unwrap().permissions().mode() & 0o777;
+        fs_err::write(dir.path().join("plain"), "x").unwrap();
+        write_atomic(&dir.path().join("ours"), b"x").unwrap();
+        assert_eq!(
+            mode(&dir.path().join("ours")),
+            mode(&dir.path().join("plain"))
+        );
+
+        let script = dir.path().join("script.sh");
+        fs_err::write(&script, "#!/bin/sh\n").unwrap();
+        fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o750)).unwrap();
+        write_atomic(&script, b"#!/bin/sh\necho\n").unwrap();
+        assert_eq!(mode(&script), 0o750);
     }
 
     #[test]

@@ -102,6 +102,25 @@ fn proto_add_writes_a_contract_named_after_its_file() {
     let again = micro(&shop, &["proto", "add", "api/order/v1/order_item.proto"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    // A path that leaves `api/` is refused, and nothing is written; `--force` writes it.
+    let escaping = ["proto", "add", "api/../../x/v1/y.proto"];
+    let refused = micro(&shop.join("src"), &["proto", "add", "../../x/v1/y.proto"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("outside the project's contracts folder"),
+        "{}",
+        transcript(&refused, work.path())
+    );
+    assert_eq!(micro(&shop, &escaping).status.code(), Some(1));
+    assert!(!work.path().join("x").exists(), "nothing was written");
+    let forced = micro(&shop, &[&escaping[..], &["--force"]].concat());
+    assert!(
+        forced.status.success(),
+        "{}",
+        transcript(&forced, work.path())
+    );
+    assert!(work.path().join("x/v1/y.proto").is_file());
 }
 
 #[test]
@@ -383,6 +402,56 @@ fn generation_errors_name_file_line_and_what_to_do() {
         transcript(&output, work.path())
     );
     assert_eq!(tree(&hello.join("api")), before, "nothing was written");
+}
+
+/// Every file and folder of a new service has the mode a plain file or folder created there gets
+/// (nothing keeps a temporary file's private mode), so the image's non-root user can read its
+/// configuration.
+#[cfg(unix)]
+#[test]
+fn a_new_service_has_the_modes_of_plain_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let work = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    let hello = new_service(work.path(), "hello");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    std::fs::write(work.path().join("plain"), "").unwrap();
+    std::fs::create_dir(work.path().join("plain-dir")).unwrap();
+    let (file_mode, dir_mode) = (
+        mode(&work.path().join("plain")),
+        mode(&work.path().join("plain-dir")),
+    );
+    assert_eq!(mode(&hello), dir_mode, "the service's folder");
+    for entry in walkdir::WalkDir::new(&hello) {
+        let entry = entry.unwrap();
+        let expected = if entry.file_type().is_dir() {
+            dir_mode
+        } else {
+            file_mode
+        };
+        assert_eq!(mode(entry.path()), expected, "{}", entry.path().display());
+    }
+    // What the Dockerfile's non-root user does: read the configuration.
+    let config = hello.join("configs/config.yaml");
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        m.uid() == 0
+    });
+    if is_root && Path::new("/usr/sbin/runuser").exists() {
+        let output = std::process::Command::new("/usr/sbin/runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "nobody cannot read the configuration: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// `proto-include` in `[package.metadata.micro]` tells every command where imports live, as

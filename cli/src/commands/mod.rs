@@ -38,7 +38,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
         .map(|()| ExitCode::SUCCESS),
         Command::Proto(proto) => match proto.command {
             ProtoCommand::Add(args) => {
-                proto::add::run(&cwd.join(args.file), printer).map(|()| ExitCode::SUCCESS)
+                proto::add::run(&cwd, &args.file, args.force, printer).map(|()| ExitCode::SUCCESS)
             }
             ProtoCommand::Client(args) => proto::client::run(
                 &proto::client::Options {

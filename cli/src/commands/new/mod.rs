@@ -45,15 +45,18 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     }
 
     fs_err::create_dir_all(&options.parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".micro-new-")
-        .tempdir_in(&options.parent)
-        .with_context(|| {
-            format!(
-                "creating a temporary folder in `{}`",
-                options.parent.display()
-            )
-        })?;
+    let mut staging = tempfile::Builder::new();
+    staging.prefix(".micro-new-");
+    // The folder becomes the service's: it gets the mode a plain `mkdir` gets, not a temporary
+    // folder's private one.
+    #[cfg(unix)]
+    staging.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let staging = staging.tempdir_in(&options.parent).with_context(|| {
+        format!(
+            "creating a temporary folder in `{}`",
+            options.parent.display()
+        )
+    })?;
     // Questions come after every check that could refuse, so nobody answers them for nothing.
     let rendered = match &options.template {
         None => {

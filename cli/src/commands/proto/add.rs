@@ -9,7 +9,10 @@ use crate::output::Printer;
 use crate::project::{CONTRACTS_DIR, Project};
 use crate::scaffold;
 
-pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
+/// Writes the contract `file` (relative to `cwd`). Inside a project it must land under the
+/// project's `api/` folder, unless `force`.
+pub fn run(cwd: &Path, file: &Path, force: bool, printer: Printer) -> anyhow::Result<()> {
+    let file = &normalized(&cwd.join(file));
     if file.extension().is_none_or(|e| e != "proto") {
         anyhow::bail!("`{}` does not end in `.proto`", file.display());
     }
@@ -23,7 +26,17 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
         .ancestors()
         .find(|dir| dir.is_dir())
         .unwrap_or(Path::new("."));
-    let project = Project::find(start).ok();
+    let project = Project::find(cwd).or_else(|_| Project::find(start)).ok();
+    if let Some(project) = &project
+        && !file.starts_with(project.contracts_dir())
+        && !force
+    {
+        anyhow::bail!(
+            "`{}` is outside the project's contracts folder `{}`\nhint: contracts belong under `{CONTRACTS_DIR}/` (e.g. `{CONTRACTS_DIR}/order/v1/order.proto`); pass `--force` to write it there anyway",
+            file.display(),
+            project.contracts_dir().display()
+        );
+    }
     let relative = project
         .as_ref()
         .and_then(|p| file.strip_prefix(p.contracts_dir()).ok())
@@ -65,4 +78,22 @@ pub fn run(file: &Path, printer: Printer) -> anyhow::Result<()> {
     );
     printer.line(format!("\nNext: micro proto client {}", shown.display()));
     Ok(())
+}
+
+/// `path` with `.` and `..` resolved by their names alone, so `api/../../x` is seen to leave the
+/// project before anything is written (the folders need not exist).
+fn normalized(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
