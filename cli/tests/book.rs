@@ -51,6 +51,29 @@ fn the_book_builds_without_warnings_or_broken_links() {
     assert!(!walkthrough.contains("{{#include"));
 }
 
+/// What the README tells a newcomer: `mdbook build book` (and so `mdbook serve book`) works with
+/// stock mdBook alone; the link checker is an optional backend.
+#[test]
+fn stock_mdbook_alone_builds_the_book() {
+    let mdbook = installed("mdbook");
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&mdbook, bin.path().join("mdbook")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(bin.path().join("mdbook"))
+        .args(["build", "book", "--dest-dir"])
+        .arg(out.path())
+        .current_dir(book().join(".."))
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "stock mdBook cannot build the book:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.path().join("html/index.html").is_file() || out.path().join("index.html").is_file());
+}
+
 /// The shell blocks (```sh) of a chapter, in order.
 fn shell_blocks(chapter: &str) -> Vec<String> {
     let mut blocks = Vec::new();
