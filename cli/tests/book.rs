@@ -71,7 +71,9 @@ fn stock_mdbook_alone_builds_the_book() {
         "stock mdBook cannot build the book:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(out.path().join("html/index.html").is_file() || out.path().join("index.html").is_file());
+    assert!(
+        out.path().join("html/index.html").is_file() || out.path().join("index.html").is_file()
+    );
 }
 
 /// The shell blocks (```sh) of a chapter, in order.
