@@ -273,9 +273,41 @@ fn the_order_service_example_passes_its_tests() {
     let (code, read) = call(&["--http", &http, get, &format!(r#"{{"order_id": "{id}"}}"#)]);
     assert_eq!(code, Some(0), "{read}");
     assert_eq!(
-        (read["status"].as_str(), read["totalAmount"].as_str()),
+        (
+            read["order"]["status"].as_str(),
+            read["order"]["totalAmount"].as_str()
+        ),
         (Some("ORDER_STATUS_PENDING"), Some("599900"))
     );
+
+    // A client people use that speaks only reflection v1alpha: Python's grpcio-reflection learns
+    // the contracts from the server, creates an order and reads it back.
+    let python = python_tool("grpcio-reflection==1.85.1", "python");
+    let output = Command::new(&python)
+        .arg(fixtures().join("reflection_client.py"))
+        .arg(&grpc)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Python reflection client failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let replies: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        replies[0]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "order.v1.OrderService"),
+        "{stdout}"
+    );
+    let id = replies[1]["orderId"].as_str().unwrap();
+    assert!(replies[2].to_string().contains(id), "{stdout}");
     service.kill().unwrap();
     service.wait().unwrap();
 }

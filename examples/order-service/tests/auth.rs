@@ -208,7 +208,7 @@ async fn over_http_users_see_their_own_orders_and_admins_all() {
         )
         .await;
     assert_eq!(status, 200, "{cancelled}");
-    assert_eq!(cancelled["status"], "ORDER_STATUS_CANCELLED");
+    assert_eq!(cancelled["order"]["status"], "ORDER_STATUS_CANCELLED");
 
     running.stop().await;
 }
@@ -253,7 +253,9 @@ async fn over_grpc_tokens_travel_as_metadata() {
         .get_order(with_token(&token("ops", &["admin"]), get()))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .order
+        .expect("the order");
     assert_eq!(order.user_id, "user_123");
     let page = client
         .list_orders(with_token(

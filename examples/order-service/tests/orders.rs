@@ -72,8 +72,10 @@ async fn the_readme_requests_work_over_http() {
     assert_eq!(status, StatusCode::OK, "{created}");
     let id = created["orderId"].as_str().expect("an order id").to_owned();
 
-    let (status, order) = call(&router, "GET", &format!("/api/v1/orders/{id}"), None).await;
-    assert_eq!(status, StatusCode::OK, "{order}");
+    let (status, reply) = call(&router, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    // The guide's contract: the order comes wrapped, `{"order": {...}}`.
+    let order = &reply["order"];
     assert_eq!(order["userId"], "user_123");
     assert_eq!(order["status"], "ORDER_STATUS_PENDING");
     // The server computes the total; 64-bit integers are strings in proto3 JSON.
@@ -100,7 +102,8 @@ async fn the_readme_requests_work_over_http() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
-    assert_eq!(cancelled["status"], "ORDER_STATUS_CANCELLED");
+    assert_eq!(cancelled["success"], true);
+    assert_eq!(cancelled["order"]["status"], "ORDER_STATUS_CANCELLED");
 
     // Both show on /metrics (tests share the process's counters, so at least one of each).
     let response = router
@@ -387,7 +390,9 @@ async fn orders_over_grpc() {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .order
+        .expect("GetOrderResponse carries the order");
     assert_eq!(order.total_amount, 379_800);
     assert_eq!(order.status, OrderStatus::Pending as i32);
 
@@ -396,7 +401,11 @@ async fn orders_over_grpc() {
         reason: "changed my mind".into(),
     };
     let cancelled = client.cancel_order(cancel()).await.unwrap().into_inner();
-    assert_eq!(cancelled.status, OrderStatus::Cancelled as i32);
+    assert!(cancelled.success);
+    assert_eq!(
+        cancelled.order.map(|order| order.status),
+        Some(OrderStatus::Cancelled as i32)
+    );
     let status = client.cancel_order(cancel()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Aborted, "{status:?}");
     assert!(is_order_already_cancelled(&Error::from(status)));

@@ -14,10 +14,10 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
 use tonic_types::StatusExt as _;
 
 use super::{Options, TypedError, base_url};
@@ -108,7 +108,7 @@ async fn describe(
                 pool
             }
             None => {
-                printer.warn("the server offers no reflection (grpc.reflection.v1); describing the method from the project's contracts");
+                printer.warn("the server offers no reflection (grpc.reflection.v1 or v1alpha); describing the method from the project's contracts");
                 local_pool(options)?
             }
         }
@@ -150,41 +150,21 @@ async fn reflected_pool(
     channel: &Channel,
     service: &str,
 ) -> anyhow::Result<Option<DescriptorPool>> {
-    let mut client = ServerReflectionClient::new(channel.clone());
     let mut pool = DescriptorPool::global();
     let mut wanted = vec![MessageRequest::FileContainingSymbol(service.to_owned())];
     let mut asked = HashSet::new();
     let mut files = BTreeMap::new();
     while let Some(request) = wanted.pop() {
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(request),
-        };
-        let mut responses = match client
-            .server_reflection_info(tokio_stream::once(request))
-            .await
-        {
-            Ok(response) => response.into_inner(),
-            Err(status) if status.code() == tonic::Code::Unimplemented => return Ok(None),
-            Err(status) => {
-                return Err(anyhow::anyhow!(
-                    "asking the server's reflection service: {status}"
-                ));
-            }
-        };
-        let response = match responses.message().await {
-            Ok(Some(response)) => response,
+        let response = match reflect(channel, request).await? {
+            Reflected::Unavailable => return Ok(None),
             // An unknown symbol or file: the pool goes without it, and `describe` then says
             // which services the server does have.
-            Ok(None) => continue,
-            Err(status) if status.code() == tonic::Code::NotFound => continue,
-            Err(status) => {
-                return Err(anyhow::anyhow!("reading the server's reflection: {status}"));
-            }
+            Reflected::Answer(None) => continue,
+            Reflected::Answer(Some(response)) => response,
         };
         // Anything else is an error response (an unknown service, say): the pool goes without
         // it, and `describe` then lists the services the server does have.
-        let Some(MessageResponse::FileDescriptorResponse(found)) = response.message_response else {
+        let MessageResponse::FileDescriptorResponse(found) = response else {
             continue;
         };
         for bytes in found.file_descriptor_proto {
@@ -209,22 +189,66 @@ async fn reflected_pool(
 
 /// The services the server's reflection lists.
 async fn reflected_services(channel: &Channel) -> anyhow::Result<Vec<String>> {
+    let request = MessageRequest::ListServices(String::new());
+    Ok(match reflect(channel, request).await? {
+        Reflected::Answer(Some(MessageResponse::ListServicesResponse(list))) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// What a server's reflection service said to one request.
+enum Reflected {
+    /// The server serves neither version of reflection.
+    Unavailable,
+    /// Its answer; `None` when it had none (an unknown symbol or file).
+    Answer(Option<MessageResponse>),
+}
+
+/// Asks the server's reflection service, `grpc.reflection.v1`, or `v1alpha` for servers that
+/// only speak that (older grpcurl-era servers, Python's grpcio-reflection before 1.62). The two
+/// versions' messages are the same on the wire, so a v1 request is sent as v1alpha bytes.
+async fn reflect(channel: &Channel, request: MessageRequest) -> anyhow::Result<Reflected> {
+    use tonic_reflection::pb::v1alpha;
+
     let request = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+        message_request: Some(request),
     };
-    let mut responses = ServerReflectionClient::new(channel.clone())
+    let answer = |outcome: Result<Option<ServerReflectionResponse>, tonic::Status>| match outcome {
+        Ok(response) => Ok(Reflected::Answer(response.and_then(|r| r.message_response))),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(Reflected::Answer(None)),
+        Err(status) => Err(anyhow::anyhow!(
+            "asking the server's reflection service: {status}"
+        )),
+    };
+    let mut v1 = ServerReflectionClient::new(channel.clone());
+    match v1
+        .server_reflection_info(tokio_stream::once(request.clone()))
+        .await
+    {
+        Ok(response) => return answer(response.into_inner().message().await),
+        Err(status) if status.code() == tonic::Code::Unimplemented => {}
+        Err(status) => return answer(Err(status)),
+    }
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1alpha::ServerReflectionRequest::decode(request.encode_to_vec().as_slice())?;
+    match alpha
         .server_reflection_info(tokio_stream::once(request))
-        .await?
-        .into_inner();
-    Ok(
-        match responses.message().await?.and_then(|r| r.message_response) {
-            Some(MessageResponse::ListServicesResponse(list)) => {
-                list.service.into_iter().map(|s| s.name).collect()
-            }
-            _ => Vec::new(),
-        },
-    )
+        .await
+    {
+        Ok(response) => {
+            let message = response.into_inner().message().await.map(|found| {
+                found.and_then(|found| {
+                    ServerReflectionResponse::decode(found.encode_to_vec().as_slice()).ok()
+                })
+            });
+            answer(message)
+        }
+        Err(status) if status.code() == tonic::Code::Unimplemented => Ok(Reflected::Unavailable),
+        Err(status) => answer(Err(status)),
+    }
 }
 
 /// A message as pretty proto3 JSON (lowerCamelCase names, 64-bit integers as strings).

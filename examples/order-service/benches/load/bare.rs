@@ -53,7 +53,10 @@ pub async fn serve() {
 
 async fn http_get(State(store): State<Arc<OrderStore>>, Path(id): Path<String>) -> Response {
     match store.get(&id).await {
-        Ok(Some(order)) => Json(api::Order::from(order)).into_response(),
+        Ok(Some(order)) => Json(api::GetOrderResponse {
+            order: Some(order.into()),
+        })
+        .into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -66,9 +69,11 @@ impl OrderService for Bare {
     async fn get_order(
         &self,
         request: Request<api::GetOrderRequest>,
-    ) -> Result<tonic::Response<api::Order>, Status> {
+    ) -> Result<tonic::Response<api::GetOrderResponse>, Status> {
         match self.0.get(&request.get_ref().order_id).await {
-            Ok(Some(order)) => Ok(tonic::Response::new(order.into())),
+            Ok(Some(order)) => Ok(tonic::Response::new(api::GetOrderResponse {
+                order: Some(order.into()),
+            })),
             Ok(None) => Err(Status::not_found("no such order")),
             Err(_) => Err(Status::internal("storage failed")),
         }
@@ -91,7 +96,7 @@ impl OrderService for Bare {
     async fn cancel_order(
         &self,
         _: Request<api::CancelOrderRequest>,
-    ) -> Result<tonic::Response<api::Order>, Status> {
+    ) -> Result<tonic::Response<api::CancelOrderResponse>, Status> {
         Err(Status::unimplemented("the baseline only reads"))
     }
 }

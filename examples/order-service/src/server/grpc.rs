@@ -40,9 +40,15 @@ pub async fn serve(
         shutdown.await;
         health.set_not_serving::<Served>().await;
     };
+    // Reflection in both versions: v1, and v1alpha for the clients that speak only that (Python's
+    // grpcio-reflection, older grpcurl, several GUI clients).
+    let descriptors = crate::api::descriptors::file_descriptor_set();
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(&crate::api::descriptors::file_descriptor_set())
+        .register_encoded_file_descriptor_set(&descriptors)
         .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(&descriptors)
+        .build_v1alpha()?;
     Server::builder()
         .timeout(config.timeout)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -55,6 +61,7 @@ pub async fn serve(
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         // Requests are validated against the contract's rules before the service sees them.
         .add_service(InterceptedService::new(
             OrderServiceServer::new(ValidatedOrderService(orders)),

@@ -5,11 +5,11 @@ use tonic::{Request, Response, Status};
 
 use crate::api::order::v1::order_service_server::OrderService as OrderApi;
 use crate::api::order::v1::{
-    CancelOrderRequest, CreateOrderRequest, CreateOrderResponse, GetOrderRequest,
-    ListOrdersRequest, ListOrdersResponse, OrderItem, OrderStatus, error_insufficient_stock,
-    error_invalid_user, error_order_already_cancelled, error_order_forbidden,
-    error_order_not_cancellable, error_order_not_found, error_product_not_found,
-    error_store_unavailable,
+    CancelOrderRequest, CancelOrderResponse, CreateOrderRequest, CreateOrderResponse,
+    GetOrderRequest, GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderItem,
+    OrderStatus, error_insufficient_stock, error_invalid_user, error_order_already_cancelled,
+    error_order_forbidden, error_order_not_cancellable, error_order_not_found,
+    error_product_not_found, error_store_unavailable,
 };
 use crate::api::{errors::Error, order::v1 as api};
 use crate::biz::{self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role};
@@ -112,12 +112,14 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
     async fn get_order(
         &self,
         request: Request<GetOrderRequest>,
-    ) -> Result<Response<api::Order>, Status> {
+    ) -> Result<Response<GetOrderResponse>, Status> {
         let order = self
             .usecase
             .get(&caller(&request), &request.get_ref().order_id)
             .await?;
-        Ok(Response::new(order.into()))
+        Ok(Response::new(GetOrderResponse {
+            order: Some(order.into()),
+        }))
     }
     // ANCHOR_END: get_order
 
@@ -157,14 +159,17 @@ impl<R: OrderRepo> OrderApi for OrderService<R> {
     async fn cancel_order(
         &self,
         request: Request<CancelOrderRequest>,
-    ) -> Result<Response<api::Order>, Status> {
+    ) -> Result<Response<CancelOrderResponse>, Status> {
         let caller = caller(&request);
         let request = request.get_ref();
         let order = self
             .usecase
             .cancel(&caller, &request.order_id, &request.reason)
             .await?;
-        Ok(Response::new(order.into()))
+        Ok(Response::new(CancelOrderResponse {
+            success: true,
+            order: Some(order.into()),
+        }))
     }
 }
 

@@ -7,9 +7,9 @@ impl ErrorReason {
             Self::Unspecified => 500,
             Self::OrderNotFound => 404,
             Self::OrderAlreadyCancelled => 409,
-            Self::OrderNotCancellable => 409,
             Self::InsufficientStock => 409,
             Self::InvalidUser => 400,
+            Self::OrderNotCancellable => 409,
             Self::ProductNotFound => 400,
             Self::OrderForbidden => 403,
             Self::StoreUnavailable => 503,
@@ -44,18 +44,6 @@ pub fn is_order_already_cancelled(err: &super::super::errors::Error) -> bool {
     err.reason == "ORDER_ALREADY_CANCELLED"
 }
 
-/// A `ORDER_NOT_CANCELLABLE` error (HTTP 409).
-pub fn error_order_not_cancellable(
-    message: impl Into<String>,
-) -> super::super::errors::Error {
-    ErrorReason::OrderNotCancellable.error(message)
-}
-
-/// Whether `err` has the reason `ORDER_NOT_CANCELLABLE`.
-pub fn is_order_not_cancellable(err: &super::super::errors::Error) -> bool {
-    err.reason == "ORDER_NOT_CANCELLABLE"
-}
-
 /// A `INSUFFICIENT_STOCK` error (HTTP 409).
 pub fn error_insufficient_stock(
     message: impl Into<String>,
@@ -76,6 +64,18 @@ pub fn error_invalid_user(message: impl Into<String>) -> super::super::errors::E
 /// Whether `err` has the reason `INVALID_USER`.
 pub fn is_invalid_user(err: &super::super::errors::Error) -> bool {
     err.reason == "INVALID_USER"
+}
+
+/// A `ORDER_NOT_CANCELLABLE` error (HTTP 409).
+pub fn error_order_not_cancellable(
+    message: impl Into<String>,
+) -> super::super::errors::Error {
+    ErrorReason::OrderNotCancellable.error(message)
+}
+
+/// Whether `err` has the reason `ORDER_NOT_CANCELLABLE`.
+pub fn is_order_not_cancellable(err: &super::super::errors::Error) -> bool {
+    err.reason == "ORDER_NOT_CANCELLABLE"
 }
 
 /// A `PRODUCT_NOT_FOUND` error (HTTP 400).

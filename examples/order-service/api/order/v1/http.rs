@@ -56,7 +56,7 @@ pub mod order_service_http {
         pub async fn get_order(
             &self,
             request: &super::GetOrderRequest,
-        ) -> Result<super::Order, Error> {
+        ) -> Result<super::GetOrderResponse, Error> {
             gateway::send(&self.http, &self.base_url, &GET_ORDER, request).await
         }
 
@@ -72,7 +72,7 @@ pub mod order_service_http {
         pub async fn cancel_order(
             &self,
             request: &super::CancelOrderRequest,
-        ) -> Result<super::Order, Error> {
+        ) -> Result<super::CancelOrderResponse, Error> {
             gateway::send(&self.http, &self.base_url, &CANCEL_ORDER, request).await
         }
     }

@@ -5,12 +5,13 @@
 #[repr(i32)]
 pub enum ErrorReason {
     Unspecified = 0,
+    /// The guide's reasons keep their numbers, which are on the wire; later ones follow.
     OrderNotFound = 1,
     OrderAlreadyCancelled = 2,
+    InsufficientStock = 3,
+    InvalidUser = 4,
     /// Shipped and completed orders cannot be cancelled.
-    OrderNotCancellable = 3,
-    InsufficientStock = 4,
-    InvalidUser = 5,
+    OrderNotCancellable = 5,
     ProductNotFound = 6,
     /// The caller may not see or change this order.
     OrderForbidden = 7,
@@ -27,9 +28,9 @@ impl ErrorReason {
             Self::Unspecified => "ERROR_REASON_UNSPECIFIED",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
             Self::OrderAlreadyCancelled => "ORDER_ALREADY_CANCELLED",
-            Self::OrderNotCancellable => "ORDER_NOT_CANCELLABLE",
             Self::InsufficientStock => "INSUFFICIENT_STOCK",
             Self::InvalidUser => "INVALID_USER",
+            Self::OrderNotCancellable => "ORDER_NOT_CANCELLABLE",
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
@@ -41,9 +42,9 @@ impl ErrorReason {
             "ERROR_REASON_UNSPECIFIED" => Some(Self::Unspecified),
             "ORDER_NOT_FOUND" => Some(Self::OrderNotFound),
             "ORDER_ALREADY_CANCELLED" => Some(Self::OrderAlreadyCancelled),
-            "ORDER_NOT_CANCELLABLE" => Some(Self::OrderNotCancellable),
             "INSUFFICIENT_STOCK" => Some(Self::InsufficientStock),
             "INVALID_USER" => Some(Self::InvalidUser),
+            "ORDER_NOT_CANCELLABLE" => Some(Self::OrderNotCancellable),
             "PRODUCT_NOT_FOUND" => Some(Self::ProductNotFound),
             "ORDER_FORBIDDEN" => Some(Self::OrderForbidden),
             "STORE_UNAVAILABLE" => Some(Self::StoreUnavailable),
@@ -108,6 +109,11 @@ pub struct GetOrderRequest {
     #[prost(string, tag = "1")]
     pub order_id: ::prost::alloc::string::String,
 }
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetOrderResponse {
+    #[prost(message, optional, tag = "1")]
+    pub order: ::core::option::Option<Order>,
+}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListOrdersRequest {
     /// Whose orders; an admin may leave it empty to list everyone's.
@@ -137,6 +143,14 @@ pub struct CancelOrderRequest {
     pub order_id: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CancelOrderResponse {
+    #[prost(bool, tag = "1")]
+    pub success: bool,
+    /// The order as the cancellation left it.
+    #[prost(message, optional, tag = "2")]
+    pub order: ::core::option::Option<Order>,
 }
 /// Where an order is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -300,7 +314,10 @@ pub mod order_service_client {
         pub async fn get_order(
             &mut self,
             request: impl tonic::IntoRequest<super::GetOrderRequest>,
-        ) -> std::result::Result<tonic::Response<super::Order>, tonic::Status> {
+        ) -> std::result::Result<
+            tonic::Response<super::GetOrderResponse>,
+            tonic::Status,
+        > {
             self.inner
                 .ready()
                 .await
@@ -347,7 +364,10 @@ pub mod order_service_client {
         pub async fn cancel_order(
             &mut self,
             request: impl tonic::IntoRequest<super::CancelOrderRequest>,
-        ) -> std::result::Result<tonic::Response<super::Order>, tonic::Status> {
+        ) -> std::result::Result<
+            tonic::Response<super::CancelOrderResponse>,
+            tonic::Status,
+        > {
             self.inner
                 .ready()
                 .await
@@ -394,7 +414,10 @@ pub mod order_service_server {
         async fn get_order(
             &self,
             request: tonic::Request<super::GetOrderRequest>,
-        ) -> std::result::Result<tonic::Response<super::Order>, tonic::Status>;
+        ) -> std::result::Result<
+            tonic::Response<super::GetOrderResponse>,
+            tonic::Status,
+        >;
         /// A user's orders, newest first, a page at a time.
         async fn list_orders(
             &self,
@@ -407,7 +430,10 @@ pub mod order_service_server {
         async fn cancel_order(
             &self,
             request: tonic::Request<super::CancelOrderRequest>,
-        ) -> std::result::Result<tonic::Response<super::Order>, tonic::Status>;
+        ) -> std::result::Result<
+            tonic::Response<super::CancelOrderResponse>,
+            tonic::Status,
+        >;
     }
     /// Creates, reads, lists and cancels customers' orders.
     #[derive(Debug)]
@@ -538,7 +564,7 @@ pub mod order_service_server {
                         T: OrderService,
                     > tonic::server::UnaryService<super::GetOrderRequest>
                     for GetOrderSvc<T> {
-                        type Response = super::Order;
+                        type Response = super::GetOrderResponse;
                         type Future = BoxFuture<
                             tonic::Response<Self::Response>,
                             tonic::Status,
@@ -628,7 +654,7 @@ pub mod order_service_server {
                         T: OrderService,
                     > tonic::server::UnaryService<super::CancelOrderRequest>
                     for CancelOrderSvc<T> {
-                        type Response = super::Order;
+                        type Response = super::CancelOrderResponse;
                         type Future = BoxFuture<
                             tonic::Response<Self::Response>,
                             tonic::Status,

@@ -112,6 +112,118 @@ impl<'de> serde::Deserialize<'de> for CancelOrderRequest {
         deserializer.deserialize_struct("order.v1.CancelOrderRequest", FIELDS, GeneratedVisitor)
     }
 }
+impl serde::Serialize for CancelOrderResponse {
+    #[allow(deprecated)]
+    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
+    where
+        S: serde::Serializer,
+    {
+        use serde::ser::SerializeStruct;
+        let mut len = 0;
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        let mut struct_ser = serializer.serialize_struct("order.v1.CancelOrderResponse", len)?;
+        if true {
+            struct_ser.serialize_field("success", &self.success)?;
+        }
+        if let Some(v) = self.order.as_ref() {
+            struct_ser.serialize_field("order", v)?;
+        }
+        struct_ser.end()
+    }
+}
+impl<'de> serde::Deserialize<'de> for CancelOrderResponse {
+    #[allow(deprecated)]
+    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        const FIELDS: &[&str] = &[
+            "success",
+            "order",
+        ];
+
+        #[allow(clippy::enum_variant_names)]
+        enum GeneratedField {
+            Success,
+            Order,
+            __SkipField__,
+        }
+        impl<'de> serde::Deserialize<'de> for GeneratedField {
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+            {
+                struct GeneratedVisitor;
+
+                impl serde::de::Visitor<'_> for GeneratedVisitor {
+                    type Value = GeneratedField;
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
+                    }
+
+                    #[allow(unused_variables)]
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
+                    where
+                        E: serde::de::Error,
+                    {
+                        match value {
+                            "success" => Ok(GeneratedField::Success),
+                            "order" => Ok(GeneratedField::Order),
+                            _ => Ok(GeneratedField::__SkipField__),
+                        }
+                    }
+                }
+                deserializer.deserialize_identifier(GeneratedVisitor)
+            }
+        }
+        struct GeneratedVisitor;
+        impl<'de> serde::de::Visitor<'de> for GeneratedVisitor {
+            type Value = CancelOrderResponse;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("struct order.v1.CancelOrderResponse")
+            }
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<CancelOrderResponse, V::Error>
+                where
+                    V: serde::de::MapAccess<'de>,
+            {
+                let mut success__ = None;
+                let mut order__ = None;
+                while let Some(k) = map_.next_key()? {
+                    match k {
+                        GeneratedField::Success => {
+                            if success__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("success"));
+                            }
+                            success__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Order => {
+                            if order__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("order"));
+                            }
+                            order__ = map_.next_value()?;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(CancelOrderResponse {
+                    success: success__.unwrap_or_default(),
+                    order: order__,
+                })
+            }
+        }
+        deserializer.deserialize_struct("order.v1.CancelOrderResponse", FIELDS, GeneratedVisitor)
+    }
+}
 impl serde::Serialize for CreateOrderRequest {
     #[allow(deprecated)]
     fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
@@ -365,9 +477,9 @@ impl serde::Serialize for ErrorReason {
             Self::Unspecified => "ERROR_REASON_UNSPECIFIED",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
             Self::OrderAlreadyCancelled => "ORDER_ALREADY_CANCELLED",
-            Self::OrderNotCancellable => "ORDER_NOT_CANCELLABLE",
             Self::InsufficientStock => "INSUFFICIENT_STOCK",
             Self::InvalidUser => "INVALID_USER",
+            Self::OrderNotCancellable => "ORDER_NOT_CANCELLABLE",
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
@@ -385,9 +497,9 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
             "ERROR_REASON_UNSPECIFIED",
             "ORDER_NOT_FOUND",
             "ORDER_ALREADY_CANCELLED",
-            "ORDER_NOT_CANCELLABLE",
             "INSUFFICIENT_STOCK",
             "INVALID_USER",
+            "ORDER_NOT_CANCELLABLE",
             "PRODUCT_NOT_FOUND",
             "ORDER_FORBIDDEN",
             "STORE_UNAVAILABLE",
@@ -434,9 +546,9 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
                     "ERROR_REASON_UNSPECIFIED" => Ok(ErrorReason::Unspecified),
                     "ORDER_NOT_FOUND" => Ok(ErrorReason::OrderNotFound),
                     "ORDER_ALREADY_CANCELLED" => Ok(ErrorReason::OrderAlreadyCancelled),
-                    "ORDER_NOT_CANCELLABLE" => Ok(ErrorReason::OrderNotCancellable),
                     "INSUFFICIENT_STOCK" => Ok(ErrorReason::InsufficientStock),
                     "INVALID_USER" => Ok(ErrorReason::InvalidUser),
+                    "ORDER_NOT_CANCELLABLE" => Ok(ErrorReason::OrderNotCancellable),
                     "PRODUCT_NOT_FOUND" => Ok(ErrorReason::ProductNotFound),
                     "ORDER_FORBIDDEN" => Ok(ErrorReason::OrderForbidden),
                     "STORE_UNAVAILABLE" => Ok(ErrorReason::StoreUnavailable),
@@ -541,6 +653,101 @@ impl<'de> serde::Deserialize<'de> for GetOrderRequest {
             }
         }
         deserializer.deserialize_struct("order.v1.GetOrderRequest", FIELDS, GeneratedVisitor)
+    }
+}
+impl serde::Serialize for GetOrderResponse {
+    #[allow(deprecated)]
+    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
+    where
+        S: serde::Serializer,
+    {
+        use serde::ser::SerializeStruct;
+        let mut len = 0;
+        if true {
+            len += 1;
+        }
+        let mut struct_ser = serializer.serialize_struct("order.v1.GetOrderResponse", len)?;
+        if let Some(v) = self.order.as_ref() {
+            struct_ser.serialize_field("order", v)?;
+        }
+        struct_ser.end()
+    }
+}
+impl<'de> serde::Deserialize<'de> for GetOrderResponse {
+    #[allow(deprecated)]
+    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        const FIELDS: &[&str] = &[
+            "order",
+        ];
+
+        #[allow(clippy::enum_variant_names)]
+        enum GeneratedField {
+            Order,
+            __SkipField__,
+        }
+        impl<'de> serde::Deserialize<'de> for GeneratedField {
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+            {
+                struct GeneratedVisitor;
+
+                impl serde::de::Visitor<'_> for GeneratedVisitor {
+                    type Value = GeneratedField;
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
+                    }
+
+                    #[allow(unused_variables)]
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
+                    where
+                        E: serde::de::Error,
+                    {
+                        match value {
+                            "order" => Ok(GeneratedField::Order),
+                            _ => Ok(GeneratedField::__SkipField__),
+                        }
+                    }
+                }
+                deserializer.deserialize_identifier(GeneratedVisitor)
+            }
+        }
+        struct GeneratedVisitor;
+        impl<'de> serde::de::Visitor<'de> for GeneratedVisitor {
+            type Value = GetOrderResponse;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("struct order.v1.GetOrderResponse")
+            }
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<GetOrderResponse, V::Error>
+                where
+                    V: serde::de::MapAccess<'de>,
+            {
+                let mut order__ = None;
+                while let Some(k) = map_.next_key()? {
+                    match k {
+                        GeneratedField::Order => {
+                            if order__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("order"));
+                            }
+                            order__ = map_.next_value()?;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(GetOrderResponse {
+                    order: order__,
+                })
+            }
+        }
+        deserializer.deserialize_struct("order.v1.GetOrderResponse", FIELDS, GeneratedVisitor)
     }
 }
 impl serde::Serialize for ListOrdersRequest {

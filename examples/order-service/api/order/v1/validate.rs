@@ -102,6 +102,23 @@ impl super::super::validate::Validate for GetOrderRequest {
     }
 }
 
+impl super::super::validate::Validate for GetOrderResponse {
+    #[allow(deprecated)]
+    fn validate_at(
+        &self,
+        prefix: &str,
+        violations: &mut super::super::validate::Violations,
+    ) {
+        if let Some(value) = &self.order {
+            super::super::validate::Validate::validate_at(
+                value,
+                &format!("{prefix}order."),
+                violations,
+            );
+        }
+    }
+}
+
 impl super::super::validate::Validate for ListOrdersRequest {
     #[allow(deprecated)]
     fn validate_at(
@@ -160,6 +177,23 @@ impl super::super::validate::Validate for CancelOrderRequest {
     }
 }
 
+impl super::super::validate::Validate for CancelOrderResponse {
+    #[allow(deprecated)]
+    fn validate_at(
+        &self,
+        prefix: &str,
+        violations: &mut super::super::validate::Violations,
+    ) {
+        if let Some(value) = &self.order {
+            super::super::validate::Validate::validate_at(
+                value,
+                &format!("{prefix}order."),
+                violations,
+            );
+        }
+    }
+}
+
 /// `order.v1.OrderService` with every request checked against its rules before the wrapped service sees it.
 ///
 /// Serve this with tonic, e.g. `OrderServiceServer::new(ValidatedOrderService(service))`, so gRPC rejects what the HTTP routes reject.
@@ -182,7 +216,7 @@ mod validated_order_service_impl {
         async fn get_order(
             &self,
             request: tonic::Request<super::GetOrderRequest>,
-        ) -> Result<tonic::Response<super::Order>, tonic::Status> {
+        ) -> Result<tonic::Response<super::GetOrderResponse>, tonic::Status> {
             super::super::super::validate::Validate::validate(request.get_ref())?;
             self.0.get_order(request).await
         }
@@ -198,7 +232,7 @@ mod validated_order_service_impl {
         async fn cancel_order(
             &self,
             request: tonic::Request<super::CancelOrderRequest>,
-        ) -> Result<tonic::Response<super::Order>, tonic::Status> {
+        ) -> Result<tonic::Response<super::CancelOrderResponse>, tonic::Status> {
             super::super::super::validate::Validate::validate(request.get_ref())?;
             self.0.cancel_order(request).await
         }
