@@ -24,6 +24,7 @@ const GENERATED_CODE_DEPENDENCIES: &[&str] = &[
     "pbjson",
     "pbjson-types",
     "prost",
+    "prost-reflect",
     "regex",
     "reqwest",
     "serde",

@@ -53,6 +53,7 @@ fn generated_validators_pass_protoc_gen_validate_harness() {
         "pbjson",
         "pbjson-types",
         "prost",
+        "prost-reflect",
         "regex",
         "reqwest",
         "serde",

@@ -243,7 +243,7 @@ fn render_handler(
     let input = local_type(&method.input.rust_path);
     let binding_const = binding_const(handler);
     let operation = format!("/{}/{}", service.full_name, method.name);
-    let binding_value = render_binding(binding, &operation);
+    let binding_value = render_binding(method, binding, &operation);
     // A server stream goes out as Server-Sent Events, one message per event.
     let respond = if method.server_streaming {
         quote!(gateway::stream)
@@ -388,7 +388,7 @@ fn axum_route(template: &PathTemplate) -> (String, Option<&str>) {
     }
 }
 
-fn render_binding(binding: &HttpBinding, operation: &str) -> TokenStream {
+fn render_binding(method: &Method, binding: &HttpBinding, operation: &str) -> TokenStream {
     let mut captures = 0;
     let mut path = Vec::new();
     for segment in &binding.template.segments {
@@ -418,6 +418,7 @@ fn render_binding(binding: &HttpBinding, operation: &str) -> TokenStream {
             path: path.clone(),
             kind: ValueKind::Text,
             repeated: false,
+            map: false,
         })
     };
     let body = match &binding.body {
@@ -439,12 +440,15 @@ fn render_binding(binding: &HttpBinding, operation: &str) -> TokenStream {
         }
         None => quote!(None),
     };
-    let method = &binding.verb;
+    let (request, reply) = (&method.input.full_name, &method.output.full_name);
+    let http_method = &binding.verb;
     let template = &binding.template.text;
     quote! {
         gateway::Binding {
             operation: #operation,
-            method: #method,
+            request: #request,
+            reply: #reply,
+            method: #http_method,
             template: #template,
             path: &[#(#path),*],
             verb: #verb,
@@ -462,13 +466,14 @@ fn render_field(field: &BoundField) -> TokenStream {
         "{}",
         match field.kind {
             ValueKind::Text => "Text",
-            ValueKind::Number => "Number",
+            ValueKind::Integer => "Integer",
+            ValueKind::Float => "Float",
             ValueKind::Bool => "Bool",
             ValueKind::Enum => "Enum",
         }
     );
-    let repeated = field.repeated;
+    let (repeated, map) = (field.repeated, field.map);
     quote! {
-        gateway::Field { proto: &[#(#proto),*], json: &[#(#json),*], kind: gateway::Kind::#kind, repeated: #repeated }
+        gateway::Field { proto: &[#(#proto),*], json: &[#(#json),*], kind: gateway::Kind::#kind, repeated: #repeated, map: #map }
     }
 }

@@ -208,7 +208,10 @@ pub fn client(
 
 /// The module tree (`mod.rs`) that mounts the generated code of `packages`, given as package name
 /// and the generated files of each (file names inside the package folder).
-pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<GeneratedFile> {
+pub fn index(
+    packages: &BTreeMap<String, Vec<String>>,
+    options: &Options,
+) -> anyhow::Result<GeneratedFile> {
     #[derive(Default)]
     struct Tree {
         includes: Vec<String>,
@@ -237,6 +240,7 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
         quote!(#(#includes)* #(#children)*)
     }
     let body = render(&root, true);
+    let proto_field_names = options.proto_field_names;
     let tokens = quote! {
         #![doc = " Code generated from the contracts in this folder: messages with their proto3 JSON"]
         #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
@@ -245,6 +249,10 @@ pub fn index(packages: &BTreeMap<String, Vec<String>>) -> anyhow::Result<Generat
         pub mod errors;
         pub mod gateway;
         pub mod validate;
+
+        #[doc = " Whether HTTP replies name fields as declared (`user_id`) rather than in lowerCamelCase"]
+        #[doc = " (`userId`): `json-field-names` in `[package.metadata.micro]`. Requests accept both."]
+        pub const JSON_PROTO_FIELD_NAMES: bool = #proto_field_names;
 
         #[doc = " The OpenAPI 3 document of every HTTP route below, as JSON."]
         pub const OPENAPI_JSON: &str = include_str!("openapi.json");

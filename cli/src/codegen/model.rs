@@ -152,15 +152,19 @@ pub struct BoundField {
     pub path: FieldPath,
     pub kind: ValueKind,
     pub repeated: bool,
+    /// A map whose entries the query string sets as `name[key]=value`; `kind` is its values'.
+    pub map: bool,
 }
 
 /// How a URL string becomes the proto3 JSON value of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
-    /// Strings, bytes (base64), 64-bit integers, timestamps, durations, field masks: JSON strings.
+    /// Strings, bytes (base64), timestamps, durations, field masks: JSON strings.
     Text,
-    /// 32-bit integers and floating point: JSON numbers.
-    Number,
+    /// Integers of any width (and their wrappers).
+    Integer,
+    /// Floating point (and its wrappers).
+    Float,
     Bool,
     /// A name, or a number.
     Enum,

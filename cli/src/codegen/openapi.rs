@@ -269,6 +269,9 @@ impl<'a> Types<'a> {
             if field.repeated {
                 schema = json!({ "type": "array", "items": schema });
             }
+            if field.map {
+                schema = json!({ "type": "object", "additionalProperties": schema });
+            }
             let rules = self.top_level_rules(&method.input.full_name, &field.path);
             if let Some(rules) = rules {
                 constrain(&mut schema, rules);
@@ -279,6 +282,11 @@ impl<'a> Types<'a> {
                 &field.path.json
             };
             let mut parameter = json!({ "name": names.join("."), "in": "query", "schema": schema });
+            if field.map {
+                // `labels[key]=value`, one parameter an entry.
+                parameter["style"] = "deepObject".into();
+                parameter["explode"] = true.into();
+            }
             if rules.is_some_and(rejects_default) {
                 parameter["required"] = true.into();
             }
@@ -448,7 +456,8 @@ impl<'a> Types<'a> {
             Some(field) => self.value_schema(&field.value, used),
             None => match bound.kind {
                 ValueKind::Text | ValueKind::Enum => json!({ "type": "string" }),
-                ValueKind::Number => json!({ "type": "number" }),
+                ValueKind::Integer => json!({ "type": "integer" }),
+                ValueKind::Float => json!({ "type": "number" }),
                 ValueKind::Bool => json!({ "type": "boolean" }),
             },
         }

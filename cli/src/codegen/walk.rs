@@ -352,6 +352,7 @@ fn build_binding(
                 path: json_path(input, &var.proto),
                 kind,
                 repeated,
+                map: false,
             });
         }
     }
@@ -564,7 +565,7 @@ fn collect_query_fields(
             .chain([&field])
             .map(|f| f.name().to_owned())
             .collect();
-        if taken.iter().any(|t| t.proto == proto) || field.is_map() {
+        if taken.iter().any(|t| t.proto == proto) {
             continue;
         }
         let path = FieldPath {
@@ -575,11 +576,25 @@ fn collect_query_fields(
                 .collect(),
             proto,
         };
-        if let Some((kind, repeated)) = value_kind(&field) {
+        if field.is_map() {
+            // Entries by `name[key]=value`, when the values have a string form.
+            let Kind::Message(entry) = field.kind() else {
+                continue;
+            };
+            if let Some(kind) = kind_of(&entry.map_entry_value_field().kind()) {
+                out.push(BoundField {
+                    path,
+                    kind,
+                    repeated: false,
+                    map: true,
+                });
+            }
+        } else if let Some((kind, repeated)) = value_kind(&field) {
             out.push(BoundField {
                 path,
                 kind,
                 repeated,
+                map: false,
             });
         } else if let Kind::Message(inner) = field.kind() {
             let seen =
@@ -595,15 +610,24 @@ fn collect_query_fields(
 
 /// How a field's URL text maps to JSON, or `None` for a message that has no string form.
 fn value_kind(field: &FieldDescriptor) -> Option<(ValueKind, bool)> {
-    let kind = match field.kind() {
+    Some((kind_of(&field.kind())?, field.is_list()))
+}
+
+/// How URL text of a value of `kind` maps to JSON, or `None` for a message with no string form.
+fn kind_of(kind: &Kind) -> Option<ValueKind> {
+    Some(match kind {
         Kind::Bool => ValueKind::Bool,
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
-            ValueKind::Number
-        }
-        Kind::Float | Kind::Double => ValueKind::Number,
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
-            ValueKind::Text
-        }
+        Kind::Int32
+        | Kind::Sint32
+        | Kind::Sfixed32
+        | Kind::Uint32
+        | Kind::Fixed32
+        | Kind::Int64
+        | Kind::Sint64
+        | Kind::Sfixed64
+        | Kind::Uint64
+        | Kind::Fixed64 => ValueKind::Integer,
+        Kind::Float | Kind::Double => ValueKind::Float,
         Kind::String | Kind::Bytes => ValueKind::Text,
         Kind::Enum(_) => ValueKind::Enum,
         Kind::Message(message) => match message.full_name() {
@@ -611,18 +635,16 @@ fn value_kind(field: &FieldDescriptor) -> Option<(ValueKind, bool)> {
             | "google.protobuf.Duration"
             | "google.protobuf.FieldMask"
             | "google.protobuf.StringValue"
-            | "google.protobuf.BytesValue"
-            | "google.protobuf.Int64Value"
-            | "google.protobuf.UInt64Value" => ValueKind::Text,
-            "google.protobuf.Int32Value"
-            | "google.protobuf.UInt32Value"
-            | "google.protobuf.FloatValue"
-            | "google.protobuf.DoubleValue" => ValueKind::Number,
+            | "google.protobuf.BytesValue" => ValueKind::Text,
+            "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value" => ValueKind::Integer,
+            "google.protobuf.FloatValue" | "google.protobuf.DoubleValue" => ValueKind::Float,
             "google.protobuf.BoolValue" => ValueKind::Bool,
             _ => return None,
         },
-    };
-    Some((kind, field.is_list()))
+    })
 }
 
 /// The Rust path of `message` from inside the module of `package`.

@@ -2,8 +2,10 @@
 //! Support for the HTTP/JSON routes generated from `google.api.http` rules.
 //!
 //! A request is assembled as proto3 JSON (body, then query string, then path variables, so path
-//! values win) and decoded into the request message with its generated serde impl; the reply is
-//! encoded the same way. Every failure, the service's or the binding's, is an [`Error`].
+//! values win) and decoded into the request message by the canonical proto3 JSON mapping, read
+//! from the contracts' descriptors (prost-reflect); the reply is encoded the same way. Every
+//! failure, the service's or the binding's, is an [`Error`]; every decoding failure has the
+//! reason `CODEC`.
 //!
 //! [`send`] is the other side: a typed client splits a request message into path, query and
 //! body by the same bindings.
@@ -17,8 +19,7 @@ use axum::http::{Extensions, HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 use serde_json::{Map, Value};
 
 pub use super::errors::Error;
@@ -26,10 +27,13 @@ pub use super::errors::Error;
 /// How the text of a URL parameter becomes the proto3 JSON value of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Strings, bytes, 64-bit integers and well-known types written as strings.
+    /// Strings, bytes and well-known types written as strings.
     Text,
-    /// 32-bit integers and floating point.
-    Number,
+    /// Integers of any width, in the forms grpc-gateway reads (`16`, `0x10`, `-1e2`).
+    Integer,
+    /// Floating point (`1.5`, `NaN`, `Infinity`).
+    Float,
+    /// `true`/`false`, and the forms grpc-gateway reads (`1`, `t`, `True`, `0`, `F`, …).
     Bool,
     /// An enum, by value name or number.
     Enum,
@@ -44,6 +48,8 @@ pub struct Field {
     pub json: &'static [&'static str],
     pub kind: Kind,
     pub repeated: bool,
+    /// A map whose entries the query string sets as `name[key]=value`.
+    pub map: bool,
 }
 
 /// A path variable: a request field and the URL segments that make its value.
@@ -67,6 +73,9 @@ pub enum Part {
 pub struct Binding {
     /// The RPC it calls, as gRPC names it: `/helloworld.v1.Greeter/SayHello`.
     pub operation: &'static str,
+    /// The full names of its request and response messages, whose descriptors map them to JSON.
+    pub request: &'static str,
+    pub reply: &'static str,
     /// The HTTP method, e.g. `GET`.
     pub method: &'static str,
     /// The path template as the contract wrote it, e.g. `/v1/{name=shelves/*}:archive`.
@@ -110,13 +119,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let captures = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|err| bad_request("BAD_PATH", err.body_text()))?
+            .map_err(|err| codec(format!("the path: {}", err.body_text())))?
             .iter()
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
         let Query(query) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|err| bad_request("BAD_QUERY", err.body_text()))?;
+            .map_err(|err| codec(format!("the query string: {}", err.body_text())))?;
         Ok(Call {
             captures,
             query,
@@ -130,7 +139,7 @@ impl Call {
 
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
     /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's.
-    pub fn decode<T: DeserializeOwned>(
+    pub fn decode<T: prost::Message + Default>(
         mut self,
         binding: &Binding,
         body: &Bytes,
@@ -152,7 +161,7 @@ impl Call {
         check: fn(&T) -> Result<(), Error>,
     ) -> Result<tonic::Request<tonic::Streaming<T>>, Error>
     where
-        T: DeserializeOwned + prost::Message + Default + Send + 'static,
+        T: prost::Message + Default + Send + 'static,
     {
         self.strip_verb(binding);
         let url = UrlFields { query: std::mem::take(&mut self.query), captures: self.captures.clone() };
@@ -175,7 +184,7 @@ impl Call {
         }
     }
 
-    fn message<T: DeserializeOwned>(&mut self, binding: &Binding, body: Value) -> Result<T, Error> {
+    fn message<T: prost::Message + Default>(&mut self, binding: &Binding, body: Value) -> Result<T, Error> {
         let url = UrlFields { query: std::mem::take(&mut self.query), captures: std::mem::take(&mut self.captures) };
         url.message(binding, body)
     }
@@ -195,7 +204,8 @@ struct UrlFields {
 impl UrlFields {
     /// The request message of `binding` from `body` (the JSON the HTTP body carries), then the
     /// query string, then the path variables, so path values win.
-    fn message<T: DeserializeOwned>(&self, binding: &Binding, body: Value) -> Result<T, Error> {
+    fn message<T: prost::Message + Default>(&self, binding: &Binding, body: Value) -> Result<T, Error> {
+        let descriptor = descriptor(binding.request)?;
         let mut request = match &binding.body {
             Body::None => Map::new(),
             Body::Whole => match body {
@@ -204,30 +214,47 @@ impl UrlFields {
             },
             Body::Field(field) => {
                 let mut request = Map::new();
+                if binding.method == "PATCH" {
+                    fill_update_mask(&descriptor, field, &body, &mut request);
+                }
                 set(&mut request, field, body);
                 request
             }
         };
+        let mut given = std::collections::HashSet::new();
         for (key, text) in &self.query {
-            // Unknown parameters are ignored, as proto3 JSON ignores unknown fields.
-            if let Some(field) = binding.query.iter().find(|f| matches_key(f, key)) {
-                set(&mut request, field, to_json(field, text)?);
+            // A map entry: `labels[key]=value`.
+            if let Some((name, entry)) = key.strip_suffix(']').and_then(|k| k.split_once('[')) {
+                match binding.query.iter().find(|f| f.map && matches_key(f, name)) {
+                    Some(field) => set_entry(&mut request, field, entry, url_value(field, text)?),
+                    None => refuse_unknown(&descriptor, name)?,
+                }
+                continue;
             }
+            let Some(field) = binding.query.iter().find(|f| !f.map && matches_key(f, key)) else {
+                refuse_unknown(&descriptor, key)?;
+                continue;
+            };
+            if !field.repeated && !given.insert(field.proto) {
+                return Err(codec(format!(
+                    "the query string gives `{key}` twice; it takes one value"
+                )));
+            }
+            // Given in the query string, `update_mask` replaces the one a PATCH body implies.
+            set(&mut request, field, url_value(field, text)?);
         }
         for variable in binding.path {
             let text = self.variable_text(variable);
             if variable.field.repeated {
                 // A repeated field's values are comma-separated, as grpc-gateway reads them.
                 for item in text.split(',') {
-                    set(&mut request, &variable.field, to_json(&variable.field, item)?);
+                    set(&mut request, &variable.field, url_value(&variable.field, item)?);
                 }
             } else {
-                set(&mut request, &variable.field, to_json(&variable.field, &text)?);
+                set(&mut request, &variable.field, url_value(&variable.field, &text)?);
             }
         }
-        // The error names the field at fault (`inner.level: invalid type: …`).
-        serde_path_to_error::deserialize(Value::Object(request))
-            .map_err(|err| codec(format!("invalid request: `{}`: {}", err.path(), err.inner())))
+        from_json(&descriptor, Value::Object(request), "request")
     }
 
     /// The value of a path variable: its pattern with each capture filled in.
@@ -332,7 +359,7 @@ pub fn answer(binding: &Binding, result: Result<Response, Error>) -> Response {
 }
 
 /// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.
-pub fn reply<T: Serialize>(binding: &Binding, reply: tonic::Response<T>) -> Result<Response, Error> {
+pub fn reply<T: prost::Message>(binding: &Binding, reply: tonic::Response<T>) -> Result<Response, Error> {
     let body = encode(binding, reply.get_ref())?;
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
@@ -343,7 +370,7 @@ pub fn reply<T: Serialize>(binding: &Binding, reply: tonic::Response<T>) -> Resu
 /// the error body.
 pub fn stream<T, S>(binding: &'static Binding, reply: tonic::Response<S>) -> Result<Response, Error>
 where
-    T: Serialize,
+    T: prost::Message,
     S: Stream<Item = Result<T, tonic::Status>> + Send + 'static,
 {
     let messages = Box::pin(reply.into_inner());
@@ -363,12 +390,13 @@ where
 }
 
 /// The JSON of a reply message, or of its `response_body` field.
-fn encode<T: Serialize>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
+fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
     let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
+    let json = to_json(&descriptor(binding.reply)?, message)?;
     let Some(field) = &binding.response_body else {
-        return serde_json::to_vec(message).map_err(encoding_failed);
+        return serde_json::to_vec(&json).map_err(encoding_failed);
     };
-    let Value::Object(mut fields) = serde_json::to_value(message).map_err(encoding_failed)? else {
+    let Value::Object(mut fields) = json else {
         return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
     };
     // An unset message field is absent from its parent: it is sent as `null`.
@@ -379,11 +407,208 @@ fn encode<T: Serialize>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error
     serde_json::to_vec(&value).map_err(encoding_failed)
 }
 
+/// The contracts' descriptors (`descriptors.rs`), decoded once: the JSON mapping reads them.
+static DESCRIPTORS: std::sync::LazyLock<Result<DescriptorPool, String>> = std::sync::LazyLock::new(|| {
+    DescriptorPool::decode(super::descriptors::file_descriptor_set().as_slice()).map_err(|err| err.to_string())
+});
+
+fn descriptor(full_name: &str) -> Result<MessageDescriptor, Error> {
+    let pool = DESCRIPTORS.as_ref().map_err(|err| Error::new(500, "CODEC", format!("the contracts' descriptors: {err}")))?;
+    pool.get_message_by_name(full_name)
+        .ok_or_else(|| Error::new(500, "CODEC", format!("`{full_name}` is not among the contracts' descriptors")))
+}
+
+/// A message from its proto3 JSON, by the canonical mapping; the error names the field at fault.
+fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, json: Value, what: &str) -> Result<T, Error> {
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
+    let options = prost_reflect::DeserializeOptions::new();
+    let dynamic = DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options)
+        .map_err(|err| {
+            let path = track.path().to_string();
+            let at = if path == "." { String::new() } else { format!("`{path}`: ") };
+            codec(format!("invalid {what}: {at}{}", plain_error(&err.to_string())))
+        })?;
+    dynamic.transcode_to::<T>().map_err(|err| codec(format!("invalid {what}: {err}")))
+}
+
+/// The proto3 JSON of a message: every field, default values included; names as the contracts'
+/// JSON names, or as declared when the service asks for those.
+fn to_json<T: prost::Message>(descriptor: &MessageDescriptor, message: &T) -> Result<Value, Error> {
+    let failed = |err: String| Error::new(500, "CODEC", err);
+    let dynamic = DynamicMessage::decode(descriptor.clone(), message.encode_to_vec().as_slice())
+        .map_err(|err| failed(err.to_string()))?;
+    let options = prost_reflect::SerializeOptions::new()
+        .skip_default_fields(false)
+        .use_proto_field_name(super::JSON_PROTO_FIELD_NAMES);
+    dynamic
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|err| failed(err.to_string()))
+}
+
+/// A decoding error as a person reads it, without serde's line and column into a JSON value the
+/// gateway built itself.
+fn plain_error(message: &str) -> String {
+    message.split(" at line ").next().unwrap_or(message).to_owned()
+}
+
+/// For a PATCH whose body is one message field, sets the request's `update_mask` (when it has one)
+/// to the fields the body gives, as grpc-gateway does; a mask given in the query string wins.
+fn fill_update_mask(descriptor: &MessageDescriptor, field: &Field, body: &Value, request: &mut Map<String, Value>) {
+    let Some(mask_field) = descriptor.get_field_by_name("update_mask") else {
+        return;
+    };
+    if mask_field.kind().as_message().map(|m| m.full_name()) != Some("google.protobuf.FieldMask") {
+        return;
+    }
+    let Some(target) = field_message(descriptor, field.proto) else {
+        return;
+    };
+    let mut paths = Vec::new();
+    mask_paths(&target, body, &mut Vec::new(), &mut paths);
+    if !paths.is_empty() {
+        request.insert(mask_field.json_name().to_owned(), Value::String(paths.join(",")));
+    }
+}
+
+/// The message type the field at `path` holds, if it is a message.
+fn field_message(descriptor: &MessageDescriptor, path: &[&str]) -> Option<MessageDescriptor> {
+    let mut message = descriptor.clone();
+    for name in path {
+        message = message.get_field_by_name(name)?.kind().as_message()?.clone();
+    }
+    Some(message)
+}
+
+/// The FieldMask paths (in JSON names) of the fields a JSON object sets, descending into messages
+/// (but not into maps or well-known types, which are set whole).
+fn mask_paths(message: &MessageDescriptor, json: &Value, prefix: &mut Vec<String>, out: &mut Vec<String>) {
+    let Value::Object(fields) = json else {
+        return;
+    };
+    for (key, value) in fields {
+        let Some(field) = message.get_field_by_json_name(key).or_else(|| message.get_field_by_name(key)) else {
+            continue;
+        };
+        prefix.push(field.json_name().to_owned());
+        match field.kind().as_message() {
+            Some(inner)
+                if !field.is_map()
+                    && !field.is_list()
+                    && inner.package_name() != "google.protobuf"
+                    && value.is_object() =>
+            {
+                mask_paths(inner, value, prefix, out)
+            }
+            _ => out.push(prefix.join(".")),
+        }
+        prefix.pop();
+    }
+}
+
+/// A query parameter that names no bindable field: ignored, as proto3 JSON ignores unknown
+/// fields, unless it names a field the query string cannot set (a path through a repeated
+/// message, a map without `[key]`, a message) — then the client is told, not silently dropped.
+fn refuse_unknown(descriptor: &MessageDescriptor, key: &str) -> Result<(), Error> {
+    let mut message = descriptor.clone();
+    let parts: Vec<&str> = key.split('.').collect();
+    for (depth, part) in parts.iter().enumerate() {
+        let Some(field) = message.get_field_by_json_name(part).or_else(|| message.get_field_by_name(part)) else {
+            return Ok(());
+        };
+        let last = depth + 1 == parts.len();
+        match field.kind().as_message() {
+            Some(inner) if !last && !field.is_list() && !field.is_map() => message = inner.clone(),
+            _ => {
+                return Err(codec(format!(
+                    "the query string cannot set `{key}`: `{part}` is {}",
+                    if field.is_map() {
+                        "a map (set its entries as `name[key]=value`)"
+                    } else if field.is_list() && field.kind().as_message().is_some() {
+                        "a list of messages"
+                    } else if field.kind().as_message().is_some() {
+                        "a message"
+                    } else {
+                        "taken by the path or the body"
+                    }
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body as JSON; a key given twice in one object is refused, as proto3 JSON requires.
 fn parse_body(body: &Bytes) -> Result<Value, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(body).map_err(|err| codec(format!("malformed JSON body: {err}")))
+    strict_json(body).map_err(|err| codec(format!("malformed JSON body: {err}")))
+}
+
+/// Parses JSON, refusing an object that gives one key twice (serde_json keeps the last).
+fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Strict)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if object.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("`{key}` is given twice")));
+                }
+                let value = map.next_value_seed(Strict)?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
 }
 
 /// A query key names a field by its dotted proto path or its dotted JSON path.
@@ -395,25 +620,60 @@ fn matches_key(field: &Field, key: &str) -> bool {
     matches(field.proto) || matches(field.json)
 }
 
-fn to_json(field: &Field, text: &str) -> Result<Value, Error> {
+fn url_value(field: &Field, text: &str) -> Result<Value, Error> {
     let invalid = |expected: &str| {
-        bad_request(
-            "INVALID_ARGUMENT",
-            format!("`{}`: `{text}` is not {expected}", field.proto.join(".")),
-        )
+        codec(format!("`{}`: `{text}` is not {expected}", field.proto.join(".")))
     };
     Ok(match field.kind {
         Kind::Text => Value::String(text.to_owned()),
         Kind::Bool => match text {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return Err(invalid("`true` or `false`")),
+            "true" | "True" | "TRUE" | "t" | "T" | "1" => Value::Bool(true),
+            "false" | "False" | "FALSE" | "f" | "F" | "0" => Value::Bool(false),
+            _ => return Err(invalid("a boolean (`true`, `false`, `1`, `0`, `t`, `f`)")),
         },
-        // Anything that is not a JSON number ("NaN", "Infinity", or garbage) is left as a string
-        // for the message decoder to accept or reject by the proto3 JSON rules.
-        Kind::Number | Kind::Enum => serde_json::from_str::<serde_json::Number>(text)
+        // A number's JSON decides its range and whether it is whole; text that is not a number
+        // ("NaN", or garbage) is left to the decoder, which knows the field's type.
+        Kind::Integer => match go_integer(text) {
+            Some(number) => number,
+            None => Value::String(text.to_owned()),
+        },
+        Kind::Float | Kind::Enum => serde_json::from_str::<serde_json::Number>(text)
             .map_or_else(|_| Value::String(text.to_owned()), Value::Number),
     })
+}
+
+/// An integer in the forms grpc-gateway reads (Go's literals: `-16`, `0x10`, `0o20`, `0b10000`,
+/// `1_000`), as a JSON number; other text (`1e2`, `1.0`) as the JSON number it spells.
+fn go_integer(text: &str) -> Option<Value> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let digits = digits.replace('_', "");
+    let (radix, digits) = match digits.get(..2) {
+        Some("0x" | "0X") => (16, &digits[2..]),
+        Some("0o" | "0O") => (8, &digits[2..]),
+        Some("0b" | "0B") => (2, &digits[2..]),
+        _ => (10, digits.as_str()),
+    };
+    match u128::from_str_radix(digits, radix) {
+        Ok(magnitude) if negative => i64::try_from(magnitude).ok().map(|m| Value::from(-m)),
+        Ok(magnitude) => u64::try_from(magnitude).ok().map(Value::from),
+        Err(_) => serde_json::from_str::<serde_json::Number>(text).ok().map(Value::Number),
+    }
+}
+
+/// Sets one entry of a map field (`labels[key]=value`).
+fn set_entry(request: &mut Map<String, Value>, field: &Field, key: &str, value: Value) {
+    let mut object = request;
+    for json in field.json {
+        let child = object.entry(json.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if !child.is_object() {
+            *child = Value::Object(Map::new());
+        }
+        object = child.as_object_mut().expect("just made an object");
+    }
+    object.insert(key.to_owned(), value);
 }
 
 /// Sets a field by its path, creating the messages on the way, under its JSON name. A value the
@@ -458,13 +718,13 @@ fn codec(message: impl Into<String>) -> Error {
 
 /// Calls one binding over HTTP: the request is split into path, query string and body as the
 /// binding says, and the reply or error body decoded. Transport failures are `503 UNAVAILABLE`.
-pub async fn send<Req: Serialize, Rep: DeserializeOwned>(
+pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     http: &reqwest::Client,
     base_url: &str,
     binding: &Binding,
     request: &Req,
 ) -> Result<Rep, Error> {
-    let Value::Object(mut fields) = serde_json::to_value(request).map_err(|err| codec(err.to_string()))? else {
+    let Value::Object(mut fields) = to_json(&descriptor(binding.request)?, request)? else {
         return Err(codec("a request message did not encode as a JSON object"));
     };
     let mut url = reqwest::Url::parse(base_url)
@@ -483,6 +743,11 @@ pub async fn send<Req: Serialize, Rep: DeserializeOwned>(
     for field in binding.query {
         let key = field.json.join(".");
         match take(&mut fields, field) {
+            Some(Value::Object(entries)) if field.map => {
+                for (entry, value) in &entries {
+                    url.query_pairs_mut().append_pair(&format!("{key}[{entry}]"), &url_text(value));
+                }
+            }
             Some(Value::Array(items)) => {
                 for item in &items {
                     url.query_pairs_mut().append_pair(&key, &url_text(item));
@@ -521,7 +786,7 @@ pub async fn send<Req: Serialize, Rep: DeserializeOwned>(
         Some(field) => Value::Object(Map::from_iter([(field.json[0].to_owned(), reply)])),
         None => reply,
     };
-    serde_json::from_value(reply).map_err(|err| codec(format!("invalid reply: {err}")))
+    from_json(&descriptor(binding.reply)?, reply, "reply")
 }
 
 /// The URL path of a binding with the request's path variables filled in (and taken out of the

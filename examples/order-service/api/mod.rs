@@ -7,6 +7,10 @@ pub mod errors;
 pub mod gateway;
 pub mod validate;
 
+/// Whether HTTP replies name fields as declared (`user_id`) rather than in lowerCamelCase
+/// (`userId`): `json-field-names` in `[package.metadata.micro]`. Requests accept both.
+pub const JSON_PROTO_FIELD_NAMES: bool = false;
+
 /// The OpenAPI 3 document of every HTTP route below, as JSON.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 

@@ -212,7 +212,7 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
         }
         mounted.insert(package.clone(), present);
     }
-    files.push(codegen::index(&mounted)?);
+    files.push(codegen::index(&mounted, &project.options)?);
 
     let info = codegen::openapi::Info {
         title: project.name.clone(),

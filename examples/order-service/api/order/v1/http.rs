@@ -79,6 +79,8 @@ pub mod order_service_http {
 
     const CREATE_ORDER: gateway::Binding = gateway::Binding {
         operation: "/order.v1.OrderService/CreateOrder",
+        request: "order.v1.CreateOrderRequest",
+        reply: "order.v1.CreateOrderResponse",
         method: "POST",
         template: "/api/v1/orders",
         path: &[],
@@ -105,6 +107,8 @@ pub mod order_service_http {
 
     const GET_ORDER: gateway::Binding = gateway::Binding {
         operation: "/order.v1.OrderService/GetOrder",
+        request: "order.v1.GetOrderRequest",
+        reply: "order.v1.GetOrderResponse",
         method: "GET",
         template: "/api/v1/orders/{order_id}",
         path: &[
@@ -114,6 +118,7 @@ pub mod order_service_http {
                     json: &["orderId"],
                     kind: gateway::Kind::Text,
                     repeated: false,
+                    map: false,
                 },
                 parts: &[gateway::Part::Capture("p0")],
             },
@@ -140,6 +145,8 @@ pub mod order_service_http {
 
     const LIST_ORDERS: gateway::Binding = gateway::Binding {
         operation: "/order.v1.OrderService/ListOrders",
+        request: "order.v1.ListOrdersRequest",
+        reply: "order.v1.ListOrdersResponse",
         method: "GET",
         template: "/api/v1/orders",
         path: &[],
@@ -150,24 +157,28 @@ pub mod order_service_http {
                 json: &["userId"],
                 kind: gateway::Kind::Text,
                 repeated: false,
+                map: false,
             },
             gateway::Field {
                 proto: &["page"],
                 json: &["page"],
-                kind: gateway::Kind::Number,
+                kind: gateway::Kind::Integer,
                 repeated: false,
+                map: false,
             },
             gateway::Field {
                 proto: &["page_size"],
                 json: &["pageSize"],
-                kind: gateway::Kind::Number,
+                kind: gateway::Kind::Integer,
                 repeated: false,
+                map: false,
             },
             gateway::Field {
                 proto: &["status"],
                 json: &["status"],
                 kind: gateway::Kind::Enum,
                 repeated: false,
+                map: false,
             },
         ],
         body: gateway::Body::None,
@@ -190,6 +201,8 @@ pub mod order_service_http {
 
     const CANCEL_ORDER: gateway::Binding = gateway::Binding {
         operation: "/order.v1.OrderService/CancelOrder",
+        request: "order.v1.CancelOrderRequest",
+        reply: "order.v1.CancelOrderResponse",
         method: "PUT",
         template: "/api/v1/orders/{order_id}/cancel",
         path: &[
@@ -199,6 +212,7 @@ pub mod order_service_http {
                     json: &["orderId"],
                     kind: gateway::Kind::Text,
                     repeated: false,
+                    map: false,
                 },
                 parts: &[gateway::Part::Capture("p0")],
             },
