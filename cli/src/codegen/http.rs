@@ -57,6 +57,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     // axum wants each path routed once, with all of its methods; bindings that differ only by a
     // custom verb after a path variable share one handler that picks by the verb.
     let mut routes: BTreeMap<String, Vec<MethodRoute>> = BTreeMap::new();
+    let mut empty_segment_routes = Vec::new();
     let mut handlers = Vec::new();
     for method in &service.methods {
         for (index, binding) in method.bindings.iter().enumerate() {
@@ -85,7 +86,21 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             route
                 .bindings
                 .push((verb.map(str::to_owned), handler.clone()));
+            if let Some(alias) = empty_last_segment_route(&binding.template) {
+                empty_segment_routes.push((alias, binding.verb.clone(), handler.clone()));
+            }
             handlers.push(render_handler(service, method, binding, &handler));
+        }
+    }
+    // `/v1/shelves/` binds an empty value to a last `{variable}`, as grpc-gateway binds it,
+    // unless a binding routes that path itself.
+    for (path, verb, handler) in empty_segment_routes {
+        let methods = routes.entry(path).or_default();
+        if !methods.iter().any(|r| r.method == verb) {
+            methods.push(MethodRoute {
+                method: verb,
+                bindings: vec![(None, handler)],
+            });
         }
     }
 
@@ -386,6 +401,22 @@ fn axum_route(template: &PathTemplate) -> (String, Option<&str>) {
         }
         (verb, _) => (path, verb),
     }
+}
+
+/// The route of a template with its last segment empty (`/v1/shelves/` for `/v1/shelves/{id}`),
+/// when that segment is a plain one-segment `{variable}` and no custom verb follows it.
+fn empty_last_segment_route(template: &PathTemplate) -> Option<String> {
+    if template.verb.is_some() {
+        return None;
+    }
+    match template.segments.last()? {
+        Segment::Variable { pattern, .. } if pattern == &[Segment::Any] => {}
+        _ => return None,
+    }
+    let (path, _) = axum_route(template);
+    let cut = path.rfind('/')?;
+    // Not the root: other routers (probes, documents) are merged beside these routes.
+    (cut > 0).then(|| path[..=cut].to_owned())
 }
 
 fn render_binding(method: &Method, binding: &HttpBinding, operation: &str) -> TokenStream {

@@ -18,6 +18,7 @@ pub mod order_service_http {
                 "/api/v1/orders",
                 routing::post(create_order::<S>).get(list_orders::<S>),
             )
+            .route("/api/v1/orders/", routing::get(get_order::<S>))
             .route("/api/v1/orders/{p0}", routing::get(get_order::<S>))
             .route("/api/v1/orders/{p0}/cancel", routing::put(cancel_order::<S>))
             .with_state(service)
