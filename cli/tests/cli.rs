@@ -984,7 +984,7 @@ fn new_renders_a_custom_template_folder() {
 fn new_renders_a_custom_template_branch_from_git() {
     let work = tempfile::tempdir().unwrap();
     let repository = work.path().join("template.git");
-    copy_tree(&fixtures().join("template"), &repository);
+    common::copy_tree(&fixtures().join("template"), &repository);
     let git = |args: &[&str]| {
         let output = std::process::Command::new("git")
             .args(args)
@@ -1070,12 +1070,4 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for file in common::paths(from) {
-        let target = to.join(&file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(&file), target).unwrap();
-    }
 }

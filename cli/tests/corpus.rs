@@ -13,28 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{micro, new_service, python_tool, transcript};
-
-/// The crates generated code uses, by the names the scaffold's `Cargo.toml` gives them; their
-/// versions and features are read from there, so the corpus builds against what services get.
-const GENERATED_CODE_DEPENDENCIES: &[&str] = &[
-    "axum",
-    "base64",
-    "futures-util",
-    "pbjson",
-    "pbjson-types",
-    "prost",
-    "prost-reflect",
-    "regex",
-    "reqwest",
-    "serde",
-    "serde_json",
-    "serde_path_to_error",
-    "thiserror",
-    "tonic",
-    "tonic-prost",
-    "tonic-types",
-];
+use common::{
+    GENERATED_CODE_DEPENDENCIES, copy_tree, micro, new_service, python_tool,
+    scaffold_dependency_lines, shared_target_dir, transcript,
+};
 
 #[test]
 fn public_contract_sets_generate_build_and_pass_clippy() {
@@ -47,7 +29,7 @@ fn public_contract_sets_generate_build_and_pass_clippy() {
     assert!(sets.len() >= 8, "the corpus has {} sets", sets.len());
 
     let work = tempfile::tempdir().unwrap();
-    let dependencies = scaffold_dependencies();
+    let dependencies = scaffold_dependency_lines(GENERATED_CODE_DEPENDENCIES);
     for set in &sets {
         let source = corpus.join(set);
         assert!(
@@ -396,36 +378,3 @@ async fn every_binding_reaches_its_method() {
     assert!(failures.is_empty());
 }
 "#;
-
-/// `[workspace.dependencies]` lines for the generated code's crates, as the scaffold pins them.
-fn scaffold_dependencies() -> String {
-    let manifest = include_str!("../../templates/service/Cargo.toml.tera");
-    GENERATED_CODE_DEPENDENCIES
-        .iter()
-        .map(|name| {
-            manifest
-                .lines()
-                .find(|line| line.starts_with(&format!("{name} = ")))
-                .unwrap_or_else(|| panic!("the scaffold depends on `{name}`"))
-                .to_owned()
-                + "\n"
-        })
-        .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// The end-to-end tests' target folder, so the service stack is compiled once for both.
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
-}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     ECHO_SERVER_ARGS, OPTION_COMBINATIONS, TRICKY_SERVER_ARGS, add_echo_contract,
-    add_tricky_contracts, fixtures, micro, new_service, python_tool, transcript,
+    add_tricky_contracts, fixtures, micro, new_service, python_tool, shared_target_dir, transcript,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -539,12 +539,6 @@ fn redis_url() -> String {
 /// The NATS server tests publish to: `MICRO_TEST_NATS_URL`, else this machine's.
 fn nats_url() -> String {
     std::env::var("MICRO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
-}
-
-/// `target/e2e` of this workspace: apart from micro's own target folder, whose lock the running
-/// `cargo test` holds.
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
 }
 
 /// A PATH holding only links to the toolchain `micro run` needs (cargo, rustc, the linker), so no

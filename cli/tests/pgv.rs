@@ -20,7 +20,10 @@ use prost_reflect::{
 };
 use serde_json::Value as Json;
 
-use common::{micro, transcript};
+use common::{
+    GENERATED_CODE_DEPENDENCIES, copy_tree, micro, scaffold_dependency_lines, shared_target_dir,
+    transcript,
+};
 
 /// The Go package aliases of the harness, and the proto packages they stand for.
 const GO_PACKAGES: &[(&str, &str)] = &[
@@ -45,34 +48,7 @@ fn generated_validators_pass_protoc_gen_validate_harness() {
     let crate_dir = work.path().join("harness");
     copy_tree(&set.join("api"), &crate_dir.join("api"));
     copy_tree(&set.join("third_party"), &crate_dir.join("third_party"));
-    let manifest = include_str!("../../templates/service/Cargo.toml.tera");
-    let dependencies: String = [
-        "base64",
-        "futures-util",
-        "axum",
-        "pbjson",
-        "pbjson-types",
-        "prost",
-        "prost-reflect",
-        "regex",
-        "reqwest",
-        "serde",
-        "serde_json",
-        "serde_path_to_error",
-        "thiserror",
-        "tonic",
-        "tonic-prost",
-        "tonic-types",
-    ]
-    .iter()
-    .map(|name| {
-        let line = manifest
-            .lines()
-            .find(|line| line.starts_with(&format!("{name} = ")))
-            .unwrap_or_else(|| panic!("the scaffold depends on `{name}`"));
-        format!("{line}\n")
-    })
-    .collect();
+    let dependencies = scaffold_dependency_lines(GENERATED_CODE_DEPENDENCIES);
     std::fs::write(
         crate_dir.join("Cargo.toml"),
         format!(
@@ -441,20 +417,4 @@ fn find_field(message: &MessageDescriptor, go_name: &str) -> Option<FieldDescrip
 
 fn normalized(name: &str) -> String {
     name.replace('_', "").to_lowercase()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
 }

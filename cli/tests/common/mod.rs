@@ -203,3 +203,55 @@ pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
     run(&venv.join("bin/pip"), &["install", "--quiet", requirement]);
     tool
 }
+
+/// Copies every file under `from` to the same place under `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for file in paths(from) {
+        let target = to.join(&file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&file), target).unwrap();
+    }
+}
+
+/// `target/e2e` of this workspace, where every project the tests build shares its dependencies:
+/// apart from micro's own target folder, whose lock the running `cargo test` holds.
+pub fn shared_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
+}
+
+/// The scaffold's `Cargo.toml` lines for `crates`, so projects the tests assemble build against
+/// what services get.
+pub fn scaffold_dependency_lines(crates: &[&str]) -> String {
+    let manifest = include_str!("../../../templates/service/Cargo.toml.tera");
+    crates
+        .iter()
+        .map(|name| {
+            let line = manifest
+                .lines()
+                .find(|line| line.starts_with(&format!("{name} = ")))
+                .unwrap_or_else(|| panic!("the scaffold depends on `{name}`"));
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+/// The crates generated code uses, by the names the scaffold's `Cargo.toml` gives them; their
+/// versions and features are read from there, so the corpus builds against what services get.
+pub const GENERATED_CODE_DEPENDENCIES: &[&str] = &[
+    "axum",
+    "base64",
+    "futures-util",
+    "pbjson",
+    "pbjson-types",
+    "prost",
+    "prost-reflect",
+    "regex",
+    "reqwest",
+    "serde",
+    "serde_json",
+    "serde_path_to_error",
+    "thiserror",
+    "tonic",
+    "tonic-prost",
+    "tonic-types",
+];
