@@ -157,6 +157,18 @@ fn crafted() -> Vec<(String, String)> {
     .unwrap();
     cases.push(("scalars.v1".to_owned(), text));
 
+    // gogoproto's options everywhere (what Go projects' contracts carry), and bodies on GET and
+    // DELETE.
+    cases.push((
+        "gogo.v1".to_owned(),
+        format!(
+            "{HEADER}package gogo.v1;\n\nimport \"gogoproto/gogo.proto\";\n\noption (gogoproto.marshaler_all) = true;\noption (gogoproto.sizer_all) = true;\n\n\
+             message Item {{\n  option (gogoproto.goproto_getters) = false;\n  string id = 1 [(gogoproto.customname) = \"ID\", (gogoproto.moretags) = \"yaml:\\\"id\\\"\"];\n  google.protobuf.Timestamp at = 2 [(gogoproto.stdtime) = true, (gogoproto.nullable) = false];\n  bytes raw = 3 [(gogoproto.customtype) = \"Raw\"];\n}}\n\n\
+             enum Color {{\n  option (gogoproto.goproto_enum_prefix) = false;\n  COLOR_UNSPECIFIED = 0 [(gogoproto.enumvalue_customname) = \"Unknown\"];\n}}\n\n\
+             service Items {{\n  rpc Find(Item) returns (Item) {{ option (google.api.http) = {{ get: \"/v1/items/{{id}}\" body: \"*\" }}; }}\n  rpc Remove(Item) returns (Item) {{ option (google.api.http) = {{ delete: \"/v1/items/{{id}}\" body: \"*\" }}; }}\n}}\n"
+        ),
+    ));
+
     // Contracts that are wrong in ways only micro can see: each must be an error with a place.
     cases.push((
         "wrong.v1".to_owned(),
@@ -234,17 +246,15 @@ fn random(seed: u64, count: usize) -> Vec<(String, String)> {
 
 #[test]
 fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
-    let work = tempfile::tempdir().unwrap().keep();
-    let work = &tempfile::TempDir::with_prefix_in("x", &work)
-        .unwrap()
-        .keep();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
     let mut cases = crafted();
     cases.extend(random(0x5eed_cafe, 24));
 
     // Each alone: a clean result, or an error naming file:line:col. Never a panic.
     let mut generated = Vec::new();
     for (package, text) in &cases {
-        let service = new_service(work, &format!("odd-{}", package.replace('.', "-")));
+        let service = odd_service(work, &format!("odd-{}", package.replace('.', "-")));
         let file = contract_path(&service, package);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, text).unwrap();
@@ -273,7 +283,7 @@ fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
         }
         std::fs::remove_dir_all(&service).unwrap();
     }
-    for expected in ["keywords.v1", "deep.v1", "huge.v1", "scalars.v1"] {
+    for expected in ["keywords.v1", "deep.v1", "huge.v1", "scalars.v1", "gogo.v1"] {
         assert!(
             generated.iter().any(|(p, _)| p == expected),
             "{expected} generates"
@@ -287,7 +297,7 @@ fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
     }
 
     // Together, in one service: the generated code builds and passes clippy.
-    let service = new_service(work, "odd");
+    let service = odd_service(work, "odd");
     for (package, text) in &generated {
         let file = contract_path(&service, package);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -315,6 +325,22 @@ fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
         generated.len(),
         cases.len() - generated.len()
     );
+}
+
+/// A new service that resolves imports from the fixtures' `third_party/` (gogoproto).
+fn odd_service(work: &Path, name: &str) -> std::path::PathBuf {
+    let service = new_service(work, name);
+    common::copy_tree(
+        &common::fixtures().join("third_party"),
+        &service.join("third_party"),
+    );
+    let manifest = service.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "# proto-include = [\"third_party\"]",
+        "proto-include = [\"third_party\"]",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    service
 }
 
 fn contract_path(service: &Path, package: &str) -> std::path::PathBuf {
