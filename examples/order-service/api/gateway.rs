@@ -418,8 +418,50 @@ fn descriptor(full_name: &str) -> Result<MessageDescriptor, Error> {
         .ok_or_else(|| Error::new(500, "CODEC", format!("`{full_name}` is not among the contracts' descriptors")))
 }
 
+/// Integers written as strings with an exponent or a fraction of zero (`"1e2"`, `"100.0"`) as
+/// the plain digits the mapping reads, in every integer field of a message's JSON.
+fn plain_integers(descriptor: &MessageDescriptor, json: &mut Value) {
+    use prost_reflect::Kind;
+
+    let Value::Object(fields) = json else {
+        return;
+    };
+    for (key, value) in fields.iter_mut() {
+        let Some(field) = descriptor.get_field_by_json_name(key).or_else(|| descriptor.get_field_by_name(key)) else {
+            continue;
+        };
+        let kind = match field.kind() {
+            Kind::Message(entry) if field.is_map() => entry.map_entry_value_field().kind(),
+            kind => kind,
+        };
+        let values: Vec<&mut Value> = match value {
+            Value::Array(items) if field.is_list() => items.iter_mut().collect(),
+            Value::Object(entries) if field.is_map() => entries.values_mut().collect(),
+            other => vec![other],
+        };
+        for value in values {
+            match &kind {
+                Kind::Message(inner) => plain_integers(inner, value),
+                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Int64 | Kind::Sint64 | Kind::Sfixed64
+                | Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => {
+                    if let Value::String(text) = value
+                        && text.contains(['e', 'E', '.'])
+                        && let Ok(number) = text.parse::<f64>()
+                        && number.fract() == 0.0
+                        && number.abs() < 2f64.powi(63)
+                    {
+                        *text = format!("{number:.0}");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A message from its proto3 JSON, by the canonical mapping; the error names the field at fault.
-fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, json: Value, what: &str) -> Result<T, Error> {
+fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, mut json: Value, what: &str) -> Result<T, Error> {
+    plain_integers(descriptor, &mut json);
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
     let options = prost_reflect::DeserializeOptions::new();
