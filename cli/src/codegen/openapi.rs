@@ -383,13 +383,14 @@ impl<'a> Types<'a> {
             .filter(|f| !left_out.contains(&f.name.as_str()))
         {
             let rules = self.rules(&message.full_name, &field.name);
+            let mut schema = self.field_schema(field, rules, used);
             if rules.is_some_and(rejects_default) {
                 required.push(self.property_name(field));
+            } else {
+                // proto3 JSON reads `null` as "not set", as it reads an absent field.
+                schema = nullable(schema);
             }
-            properties.insert(
-                self.property_name(field),
-                self.field_schema(field, rules, used),
-            );
+            properties.insert(self.property_name(field), schema);
         }
         let mut schema = json!({ "type": "object", "properties": properties });
         if !required.is_empty() {
@@ -815,6 +816,16 @@ fn json_schema_format(format: StringFormat) -> Option<&'static str> {
         StringFormat::Uuid => "uuid",
         StringFormat::Ip | StringFormat::Address => return None,
     })
+}
+
+/// `schema`, or `null`.
+fn nullable(mut schema: Value) -> Value {
+    if schema.get("$ref").is_some() {
+        // OpenAPI 3.0 ignores siblings of `$ref`.
+        return json!({ "allOf": [schema], "nullable": true });
+    }
+    schema["nullable"] = true.into();
+    schema
 }
 
 /// Whether the rules refuse the value an absent field has: the field must then be sent.

@@ -418,18 +418,21 @@ fn descriptor(full_name: &str) -> Result<MessageDescriptor, Error> {
         .ok_or_else(|| Error::new(500, "CODEC", format!("`{full_name}` is not among the contracts' descriptors")))
 }
 
-/// Integers written as strings with an exponent or a fraction of zero (`"1e2"`, `"100.0"`) as
-/// the plain digits the mapping reads, in every integer field of a message's JSON.
-fn plain_integers(descriptor: &MessageDescriptor, json: &mut Value) {
+/// Prepares a message's JSON for the mapping, which ignores unknown fields: an enum value's name
+/// the enum does not declare is refused (rather than read as unset), and integers written as
+/// strings with an exponent or a zero fraction (`"1e2"`, `"100.0"`) become the digits the mapping
+/// reads.
+fn normalize(descriptor: &MessageDescriptor, json: &mut Value, at: &str) -> Result<(), Error> {
     use prost_reflect::Kind;
 
     let Value::Object(fields) = json else {
-        return;
+        return Ok(());
     };
     for (key, value) in fields.iter_mut() {
         let Some(field) = descriptor.get_field_by_json_name(key).or_else(|| descriptor.get_field_by_name(key)) else {
             continue;
         };
+        let path = format!("{at}{key}");
         let kind = match field.kind() {
             Kind::Message(entry) if field.is_map() => entry.map_entry_value_field().kind(),
             kind => kind,
@@ -441,7 +444,18 @@ fn plain_integers(descriptor: &MessageDescriptor, json: &mut Value) {
         };
         for value in values {
             match &kind {
-                Kind::Message(inner) => plain_integers(inner, value),
+                Kind::Message(inner) => normalize(inner, value, &format!("{path}."))?,
+                Kind::Enum(enumeration) => {
+                    if let Value::String(name) = value
+                        && enumeration.get_value_by_name(name).is_none()
+                        && name.parse::<i32>().is_err()
+                    {
+                        return Err(codec(format!(
+                            "invalid request: `{path}`: `{name}` is not a value of `{}`",
+                            enumeration.name()
+                        )));
+                    }
+                }
                 Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Int64 | Kind::Sint64 | Kind::Sfixed64
                 | Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => {
                     if let Value::String(text) = value
@@ -457,14 +471,17 @@ fn plain_integers(descriptor: &MessageDescriptor, json: &mut Value) {
             }
         }
     }
+    Ok(())
 }
 
 /// A message from its proto3 JSON, by the canonical mapping; the error names the field at fault.
 fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, mut json: Value, what: &str) -> Result<T, Error> {
-    plain_integers(descriptor, &mut json);
+    normalize(descriptor, &mut json, "")?;
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
-    let options = prost_reflect::DeserializeOptions::new();
+    // Unknown fields are ignored, as grpc-gateway ignores them (and a newer client's fields must
+    // not break an older service).
+    let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
     let dynamic = DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options)
         .map_err(|err| {
             let path = track.path().to_string();
