@@ -392,10 +392,16 @@ where
 /// The JSON of a reply message, or of its `response_body` field.
 fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
     let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
-    let json = to_json(&descriptor(binding.reply)?, message)?;
     let Some(field) = &binding.response_body else {
-        return serde_json::to_vec(&json).map_err(encoding_failed);
+        // The whole reply: written straight out, without a JSON value in between.
+        let mut out = Vec::with_capacity(128);
+        let dynamic = to_dynamic(&descriptor(binding.reply)?, message)?;
+        dynamic
+            .serialize_with_options(&mut serde_json::Serializer::new(&mut out), &serialize_options())
+            .map_err(encoding_failed)?;
+        return Ok(out);
     };
+    let json = to_json(&descriptor(binding.reply)?, message)?;
     let Value::Object(mut fields) = json else {
         return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
     };
@@ -491,18 +497,25 @@ fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, mut js
     dynamic.transcode_to::<T>().map_err(|err| codec(format!("invalid {what}: {err}")))
 }
 
-/// The proto3 JSON of a message: every field, default values included; names as the contracts'
-/// JSON names, or as declared when the service asks for those.
+/// The proto3 JSON of a message, as a value.
 fn to_json<T: prost::Message>(descriptor: &MessageDescriptor, message: &T) -> Result<Value, Error> {
-    let failed = |err: String| Error::new(500, "CODEC", err);
-    let dynamic = DynamicMessage::decode(descriptor.clone(), message.encode_to_vec().as_slice())
-        .map_err(|err| failed(err.to_string()))?;
-    let options = prost_reflect::SerializeOptions::new()
+    to_dynamic(descriptor, message)?
+        .serialize_with_options(serde_json::value::Serializer, &serialize_options())
+        .map_err(|err| Error::new(500, "CODEC", err.to_string()))
+}
+
+/// A message as the reflection of its type, which the JSON mapping writes.
+fn to_dynamic<T: prost::Message>(descriptor: &MessageDescriptor, message: &T) -> Result<DynamicMessage, Error> {
+    DynamicMessage::decode(descriptor.clone(), message.encode_to_vec().as_slice())
+        .map_err(|err| Error::new(500, "CODEC", err.to_string()))
+}
+
+/// Every field, default values included; names as the contracts' JSON names, or as declared
+/// when the service asks for those.
+fn serialize_options() -> prost_reflect::SerializeOptions {
+    prost_reflect::SerializeOptions::new()
         .skip_default_fields(false)
-        .use_proto_field_name(super::JSON_PROTO_FIELD_NAMES);
-    dynamic
-        .serialize_with_options(serde_json::value::Serializer, &options)
-        .map_err(|err| failed(err.to_string()))
+        .use_proto_field_name(super::JSON_PROTO_FIELD_NAMES)
 }
 
 /// A decoding error as a person reads it, without serde's line and column into a JSON value the
