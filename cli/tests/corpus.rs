@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::{
-    GENERATED_CODE_DEPENDENCIES, copy_tree, micro, new_service, python_tool,
-    scaffold_dependency_lines, shared_target_dir, transcript,
+    GENERATED_CODE_DEPENDENCIES, cargo_in, copy_tree, micro, new_service, python_tool,
+    scaffold_dependency_lines, transcript,
 };
 
 #[test]
@@ -92,12 +92,10 @@ fn public_contract_sets_generate_build_and_pass_clippy() {
     )
     .unwrap();
     let started = Instant::now();
-    let output = Command::new(env!("CARGO"))
-        .args(["clippy", "--workspace", "--quiet", "--", "-D", "warnings"])
-        .current_dir(work.path())
-        .env("CARGO_TARGET_DIR", shared_target_dir())
-        .output()
-        .unwrap();
+    let output = cargo_in(
+        work.path(),
+        &["clippy", "--workspace", "--quiet", "--", "-D", "warnings"],
+    );
     assert!(
         output.status.success(),
         "the generated code of the corpus does not build cleanly:\n{}",
@@ -264,19 +262,17 @@ fn every_binding_of_the_gateway_set_reaches_its_method_over_http() {
     )
     .unwrap();
 
-    let output = Command::new(env!("CARGO"))
-        .args([
+    let output = cargo_in(
+        &service,
+        &[
             "test",
             "--quiet",
             "--test",
             "gateway_routes",
             "--",
             "--nocapture",
-        ])
-        .current_dir(&service)
-        .env("CARGO_TARGET_DIR", shared_target_dir())
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{stdout}");
     assert!(

@@ -8,7 +8,6 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use common::{micro, new_service, transcript};
 
@@ -305,15 +304,10 @@ fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
     }
     let output = micro(&service, &["proto", "client", "-q"]);
     assert!(output.status.success(), "{}", transcript(&output, work));
-    let output = Command::new(env!("CARGO"))
-        .args(["clippy", "--quiet", "--lib", "--", "-D", "warnings"])
-        .current_dir(&service)
-        .env(
-            "CARGO_TARGET_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e"),
-        )
-        .output()
-        .unwrap();
+    let output = common::cargo_in(
+        &service,
+        &["clippy", "--quiet", "--lib", "--", "-D", "warnings"],
+    );
     assert!(
         output.status.success(),
         "the odd contracts' code does not build cleanly:\n{}",

@@ -9,7 +9,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use heck::{ToSnakeCase as _, ToUpperCamelCase as _};
@@ -21,8 +20,7 @@ use prost_reflect::{
 use serde_json::Value as Json;
 
 use common::{
-    GENERATED_CODE_DEPENDENCIES, copy_tree, micro, scaffold_dependency_lines, shared_target_dir,
-    transcript,
+    GENERATED_CODE_DEPENDENCIES, cargo_in, copy_tree, micro, scaffold_dependency_lines, transcript,
 };
 
 /// The Go package aliases of the harness, and the proto packages they stand for.
@@ -104,12 +102,10 @@ fn generated_validators_pass_protoc_gen_validate_harness() {
     )
     .unwrap();
 
-    let output = Command::new(env!("CARGO"))
-        .args(["test", "--quiet", "--test", "harness", "--", "--nocapture"])
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", shared_target_dir())
-        .output()
-        .unwrap();
+    let output = cargo_in(
+        &crate_dir,
+        &["test", "--quiet", "--test", "harness", "--", "--nocapture"],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{stdout}");
     assert!(

@@ -184,8 +184,8 @@ fn render_client(service: &Service) -> Option<TokenStream> {
             };
             let binding_const =
                 binding_const(&handler_name(&method.rust_name, 0, method.bindings.len()));
-            let input = local_type(&method.input.rust_path);
-            let output = local_type(&method.output.rust_path);
+            let input = super::path_below(&method.input.rust_path);
+            let output = super::path_below(&method.output.rust_path);
             let doc = format!(
                 " `{}` by `{} {}`.",
                 method.name, binding.verb, binding.template.text
@@ -229,15 +229,6 @@ fn render_client(service: &Service) -> Option<TokenStream> {
     })
 }
 
-/// A type path as seen from the routes module, one level below the package's.
-fn local_type(rust_path: &str) -> syn::Path {
-    let path = match rust_path {
-        absolute if absolute.starts_with("::") => absolute.to_owned(),
-        relative => format!("super::{relative}"),
-    };
-    syn::parse_str(&path).expect("type paths parse")
-}
-
 /// The bindings one HTTP method of one axum route serves, keyed by the custom verb that ends the
 /// path, if any.
 struct MethodRoute {
@@ -255,7 +246,7 @@ fn render_handler(
     let rust_method =
         syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
     // Handlers live one module below the package's, so relative paths gain a `super`.
-    let input = local_type(&method.input.rust_path);
+    let input = super::path_below(&method.input.rust_path);
     let binding_const = binding_const(handler);
     let operation = format!("/{}/{}", service.full_name, method.name);
     let binding_value = render_binding(method, binding, &operation);

@@ -327,6 +327,16 @@ pub fn server_stubs(packages: &[Package]) -> Vec<GeneratedFile> {
         .collect()
 }
 
+/// A type path of the package module (a `TypeRef`'s) as seen from a module one level below it,
+/// where routes and the validating wrapper's impl live.
+fn path_below(rust_path: &str) -> syn::Path {
+    let path = match rust_path {
+        absolute if absolute.starts_with("::") => absolute.to_owned(),
+        relative => format!("super::{relative}"),
+    };
+    syn::parse_str(&path).expect("type paths parse")
+}
+
 /// Formats generated tokens as rustfmt would, then separates items with a blank line, as a person
 /// would (prettyplease packs them together).
 fn format(tokens: proc_macro2::TokenStream) -> anyhow::Result<String> {

@@ -326,12 +326,11 @@ fn read_rules(
                     ));
                 }
                 out.ignore_empty = get_bool(set, "ignore_empty");
-                let mut one = DynamicMessage::new(prost_reflect::ReflectMessage::descriptor(rules));
-                one.set_field(&member, value.clone());
-                value_rules(
+                one_rule(
                     package,
                     &field.kind(),
-                    &one,
+                    kind,
+                    set,
                     &mut out.checks,
                     &mut out.required,
                 )?;
@@ -350,71 +349,81 @@ fn value_rules(
     required: &mut bool,
 ) -> Result<(), String> {
     for (member, value) in rules.fields() {
-        let Some(set) = value.as_message() else {
-            continue;
-        };
-        let rule = member.name();
-        if rule == "message" {
-            *required |= get_bool(set, "required");
-            continue;
+        if let Some(set) = value.as_message() {
+            one_rule(package, kind, member.name(), set, checks, required)?;
         }
-        let expected = value_kind(kind);
-        if expected != Some(rule) {
-            return Err(format!(
-                "`{rule}` rules on a value of type `{}`",
-                expected.unwrap_or("message")
-            ));
-        }
-        match rule {
-            "string" => string_rules(set, checks)?,
-            "bytes" => bytes_rules(set, checks)?,
-            "bool" => {
-                for (name, value) in set.fields() {
-                    match name.name() {
-                        "const" => {
-                            checks.push(Check::BoolConst(value.as_bool().unwrap_or_default()))
-                        }
-                        other => return Err(unsupported("bool", other)),
-                    }
+    }
+    Ok(())
+}
+
+/// The checks of one member of `FieldRules` (`string`, `duration`, `message`, …) on a value of
+/// `kind`.
+fn one_rule(
+    package: &str,
+    kind: &Kind,
+    rule: &str,
+    set: &DynamicMessage,
+    checks: &mut Vec<Check>,
+    required: &mut bool,
+) -> Result<(), String> {
+    if rule == "message" {
+        *required |= get_bool(set, "required");
+        return Ok(());
+    }
+    let expected = value_kind(kind);
+    if expected != Some(rule) {
+        return Err(format!(
+            "`{rule}` rules on a value of type `{}`",
+            expected.unwrap_or("message")
+        ));
+    }
+    match rule {
+        "string" => string_rules(set, checks)?,
+        "bytes" => bytes_rules(set, checks)?,
+        "bool" => {
+            for (name, value) in set.fields() {
+                match name.name() {
+                    "const" => checks.push(Check::BoolConst(value.as_bool().unwrap_or_default())),
+                    other => return Err(unsupported("bool", other)),
                 }
             }
-            "enum" => {
-                let Kind::Enum(enum_type) = kind else {
-                    unreachable!("checked by value_kind")
-                };
-                for (name, value) in set.fields() {
-                    match name.name() {
-                        "defined_only" if value.as_bool() == Some(true) => {
-                            checks.push(Check::DefinedOnly(enum_path(enum_type, package)));
-                        }
-                        "defined_only" => {}
-                        "const" => checks.push(Check::NumConst(literal(value))),
-                        "in" | "not_in" => checks.push(Check::NumIn {
-                            values: list(value).iter().map(literal).collect(),
-                            negate: name.name() == "not_in",
-                        }),
-                        other => return Err(unsupported("enum", other)),
-                    }
-                }
-            }
-            "duration" | "timestamp" => time_rules(rule, set, checks, required)?,
-            "any" => {
-                for (name, value) in set.fields() {
-                    match name.name() {
-                        "required" => *required |= value.as_bool() == Some(true),
-                        "in" | "not_in" => checks.push(Check::AnyIn {
-                            values: list(value)
-                                .iter()
-                                .map(|v| v.as_str().unwrap_or_default().to_owned())
-                                .collect(),
-                            negate: name.name() == "not_in",
-                        }),
-                        other => return Err(unsupported("any", other)),
-                    }
-                }
-            }
-            _ => number_rules(rule, set, checks)?,
         }
+        "enum" => {
+            let Kind::Enum(enum_type) = kind else {
+                unreachable!("checked by value_kind")
+            };
+            for (name, value) in set.fields() {
+                match name.name() {
+                    "defined_only" if value.as_bool() == Some(true) => {
+                        checks.push(Check::DefinedOnly(enum_path(enum_type, package)));
+                    }
+                    "defined_only" => {}
+                    "const" => checks.push(Check::NumConst(literal(value))),
+                    "in" | "not_in" => checks.push(Check::NumIn {
+                        values: list(value).iter().map(literal).collect(),
+                        negate: name.name() == "not_in",
+                    }),
+                    other => return Err(unsupported("enum", other)),
+                }
+            }
+        }
+        "duration" | "timestamp" => time_rules(rule, set, checks, required)?,
+        "any" => {
+            for (name, value) in set.fields() {
+                match name.name() {
+                    "required" => *required |= value.as_bool() == Some(true),
+                    "in" | "not_in" => checks.push(Check::AnyIn {
+                        values: list(value)
+                            .iter()
+                            .map(|v| v.as_str().unwrap_or_default().to_owned())
+                            .collect(),
+                        negate: name.name() == "not_in",
+                    }),
+                    other => return Err(unsupported("any", other)),
+                }
+            }
+        }
+        _ => number_rules(rule, set, checks)?,
     }
     Ok(())
 }

@@ -76,15 +76,8 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
     );
     let methods = service.methods.iter().map(|method| {
         let name: syn::Ident = syn::parse_str(&method.rust_name).expect("prost names are identifiers");
-        let below = |rust_path: &str| -> syn::Path {
-            let path = match rust_path {
-                absolute if absolute.starts_with("::") => absolute.to_owned(),
-                relative => format!("super::{relative}"),
-            };
-            syn::parse_str(&path).expect("type paths parse")
-        };
-        let input = below(&method.input.rust_path);
-        let output = below(&method.output.rust_path);
+        let input = super::path_below(&method.input.rust_path);
+        let output = super::path_below(&method.output.rust_path);
         let request = if method.client_streaming {
             quote!(tonic::Request<tonic::Streaming<#input>>)
         } else {

@@ -219,6 +219,16 @@ pub fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
 }
 
+/// Runs cargo with `args` in a project the tests assembled, in the shared target folder.
+pub fn cargo_in(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .output()
+        .expect("cargo runs")
+}
+
 /// The scaffold's `Cargo.toml` lines for `crates`, so projects the tests assemble build against
 /// what services get.
 pub fn scaffold_dependency_lines(crates: &[&str]) -> String {
