@@ -27,7 +27,8 @@ pub struct Compiled {
 impl Compiled {
     /// Whether `file` is one of ours rather than a user's: embedded or built into protox.
     pub fn is_bundled(file: &str) -> bool {
-        file.starts_with("google/protobuf/") || EMBEDDED.get_file(file).is_some()
+        // A user's own file under `google/protobuf/` (protobuf's test messages, say) is theirs.
+        EMBEDDED.get_file(file).is_some() || GoogleFileResolver::new().open_file(file).is_ok()
     }
 }
 

@@ -388,17 +388,33 @@ where
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
 
+/// Reads a message of the contracts (`full_name`, e.g. `order.v1.Order`) from its proto3 JSON,
+/// exactly as the routes read a request body: the canonical mapping, a key given twice refused,
+/// unknown fields ignored.
+pub fn decode_json<T: prost::Message + Default>(full_name: &str, json: &[u8]) -> Result<T, Error> {
+    let value = strict_json(json).map_err(|err| codec(format!("malformed JSON: {err}")))?;
+    from_json(&descriptor(full_name)?, value, "message")
+}
+
+/// Writes a message of the contracts (`full_name`) as proto3 JSON, exactly as the routes write a
+/// reply.
+pub fn encode_json<T: prost::Message>(full_name: &str, message: &T) -> Result<Vec<u8>, Error> {
+    // Written straight out, without a JSON value in between.
+    let mut out = Vec::with_capacity(128);
+    to_dynamic(&descriptor(full_name)?, message)?
+        .serialize_with_options(&mut serde_json::Serializer::new(&mut out), &serialize_options())
+        .map_err(encoding_failed)?;
+    Ok(out)
+}
+
+fn encoding_failed(err: serde_json::Error) -> Error {
+    Error::new(500, "CODEC", err.to_string())
+}
+
 /// The JSON of a reply message, or of its `response_body` field.
 fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
-    let encoding_failed = |err: serde_json::Error| Error::new(500, "CODEC", err.to_string());
     let Some(field) = &binding.response_body else {
-        // The whole reply: written straight out, without a JSON value in between.
-        let mut out = Vec::with_capacity(128);
-        let dynamic = to_dynamic(&descriptor(binding.reply)?, message)?;
-        dynamic
-            .serialize_with_options(&mut serde_json::Serializer::new(&mut out), &serialize_options())
-            .map_err(encoding_failed)?;
-        return Ok(out);
+        return encode_json(binding.reply, message);
     };
     let json = to_json(&descriptor(binding.reply)?, message)?;
     let Value::Object(mut fields) = json else {
