@@ -38,6 +38,8 @@ pub enum Command {
     Call(CallArgs),
     /// List every operation of the project's contracts with its gRPC name and HTTP bindings.
     Routes,
+    /// Replace the service's vendored runtime with this micro's and regenerate every contract.
+    Upgrade(UpgradeArgs),
     /// Print micro's completion script for a shell.
     #[command(
         after_help = "Install, e.g.:\n  bash: micro completions bash > ~/.local/share/bash-completion/completions/micro\n  zsh:  micro completions zsh > ~/.zfunc/_micro   (with fpath+=~/.zfunc before compinit)\n  fish: micro completions fish > ~/.config/fish/completions/micro.fish"
@@ -66,6 +68,18 @@ pub struct CallArgs {
     /// A header (gRPC metadata) to send, as `name: value`; may be repeated.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Write nothing; exit 1 if the vendored runtime or any generated file is not what this
+    /// micro writes (for CI).
+    #[arg(long)]
+    pub check: bool,
+
+    /// Replace the vendored runtime even if someone edited it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

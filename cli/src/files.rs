@@ -13,6 +13,8 @@ pub enum Outcome {
     Created,
     Updated,
     Unchanged,
+    /// A generated file with no reason to exist any more, deleted.
+    Removed,
     /// It exists and belongs to the user, so it was left alone.
     Kept,
 }

@@ -10,6 +10,7 @@ mod output;
 mod project;
 mod protos;
 mod scaffold;
+mod vendor;
 mod workspace;
 
 use std::process::ExitCode;

@@ -67,6 +67,7 @@ impl Printer {
             let verb = match outcome {
                 Outcome::Created => "Created",
                 Outcome::Updated => "Updated",
+                Outcome::Removed => "Removed",
                 Outcome::Unchanged if self.verbose => "Unchanged",
                 Outcome::Unchanged => continue,
                 Outcome::Kept => "Kept",

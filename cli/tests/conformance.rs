@@ -36,7 +36,10 @@ fn proto3_json_passes_the_protobuf_conformance_suite() {
     let work = tempfile::tempdir().unwrap();
     let project = work.path();
     for (from, to) in [
-        ("conformance/conformance.proto", "api/conformance/conformance.proto"),
+        (
+            "conformance/conformance.proto",
+            "api/conformance/conformance.proto",
+        ),
         (
             "src/google/protobuf/test_messages_proto3.proto",
             "api/google/protobuf/test_messages_proto3.proto",
@@ -130,11 +133,16 @@ fn run_suite(runner: &str, testee: &Path, mapping: &str, failures: Option<&Path>
         .env("MICRO_CONFORMANCE_MAPPING", mapping)
         .output()
         .expect("the runner runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
     let is_json = |name: &str| name.contains("Json");
     let test_name = |line: &str, prefix: &str| {
-        line.strip_prefix(prefix)
-            .map(|rest| rest.split([',', ':', ' ']).next().unwrap_or_default().to_owned())
+        line.strip_prefix(prefix).map(|rest| {
+            rest.split([',', ':', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
     };
     let mut json_tests = std::collections::BTreeSet::new();
     let mut json_failures = std::collections::BTreeSet::new();

@@ -30,6 +30,16 @@ fn public_contract_sets_generate_build_and_pass_clippy() {
 
     let work = tempfile::tempdir().unwrap();
     let dependencies = scaffold_dependency_lines(GENERATED_CODE_DEPENDENCIES);
+    // The workspace first, so `micro proto client` vendors the runtime once, at its root.
+    let members: Vec<String> = sets.iter().map(|s| format!("\"{s}\"")).collect();
+    std::fs::write(
+        work.path().join("Cargo.toml"),
+        format!(
+            "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n[workspace.dependencies]\n{dependencies}",
+            members.join(", ")
+        ),
+    )
+    .unwrap();
     for set in &sets {
         let source = corpus.join(set);
         assert!(
@@ -82,15 +92,6 @@ fn public_contract_sets_generate_build_and_pass_clippy() {
         );
     }
 
-    let members: Vec<String> = sets.iter().map(|s| format!("\"{s}\"")).collect();
-    std::fs::write(
-        work.path().join("Cargo.toml"),
-        format!(
-            "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n[workspace.dependencies]\n{dependencies}",
-            members.join(", ")
-        ),
-    )
-    .unwrap();
     let started = Instant::now();
     let output = cargo_in(
         work.path(),

@@ -121,7 +121,7 @@ const HARNESS: &str = r#"//! protoc-gen-validate's harness cases against micro's
 use base64::Engine as _;
 use pgv_harness::api;
 
-fn check<T: prost::Message + Default + api::validate::Validate>(bytes: &[u8]) -> Result<(), String> {
+fn check<T: prost::Message + Default + micro_runtime::validate::Validate>(bytes: &[u8]) -> Result<(), String> {
     let message = T::decode(bytes).map_err(|err| format!("does not decode: {err}"))?;
     message.validate().map_err(|err| err.message)
 }

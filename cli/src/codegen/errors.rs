@@ -1,6 +1,6 @@
 //! Renders the typed errors of a package: for each error-reason enum, its HTTP codes and a pair of
 //! helpers per reason, `error_<reason>(message)` to build one and `is_<reason>(&err)` to recognise
-//! one, both over the shared `errors::Error`.
+//! one, both over the runtime's `micro_runtime::Error`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -13,8 +13,7 @@ pub fn render(package: &Package) -> Option<TokenStream> {
     if package.error_enums.is_empty() {
         return None;
     }
-    let supers = std::iter::repeat_n(quote!(super::), package.depth());
-    let error_type = quote!(#(#supers)* errors::Error);
+    let error_type = quote!(::micro_runtime::Error);
     let enums = package.error_enums.iter().map(|error_enum| {
         let enum_type = format_ident!("{}", error_enum.rust_name);
         let arms = error_enum.values.iter().map(|value| {

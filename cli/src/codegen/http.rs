@@ -38,13 +38,18 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     // does not collide with what the routes module itself names so.
     let trait_name = format_ident!("{}", names::upper_camel(&service.name));
     let service_trait = format_ident!("Service");
-    let supers: Vec<TokenStream> =
-        std::iter::repeat_n(quote!(super::), package.depth() + 1).collect();
+    // `CONTRACTS`, declared by `api/mod.rs`, seen from the routes module.
+    let supers = std::iter::repeat_n(quote!(super::), package.depth() + 1);
+    let contracts = quote!(#(#supers)* CONTRACTS);
     let validate_import = service
         .methods
         .iter()
         .any(|m| m.validate_input && !m.bindings.is_empty())
-        .then(|| quote!(use #(#supers)* validate::Validate;));
+        .then(|| {
+            quote!(
+                use ::micro_runtime::validate::Validate;
+            )
+        });
     let module_doc = format!(
         " HTTP/JSON routes of `{}`, from its `google.api.http` rules.",
         service.full_name
@@ -89,7 +94,9 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             if let Some(alias) = empty_last_segment_route(&binding.template) {
                 empty_segment_routes.push((alias, binding.verb.clone(), handler.clone()));
             }
-            handlers.push(render_handler(service, method, binding, &handler));
+            handlers.push(render_handler(
+                service, method, binding, &handler, &contracts,
+            ));
         }
     }
     // `/v1/shelves/` binds an empty value to a last `{variable}`, as grpc-gateway binds it,
@@ -134,9 +141,11 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
 
     let client = render_client(service);
     // Handlers answer `Response`s; only the client names the error type.
-    let error_import = client
-        .is_some()
-        .then(|| quote!(use #(#supers)* gateway::Error;));
+    let error_import = client.is_some().then(|| {
+        quote!(
+            use ::micro_runtime::Error;
+        )
+    });
 
     Ok(quote! {
         #[doc = #module_doc]
@@ -148,7 +157,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
             use axum::response::Response;
             use axum::routing;
 
-            use #(#supers)* gateway::{self, Call};
+            use ::micro_runtime::gateway::{self, Call};
             #error_import
             use super::#server_module::#trait_name as Service;
             #validate_import
@@ -241,6 +250,7 @@ fn render_handler(
     method: &Method,
     binding: &HttpBinding,
     handler: &syn::Ident,
+    contracts: &TokenStream,
 ) -> TokenStream {
     let service_trait = format_ident!("Service");
     let rust_method =
@@ -249,7 +259,7 @@ fn render_handler(
     let input = super::path_below(&method.input.rust_path);
     let binding_const = binding_const(handler);
     let operation = format!("/{}/{}", service.full_name, method.name);
-    let binding_value = render_binding(method, binding, &operation);
+    let binding_value = render_binding(method, binding, &operation, contracts);
     // A server stream goes out as Server-Sent Events, one message per event.
     let respond = if method.server_streaming {
         quote!(gateway::stream)
@@ -281,7 +291,7 @@ fn render_handler(
         )
     };
     quote! {
-        const #binding_const: gateway::Binding = #binding_value;
+        static #binding_const: gateway::Binding = #binding_value;
 
         #[doc = #doc]
         async fn #handler<S: #service_trait>(
@@ -410,7 +420,12 @@ fn empty_last_segment_route(template: &PathTemplate) -> Option<String> {
     (cut > 0).then(|| path[..=cut].to_owned())
 }
 
-fn render_binding(method: &Method, binding: &HttpBinding, operation: &str) -> TokenStream {
+fn render_binding(
+    method: &Method,
+    binding: &HttpBinding,
+    operation: &str,
+    contracts: &TokenStream,
+) -> TokenStream {
     let mut captures = 0;
     let mut path = Vec::new();
     for segment in &binding.template.segments {
@@ -467,6 +482,7 @@ fn render_binding(method: &Method, binding: &HttpBinding, operation: &str) -> To
     let template = &binding.template.text;
     quote! {
         gateway::Binding {
+            contracts: &#contracts,
             operation: #operation,
             request: #request,
             reply: #reply,

@@ -21,12 +21,6 @@ use quote::quote;
 pub use model::Package;
 pub use walk::ContractError;
 
-/// Support modules emitted verbatim next to the generated packages: HTTP binding, and the error
-/// type both transports share.
-const GATEWAY: &str = include_str!("runtime/gateway.rs");
-const ERRORS: &str = include_str!("runtime/errors.rs");
-const VALIDATE: &str = include_str!("runtime/validate.rs");
-
 /// A file to write, relative to the folder it belongs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFile {
@@ -151,7 +145,7 @@ pub fn model(pool: &DescriptorPool, packages: &BTreeSet<String>) -> anyhow::Resu
 }
 
 /// Generates, for each package, its messages with their JSON impls, tonic's client and server, and
-/// axum routes, plus the gateway support module. Paths are relative to the contracts folder.
+/// axum routes (which call the `micro-runtime` crate). Paths are relative to the contracts folder.
 pub fn client(
     pool: &DescriptorPool,
     packages: &[Package],
@@ -159,20 +153,7 @@ pub fn client(
 ) -> anyhow::Result<Vec<GeneratedFile>> {
     let names: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
     let mut code = messages::generate(pool, &names, options).context("generating messages")?;
-    let mut files = vec![
-        GeneratedFile {
-            path: "errors.rs".into(),
-            contents: header() + ERRORS,
-        },
-        GeneratedFile {
-            path: "gateway.rs".into(),
-            contents: header() + GATEWAY,
-        },
-        GeneratedFile {
-            path: "validate.rs".into(),
-            contents: header() + VALIDATE,
-        },
-    ];
+    let mut files = Vec::new();
     for package in packages {
         let dir = crate::names::package_dir(&package.name);
         let code = code.remove(&package.name).unwrap_or_default();
@@ -246,13 +227,12 @@ pub fn index(
         #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
 
         pub mod descriptors;
-        pub mod errors;
-        pub mod gateway;
-        pub mod validate;
 
-        #[doc = " Whether HTTP replies name fields as declared (`user_id`) rather than in lowerCamelCase"]
-        #[doc = " (`userId`): `json-field-names` in `[package.metadata.micro]`. Requests accept both."]
-        pub const JSON_PROTO_FIELD_NAMES: bool = #proto_field_names;
+        #[doc = " The contracts below, as the HTTP routes map their messages to JSON. Replies name fields"]
+        #[doc = " as declared (`user_id`) rather than in lowerCamelCase (`userId`) when"]
+        #[doc = " `json-field-names = \"proto\"` in `[package.metadata.micro]`; requests accept both."]
+        pub static CONTRACTS: ::micro_runtime::Contracts =
+            ::micro_runtime::Contracts::new(descriptors::FILE_DESCRIPTOR_SET_BASE64, #proto_field_names);
 
         #[doc = " The OpenAPI 3 document of every HTTP route below, as JSON."]
         pub const OPENAPI_JSON: &str = include_str!("openapi.json");

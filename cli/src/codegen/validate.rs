@@ -15,8 +15,7 @@ pub fn render(package: &Package) -> Option<TokenStream> {
     if package.validated.is_empty() {
         return None;
     }
-    let supers: Vec<TokenStream> = std::iter::repeat_n(quote!(super::), package.depth()).collect();
-    let runtime = quote!(#(#supers)* validate);
+    let runtime = quote!(::micro_runtime::validate);
     let wrappers = package
         .services
         .iter()
@@ -85,8 +84,8 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
         };
         let check = match (method.validate_input, method.client_streaming) {
             (false, _) => None,
-            (true, false) => Some(quote!(super::#runtime::Validate::validate(request.get_ref())?;)),
-            (true, true) => Some(quote!(let request = super::#runtime::checked_stream(request);)),
+            (true, false) => Some(quote!(#runtime::Validate::validate(request.get_ref())?;)),
+            (true, true) => Some(quote!(let request = #runtime::checked_stream(request);)),
         };
         if method.server_streaming {
             let stream = format_ident!("{}Stream", method.name);

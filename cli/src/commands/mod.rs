@@ -6,6 +6,7 @@ pub mod new;
 pub mod proto;
 pub mod routes;
 pub mod run;
+pub mod upgrade;
 
 use std::process::ExitCode;
 
@@ -80,6 +81,14 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
             )
         }
         Command::Routes => routes::run(&cwd).map(|()| ExitCode::SUCCESS),
+        Command::Upgrade(args) => upgrade::run(
+            &upgrade::Options {
+                cwd: cwd.clone(),
+                check: args.check,
+                force: args.force,
+            },
+            printer,
+        ),
         Command::Completions(args) => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "micro", &mut std::io::stdout());

@@ -3,13 +3,14 @@
 //! forms, gRPC clients and servers, and HTTP routes. One module per proto package.
 
 pub mod descriptors;
-pub mod errors;
-pub mod gateway;
-pub mod validate;
 
-/// Whether HTTP replies name fields as declared (`user_id`) rather than in lowerCamelCase
-/// (`userId`): `json-field-names` in `[package.metadata.micro]`. Requests accept both.
-pub const JSON_PROTO_FIELD_NAMES: bool = false;
+/// The contracts below, as the HTTP routes map their messages to JSON. Replies name fields
+/// as declared (`user_id`) rather than in lowerCamelCase (`userId`) when
+/// `json-field-names = "proto"` in `[package.metadata.micro]`; requests accept both.
+pub static CONTRACTS: ::micro_runtime::Contracts = ::micro_runtime::Contracts::new(
+    descriptors::FILE_DESCRIPTOR_SET_BASE64,
+    false,
+);
 
 /// The OpenAPI 3 document of every HTTP route below, as JSON.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

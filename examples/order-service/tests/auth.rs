@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{EncodingKey, Header};
+use micro_runtime::errors::Error;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use order_service::api::errors::Error;
 use order_service::api::order::v1::{GetOrderRequest, ListOrdersRequest, is_order_forbidden};
 use order_service::conf;
 use order_service::server::auth::Claims;

@@ -78,7 +78,7 @@ async fn a_hundred_cancels_of_one_order_succeed_once() {
         match cancel.await.unwrap() {
             Ok(_) => succeeded += 1,
             Err(status) => {
-                let err = order_service::api::errors::Error::from(status);
+                let err = micro_runtime::errors::Error::from(status);
                 assert!(
                     order_service::api::order::v1::is_order_already_cancelled(&err),
                     "{err}"

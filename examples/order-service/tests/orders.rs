@@ -8,10 +8,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use micro_runtime::errors::Error;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use order_service::api::errors::Error;
 use order_service::api::order::v1::{
     CancelOrderRequest, CreateOrderRequest, CreateOrderResponse, GetOrderRequest, OrderItem,
     OrderStatus, is_order_already_cancelled, is_order_not_found,

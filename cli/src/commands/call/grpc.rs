@@ -263,7 +263,8 @@ fn json(message: &DynamicMessage) -> anyhow::Result<String> {
 /// violations from `google.rpc.BadRequest`, its code as the HTTP code the service maps it to.
 fn typed(status: &tonic::Status) -> TypedError {
     let mut error = TypedError {
-        code: http_code(status.code()),
+        // The code the service itself answers over HTTP: one table, the runtime's.
+        code: micro_runtime::errors::http_code(status.code()),
         reason: String::new(),
         message: status.message().to_owned(),
         metadata: BTreeMap::new(),
@@ -281,25 +282,6 @@ fn typed(status: &tonic::Status) -> TypedError {
             .collect();
     }
     error
-}
-
-/// The HTTP code a micro service answers for a gRPC code (kratos' table, as the services use).
-fn http_code(code: tonic::Code) -> u16 {
-    use tonic::Code;
-    match code {
-        Code::Ok => 200,
-        Code::Cancelled => 499,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
-        Code::DeadlineExceeded => 504,
-        Code::NotFound => 404,
-        Code::AlreadyExists | Code::Aborted => 409,
-        Code::PermissionDenied => 403,
-        Code::ResourceExhausted => 429,
-        Code::Unimplemented => 501,
-        Code::Unavailable => 503,
-        Code::Unauthenticated => 401,
-        Code::Unknown | Code::Internal | Code::DataLoss => 500,
-    }
 }
 
 /// Encodes and decodes the dynamic messages of one method.
@@ -349,38 +331,5 @@ impl Decoder for DynamicDecoder {
             .merge(src)
             .map_err(|err| tonic::Status::internal(format!("decoding the response: {err}")))?;
         Ok(Some(message))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// `micro call` prints the HTTP code the service itself would answer, so its table must be
-    /// the one in the runtime micro writes into services (which is text here, not code).
-    #[test]
-    fn http_codes_match_the_generated_runtime() {
-        let runtime = include_str!("../../codegen/runtime/errors.rs");
-        let table: Vec<(&str, u16)> = runtime
-            .lines()
-            .filter_map(|line| {
-                let cells: Vec<&str> = line
-                    .strip_prefix("/// |")?
-                    .split('|')
-                    .map(str::trim)
-                    .collect();
-                Some((cells[0], cells.get(1)?.parse().ok()?))
-            })
-            .collect();
-        assert_eq!(
-            table.len(),
-            17,
-            "the runtime's gRPC → HTTP table: {table:?}"
-        );
-        for (name, http) in table {
-            let code = (0..=16)
-                .map(tonic::Code::from)
-                .find(|code| format!("{code:?}").eq_ignore_ascii_case(&name.replace('_', "")))
-                .unwrap_or_else(|| panic!("no gRPC code named {name}"));
-            assert_eq!(super::http_code(code), http, "{name}");
-        }
     }
 }

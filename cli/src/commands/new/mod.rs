@@ -97,6 +97,26 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         workspace::stand_alone(&manifest)?;
         workspace = None;
     }
+    // The runtime, vendored: once per workspace, at its root, or in the service itself.
+    let uses_runtime = options.template.is_none() || has_contracts(&rendered.join("api"));
+    let runtime_home = match &workspace {
+        Some(workspace) => workspace
+            .manifest
+            .parent()
+            .unwrap_or(&options.parent)
+            .to_owned(),
+        None => target.clone(),
+    };
+    let runtime_dir = runtime_home.join(crate::vendor::DIR);
+    if uses_runtime {
+        crate::vendor::set_dependency(
+            &rendered,
+            &crate::vendor::relative_path(&target, &runtime_dir),
+        )?;
+        if workspace.is_none() {
+            files::write_generated(&rendered.join(crate::vendor::DIR), &crate::vendor::files())?;
+        }
+    }
     if let Some(workspace) = &workspace {
         workspace.inherit_dependencies(&manifest)?;
     } else if let Some(repository) = enclosing_git_repository(&options.parent) {
@@ -123,6 +143,16 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         format!("service `{}` in `{}`", options.name, target.display()),
     );
     if let Some(workspace) = &workspace {
+        if uses_runtime && !runtime_dir.join("Cargo.toml").is_file() {
+            files::write_generated(&runtime_dir, &crate::vendor::files())?;
+            printer.status(
+                "Vendored",
+                format!(
+                    "micro-runtime into `{}`, shared by the workspace",
+                    runtime_dir.display()
+                ),
+            );
+        }
         workspace.write()?;
         if let Some(member) = &workspace.member {
             printer.status(

@@ -58,7 +58,12 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
-    let written = plan.write(&contracts)?;
+    // Generated code calls the runtime crate; a package that has none gets it vendored.
+    let (mut written, added) = crate::vendor::ensure(&project.root)?;
+    if added {
+        written.push((project.root.join("Cargo.toml"), Outcome::Updated));
+    }
+    written.extend(plan.write(&contracts)?);
     printer.files(&project.root, &written);
     let changed = written
         .iter()
@@ -81,6 +86,16 @@ pub fn generate(
     plan(project, path, includes)?.write(&project.contracts_dir())
 }
 
+/// The generated files of the whole contracts folder that differ from what its contracts give
+/// (for `micro upgrade --check`).
+pub fn out_of_date(project: &Project) -> anyhow::Result<Vec<PathBuf>> {
+    let contracts = project.contracts_dir();
+    if !contracts.is_dir() || super::proto_files(&contracts)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(plan(project, &contracts, &[])?.out_of_date(&contracts))
+}
+
 /// What generation would do to the contracts folder: files to write (paths relative to it) and
 /// generated files that no longer have a reason to exist.
 pub struct Plan {
@@ -96,7 +111,7 @@ impl Plan {
         for relative in &self.stale {
             let path = contracts.join(relative);
             fs_err::remove_file(&path)?;
-            written.push((path, Outcome::Updated));
+            written.push((path, Outcome::Removed));
         }
         Ok(written)
     }
@@ -211,6 +226,12 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
             }
         }
         mounted.insert(package.clone(), present);
+    }
+    // micro 0.1 wrote the runtime into the contracts folder; it is the `micro-runtime` crate now.
+    for name in ["errors.rs", "gateway.rs", "validate.rs"] {
+        if fs_err::read_to_string(contracts.join(name)).is_ok_and(|t| codegen::is_generated(&t)) {
+            stale.push(PathBuf::from(name));
+        }
     }
     files.push(codegen::index(&mounted, &project.options)?);
 

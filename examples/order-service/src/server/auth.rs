@@ -12,9 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use micro_runtime::errors::Error;
 use serde::{Deserialize, Serialize};
 
-use crate::api::errors::Error;
 use crate::conf;
 
 /// HS256 keys shorter than the hash (32 bytes) weaken it; such a secret is refused at start-up.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{Uri, header};
 use axum::routing::get;
+use micro_runtime::errors::Error;
 use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use tokio::net::TcpListener;
 
-use crate::api::errors::Error;
 use crate::api::order::v1::order_service_http;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::conf;

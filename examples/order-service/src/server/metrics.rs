@@ -14,9 +14,8 @@ use axum::http;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::api::errors::http_code;
-use crate::api::gateway::Operation;
+use micro_runtime::errors::http_code;
+use micro_runtime::gateway::Operation;
 
 /// Requests answered, by `kind` (`http` or `grpc`), `operation` and `code`.
 pub const REQUESTS: &str = "server_requests_code_total";

@@ -1,8 +1,10 @@
 //! `order.v1.OrderService` over both transports: contract messages in, domain types to the use
 //! case, typed errors out.
 
+use micro_runtime::errors::Error;
 use tonic::{Request, Response, Status};
 
+use crate::api::order::v1 as api;
 use crate::api::order::v1::order_service_server::OrderService as OrderApi;
 use crate::api::order::v1::{
     CancelOrderRequest, CancelOrderResponse, CreateOrderRequest, CreateOrderResponse,
@@ -11,7 +13,6 @@ use crate::api::order::v1::{
     error_order_forbidden, error_order_not_cancellable, error_order_not_found,
     error_product_not_found, error_store_unavailable,
 };
-use crate::api::{errors::Error, order::v1 as api};
 use crate::biz::{self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role};
 use crate::data::OrderStore;
 use crate::server::auth::Claims;

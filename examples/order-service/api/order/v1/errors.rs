@@ -17,97 +17,91 @@ impl ErrorReason {
     }
 
     /// An error with this reason, its code, and `message`.
-    pub fn error(self, message: impl Into<String>) -> super::super::errors::Error {
-        super::super::errors::Error::new(self.http_code(), self.as_str_name(), message)
+    pub fn error(self, message: impl Into<String>) -> ::micro_runtime::Error {
+        ::micro_runtime::Error::new(self.http_code(), self.as_str_name(), message)
     }
 }
 
 /// A `ORDER_NOT_FOUND` error (HTTP 404).
-pub fn error_order_not_found(message: impl Into<String>) -> super::super::errors::Error {
+pub fn error_order_not_found(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::OrderNotFound.error(message)
 }
 
 /// Whether `err` has the reason `ORDER_NOT_FOUND`.
-pub fn is_order_not_found(err: &super::super::errors::Error) -> bool {
+pub fn is_order_not_found(err: &::micro_runtime::Error) -> bool {
     err.reason == "ORDER_NOT_FOUND"
 }
 
 /// A `ORDER_ALREADY_CANCELLED` error (HTTP 409).
 pub fn error_order_already_cancelled(
     message: impl Into<String>,
-) -> super::super::errors::Error {
+) -> ::micro_runtime::Error {
     ErrorReason::OrderAlreadyCancelled.error(message)
 }
 
 /// Whether `err` has the reason `ORDER_ALREADY_CANCELLED`.
-pub fn is_order_already_cancelled(err: &super::super::errors::Error) -> bool {
+pub fn is_order_already_cancelled(err: &::micro_runtime::Error) -> bool {
     err.reason == "ORDER_ALREADY_CANCELLED"
 }
 
 /// A `INSUFFICIENT_STOCK` error (HTTP 409).
-pub fn error_insufficient_stock(
-    message: impl Into<String>,
-) -> super::super::errors::Error {
+pub fn error_insufficient_stock(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::InsufficientStock.error(message)
 }
 
 /// Whether `err` has the reason `INSUFFICIENT_STOCK`.
-pub fn is_insufficient_stock(err: &super::super::errors::Error) -> bool {
+pub fn is_insufficient_stock(err: &::micro_runtime::Error) -> bool {
     err.reason == "INSUFFICIENT_STOCK"
 }
 
 /// A `INVALID_USER` error (HTTP 400).
-pub fn error_invalid_user(message: impl Into<String>) -> super::super::errors::Error {
+pub fn error_invalid_user(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::InvalidUser.error(message)
 }
 
 /// Whether `err` has the reason `INVALID_USER`.
-pub fn is_invalid_user(err: &super::super::errors::Error) -> bool {
+pub fn is_invalid_user(err: &::micro_runtime::Error) -> bool {
     err.reason == "INVALID_USER"
 }
 
 /// A `ORDER_NOT_CANCELLABLE` error (HTTP 409).
 pub fn error_order_not_cancellable(
     message: impl Into<String>,
-) -> super::super::errors::Error {
+) -> ::micro_runtime::Error {
     ErrorReason::OrderNotCancellable.error(message)
 }
 
 /// Whether `err` has the reason `ORDER_NOT_CANCELLABLE`.
-pub fn is_order_not_cancellable(err: &super::super::errors::Error) -> bool {
+pub fn is_order_not_cancellable(err: &::micro_runtime::Error) -> bool {
     err.reason == "ORDER_NOT_CANCELLABLE"
 }
 
 /// A `PRODUCT_NOT_FOUND` error (HTTP 400).
-pub fn error_product_not_found(
-    message: impl Into<String>,
-) -> super::super::errors::Error {
+pub fn error_product_not_found(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::ProductNotFound.error(message)
 }
 
 /// Whether `err` has the reason `PRODUCT_NOT_FOUND`.
-pub fn is_product_not_found(err: &super::super::errors::Error) -> bool {
+pub fn is_product_not_found(err: &::micro_runtime::Error) -> bool {
     err.reason == "PRODUCT_NOT_FOUND"
 }
 
 /// A `ORDER_FORBIDDEN` error (HTTP 403).
-pub fn error_order_forbidden(message: impl Into<String>) -> super::super::errors::Error {
+pub fn error_order_forbidden(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::OrderForbidden.error(message)
 }
 
 /// Whether `err` has the reason `ORDER_FORBIDDEN`.
-pub fn is_order_forbidden(err: &super::super::errors::Error) -> bool {
+pub fn is_order_forbidden(err: &::micro_runtime::Error) -> bool {
     err.reason == "ORDER_FORBIDDEN"
 }
 
 /// A `STORE_UNAVAILABLE` error (HTTP 503).
-pub fn error_store_unavailable(
-    message: impl Into<String>,
-) -> super::super::errors::Error {
+pub fn error_store_unavailable(message: impl Into<String>) -> ::micro_runtime::Error {
     ErrorReason::StoreUnavailable.error(message)
 }
 
 /// Whether `err` has the reason `STORE_UNAVAILABLE`.
-pub fn is_store_unavailable(err: &super::super::errors::Error) -> bool {
+pub fn is_store_unavailable(err: &::micro_runtime::Error) -> bool {
     err.reason == "STORE_UNAVAILABLE"
 }

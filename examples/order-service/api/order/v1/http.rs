@@ -6,10 +6,10 @@ pub mod order_service_http {
     use axum::extract::State;
     use axum::response::Response;
     use axum::routing;
-    use super::super::super::gateway::{self, Call};
-    use super::super::super::gateway::Error;
+    use ::micro_runtime::gateway::{self, Call};
+    use ::micro_runtime::Error;
     use super::order_service_server::OrderService as Service;
-    use super::super::super::validate::Validate;
+    use ::micro_runtime::validate::Validate;
 
     /// Routes every HTTP binding of `OrderService` to `service`.
     pub fn router<S: Service>(service: Arc<S>) -> Router {
@@ -77,8 +77,8 @@ pub mod order_service_http {
             gateway::send(&self.http, &self.base_url, &CANCEL_ORDER, request).await
         }
     }
-
-    const CREATE_ORDER: gateway::Binding = gateway::Binding {
+    static CREATE_ORDER: gateway::Binding = gateway::Binding {
+        contracts: &super::super::super::CONTRACTS,
         operation: "/order.v1.OrderService/CreateOrder",
         request: "order.v1.CreateOrderRequest",
         reply: "order.v1.CreateOrderResponse",
@@ -105,8 +105,8 @@ pub mod order_service_http {
         };
         gateway::answer(&CREATE_ORDER, reply.await)
     }
-
-    const GET_ORDER: gateway::Binding = gateway::Binding {
+    static GET_ORDER: gateway::Binding = gateway::Binding {
+        contracts: &super::super::super::CONTRACTS,
         operation: "/order.v1.OrderService/GetOrder",
         request: "order.v1.GetOrderRequest",
         reply: "order.v1.GetOrderResponse",
@@ -143,8 +143,8 @@ pub mod order_service_http {
         };
         gateway::answer(&GET_ORDER, reply.await)
     }
-
-    const LIST_ORDERS: gateway::Binding = gateway::Binding {
+    static LIST_ORDERS: gateway::Binding = gateway::Binding {
+        contracts: &super::super::super::CONTRACTS,
         operation: "/order.v1.OrderService/ListOrders",
         request: "order.v1.ListOrdersRequest",
         reply: "order.v1.ListOrdersResponse",
@@ -199,8 +199,8 @@ pub mod order_service_http {
         };
         gateway::answer(&LIST_ORDERS, reply.await)
     }
-
-    const CANCEL_ORDER: gateway::Binding = gateway::Binding {
+    static CANCEL_ORDER: gateway::Binding = gateway::Binding {
+        contracts: &super::super::super::CONTRACTS,
         operation: "/order.v1.OrderService/CancelOrder",
         request: "order.v1.CancelOrderRequest",
         reply: "order.v1.CancelOrderResponse",

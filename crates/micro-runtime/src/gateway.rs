@@ -21,7 +21,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 use serde_json::{Map, Value};
 
-pub use super::errors::Error;
+pub use crate::errors::Error;
 
 /// How the text of a URL parameter becomes the proto3 JSON value of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub enum Part {
 /// Where one HTTP binding takes each part of its request message from.
 #[derive(Debug)]
 pub struct Binding {
+    /// The contracts it comes from, whose descriptors map its messages to JSON.
+    pub contracts: &'static Contracts,
     /// The RPC it calls, as gRPC names it: `/helloworld.v1.Greeter/SayHello`.
     pub operation: &'static str,
     /// The full names of its request and response messages, whose descriptors map them to JSON.
@@ -135,7 +137,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
 }
 
 impl Call {
-
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
     /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's.
     pub fn decode<T: prost::Message + Default>(
@@ -163,7 +164,10 @@ impl Call {
         T: prost::Message + Default + Send + 'static,
     {
         self.strip_verb(binding);
-        let url = UrlFields { query: std::mem::take(&mut self.query), captures: self.captures.clone() };
+        let url = UrlFields {
+            query: std::mem::take(&mut self.query),
+            captures: self.captures.clone(),
+        };
         let messages = json_values(body.into_data_stream()).map(move |value| {
             let message: T = url.message(binding, value?)?;
             check(&message)?;
@@ -176,15 +180,24 @@ impl Call {
     fn strip_verb(&mut self, binding: &Binding) {
         if let Some(verb) = binding.verb
             && let Some((_, last)) = self.captures.last_mut()
-            && let Some(kept) = last.strip_suffix(verb).and_then(|rest| rest.strip_suffix(':'))
+            && let Some(kept) = last
+                .strip_suffix(verb)
+                .and_then(|rest| rest.strip_suffix(':'))
         {
             let kept = kept.len();
             last.truncate(kept);
         }
     }
 
-    fn message<T: prost::Message + Default>(&mut self, binding: &Binding, body: Value) -> Result<T, Error> {
-        let url = UrlFields { query: std::mem::take(&mut self.query), captures: std::mem::take(&mut self.captures) };
+    fn message<T: prost::Message + Default>(
+        &mut self,
+        binding: &Binding,
+        body: Value,
+    ) -> Result<T, Error> {
+        let url = UrlFields {
+            query: std::mem::take(&mut self.query),
+            captures: std::mem::take(&mut self.captures),
+        };
         url.message(binding, body)
     }
 
@@ -203,8 +216,12 @@ struct UrlFields {
 impl UrlFields {
     /// The request message of `binding` from `body` (the JSON the HTTP body carries), then the
     /// query string, then the path variables, so path values win.
-    fn message<T: prost::Message + Default>(&self, binding: &Binding, body: Value) -> Result<T, Error> {
-        let descriptor = descriptor(binding.request)?;
+    fn message<T: prost::Message + Default>(
+        &self,
+        binding: &Binding,
+        body: Value,
+    ) -> Result<T, Error> {
+        let descriptor = binding.contracts.descriptor(binding.request)?;
         let mut request = match &binding.body {
             Body::None => Map::new(),
             Body::Whole => match body {
@@ -247,10 +264,18 @@ impl UrlFields {
             if variable.field.repeated {
                 // A repeated field's values are comma-separated, as grpc-gateway reads them.
                 for item in text.split(',') {
-                    set(&mut request, &variable.field, url_value(&variable.field, item)?);
+                    set(
+                        &mut request,
+                        &variable.field,
+                        url_value(&variable.field, item)?,
+                    );
                 }
             } else {
-                set(&mut request, &variable.field, url_value(&variable.field, &text)?);
+                set(
+                    &mut request,
+                    &variable.field,
+                    url_value(&variable.field, &text)?,
+                );
             }
         }
         from_json(&descriptor, Value::Object(request), "request")
@@ -272,7 +297,8 @@ impl UrlFields {
 
 /// Whether a request path ends with the custom verb `verb` (`cancel` in `/v1/orders/7:cancel`).
 pub fn has_verb(path: &str, verb: &str) -> bool {
-    path.strip_suffix(verb).is_some_and(|rest| rest.ends_with(':'))
+    path.strip_suffix(verb)
+        .is_some_and(|rest| rest.ends_with(':'))
 }
 
 /// The answer to a path that matched a route but none of its custom verbs.
@@ -283,7 +309,9 @@ pub fn no_route(path: &str) -> Response {
 /// The messages of `messages` as the `tonic::Streaming` a client-streaming service method takes,
 /// so messages made here (decoded from JSON, or checked on the way) reach the same code gRPC
 /// requests do. An error ends the stream; the service sees it as the stream's next item.
-pub fn message_stream<T>(messages: impl Stream<Item = Result<T, Error>> + Send + 'static) -> tonic::Streaming<T>
+pub fn message_stream<T>(
+    messages: impl Stream<Item = Result<T, Error>> + Send + 'static,
+) -> tonic::Streaming<T>
 where
     T: prost::Message + Default + Send + 'static,
 {
@@ -297,7 +325,9 @@ where
         let mut frame = Vec::with_capacity(5 + length as usize);
         frame.push(0);
         frame.extend_from_slice(&length.to_be_bytes());
-        message.encode(&mut frame).map_err(|err| codec(err.to_string()))?;
+        message
+            .encode(&mut frame)
+            .map_err(|err| codec(err.to_string()))?;
         Ok::<_, Error>(frame)
     });
     // tonic finds the `Status` in a body error's source chain and hands it to the service.
@@ -313,14 +343,20 @@ pub fn accept_all<T>(_: &T) -> Result<(), Error> {
 
 /// The JSON values of a streamed body, each parsed as soon as it is complete. Values may be
 /// separated by any whitespace (usually one per line); a malformed value ends the stream.
-fn json_values(body: axum::body::BodyDataStream) -> impl Stream<Item = Result<Value, Error>> + Send {
+fn json_values(
+    body: axum::body::BodyDataStream,
+) -> impl Stream<Item = Result<Value, Error>> + Send {
     let state = Some((body, Vec::<u8>::new(), false));
     stream::unfold(state, |state| async move {
         let (mut body, mut buffer, mut ended) = state?;
         loop {
-            let start = buffer.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(buffer.len());
+            let start = buffer
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(buffer.len());
             if start < buffer.len() {
-                let mut values = serde_json::Deserializer::from_slice(&buffer[start..]).into_iter::<Value>();
+                let mut values =
+                    serde_json::Deserializer::from_slice(&buffer[start..]).into_iter::<Value>();
                 match values.next() {
                     Some(Ok(value)) => {
                         let used = start + values.byte_offset();
@@ -329,7 +365,12 @@ fn json_values(body: axum::body::BodyDataStream) -> impl Stream<Item = Result<Va
                     }
                     // An incomplete value waits for more of the body, unless the body has ended.
                     Some(Err(err)) if !err.is_eof() || ended => {
-                        return Some((Err(codec(format!("malformed JSON in the request stream: {err}"))), None));
+                        return Some((
+                            Err(codec(format!(
+                                "malformed JSON in the request stream: {err}"
+                            ))),
+                            None,
+                        ));
                     }
                     _ => {}
                 }
@@ -338,7 +379,12 @@ fn json_values(body: axum::body::BodyDataStream) -> impl Stream<Item = Result<Va
             }
             match body.next().await {
                 Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
-                Some(Err(err)) => return Some((Err(codec(format!("reading the request stream: {err}"))), None)),
+                Some(Err(err)) => {
+                    return Some((
+                        Err(codec(format!("reading the request stream: {err}"))),
+                        None,
+                    ));
+                }
                 None => ended = true,
             }
         }
@@ -353,12 +399,17 @@ pub struct Operation(pub &'static str);
 /// The response of a binding's handler, success or error, marked with its [`Operation`].
 pub fn answer(binding: &Binding, result: Result<Response, Error>) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    response.extensions_mut().insert(Operation(binding.operation));
+    response
+        .extensions_mut()
+        .insert(Operation(binding.operation));
     response
 }
 
 /// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.
-pub fn reply<T: prost::Message>(binding: &Binding, reply: tonic::Response<T>) -> Result<Response, Error> {
+pub fn reply<T: prost::Message>(
+    binding: &Binding,
+    reply: tonic::Response<T>,
+) -> Result<Response, Error> {
     let body = encode(binding, reply.get_ref())?;
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
@@ -376,7 +427,10 @@ where
     let events = stream::unfold(Some(messages), move |messages| async move {
         let mut messages = messages?;
         let message = messages.next().await?;
-        let event = match message.map_err(Error::from).and_then(|m| encode(binding, &m)) {
+        let event = match message
+            .map_err(Error::from)
+            .and_then(|m| encode(binding, &m))
+        {
             Ok(json) => Ok::<_, Infallible>(Event::default().data(String::from_utf8_lossy(&json))),
             Err(err) => {
                 let json = serde_json::to_string(&err).unwrap_or_default();
@@ -385,26 +439,9 @@ where
         };
         Some((event, Some(messages)))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
-}
-
-/// Reads a message of the contracts (`full_name`, e.g. `order.v1.Order`) from its proto3 JSON,
-/// exactly as the routes read a request body: the canonical mapping, a key given twice refused,
-/// unknown fields ignored.
-pub fn decode_json<T: prost::Message + Default>(full_name: &str, json: &[u8]) -> Result<T, Error> {
-    let value = strict_json(json).map_err(|err| codec(format!("malformed JSON: {err}")))?;
-    from_json(&descriptor(full_name)?, value, "message")
-}
-
-/// Writes a message of the contracts (`full_name`) as proto3 JSON, exactly as the routes write a
-/// reply.
-pub fn encode_json<T: prost::Message>(full_name: &str, message: &T) -> Result<Vec<u8>, Error> {
-    // Written straight out, without a JSON value in between.
-    let mut out = Vec::with_capacity(128);
-    to_dynamic(&descriptor(full_name)?, message)?
-        .serialize_with_options(&mut serde_json::Serializer::new(&mut out), &serialize_options())
-        .map_err(encoding_failed)?;
-    Ok(out)
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 fn encoding_failed(err: serde_json::Error) -> Error {
@@ -414,11 +451,15 @@ fn encoding_failed(err: serde_json::Error) -> Error {
 /// The JSON of a reply message, or of its `response_body` field.
 fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
     let Some(field) = &binding.response_body else {
-        return encode_json(binding.reply, message);
+        return binding.contracts.encode_json(binding.reply, message);
     };
-    let json = to_json(&descriptor(binding.reply)?, message)?;
+    let json = binding.contracts.to_json(binding.reply, message)?;
     let Value::Object(mut fields) = json else {
-        return Err(Error::new(500, "CODEC", "a response message did not encode as a JSON object"));
+        return Err(Error::new(
+            500,
+            "CODEC",
+            "a response message did not encode as a JSON object",
+        ));
     };
     // An unset message field is absent from its parent: it is sent as `null`.
     let value = fields
@@ -428,15 +469,102 @@ fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, 
     serde_json::to_vec(&value).map_err(encoding_failed)
 }
 
-/// The contracts' descriptors (`descriptors.rs`), decoded once: the JSON mapping reads them.
-static DESCRIPTORS: std::sync::LazyLock<Result<DescriptorPool, String>> = std::sync::LazyLock::new(|| {
-    DescriptorPool::decode(super::descriptors::file_descriptor_set().as_slice()).map_err(|err| err.to_string())
-});
+/// A service's contracts, as the JSON mapping needs them: their descriptors (decoded on first
+/// use) and how replies name fields. The generated `api/mod.rs` declares one, `CONTRACTS`, which
+/// every binding refers to.
+pub struct Contracts {
+    /// An encoded `google.protobuf.FileDescriptorSet` of every contract and its imports, in base64.
+    descriptor_set_base64: &'static str,
+    proto_field_names: bool,
+    pool: std::sync::OnceLock<Result<DescriptorPool, String>>,
+}
 
-fn descriptor(full_name: &str) -> Result<MessageDescriptor, Error> {
-    let pool = DESCRIPTORS.as_ref().map_err(|err| Error::new(500, "CODEC", format!("the contracts' descriptors: {err}")))?;
-    pool.get_message_by_name(full_name)
-        .ok_or_else(|| Error::new(500, "CODEC", format!("`{full_name}` is not among the contracts' descriptors")))
+impl std::fmt::Debug for Contracts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contracts")
+            .field("proto_field_names", &self.proto_field_names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Contracts {
+    /// The contracts whose descriptors `descriptor_set_base64` holds; replies name fields as
+    /// declared (`user_id`) when `proto_field_names`, in lowerCamelCase (`userId`) otherwise.
+    pub const fn new(descriptor_set_base64: &'static str, proto_field_names: bool) -> Self {
+        Contracts {
+            descriptor_set_base64,
+            proto_field_names,
+            pool: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Every contract and its imports, for gRPC server reflection among others.
+    pub fn pool(&self) -> Result<&DescriptorPool, Error> {
+        self.pool
+            .get_or_init(|| {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(self.descriptor_set_base64)
+                    .map_err(|err| err.to_string())?;
+                DescriptorPool::decode(bytes.as_slice()).map_err(|err| err.to_string())
+            })
+            .as_ref()
+            .map_err(|err| Error::new(500, "CODEC", format!("the contracts' descriptors: {err}")))
+    }
+
+    fn descriptor(&self, full_name: &str) -> Result<MessageDescriptor, Error> {
+        self.pool()?.get_message_by_name(full_name).ok_or_else(|| {
+            Error::new(
+                500,
+                "CODEC",
+                format!("`{full_name}` is not among the contracts' descriptors"),
+            )
+        })
+    }
+
+    /// Reads a message (`full_name`, e.g. `order.v1.Order`) from its proto3 JSON, exactly as the
+    /// routes read a request body: the canonical mapping, a key given twice refused, unknown
+    /// fields ignored.
+    pub fn decode_json<T: prost::Message + Default>(
+        &self,
+        full_name: &str,
+        json: &[u8],
+    ) -> Result<T, Error> {
+        let value = strict_json(json).map_err(|err| codec(format!("malformed JSON: {err}")))?;
+        from_json(&self.descriptor(full_name)?, value, "message")
+    }
+
+    /// Writes a message (`full_name`) as proto3 JSON, exactly as the routes write a reply.
+    pub fn encode_json<T: prost::Message>(
+        &self,
+        full_name: &str,
+        message: &T,
+    ) -> Result<Vec<u8>, Error> {
+        // Written straight out, without a JSON value in between.
+        let mut out = Vec::with_capacity(128);
+        to_dynamic(&self.descriptor(full_name)?, message)?
+            .serialize_with_options(
+                &mut serde_json::Serializer::new(&mut out),
+                &self.serialize_options(),
+            )
+            .map_err(encoding_failed)?;
+        Ok(out)
+    }
+
+    /// The proto3 JSON of a message, as a value.
+    fn to_json<T: prost::Message>(&self, full_name: &str, message: &T) -> Result<Value, Error> {
+        to_dynamic(&self.descriptor(full_name)?, message)?
+            .serialize_with_options(serde_json::value::Serializer, &self.serialize_options())
+            .map_err(encoding_failed)
+    }
+
+    /// Every field, default values included; names as the contracts' JSON names, or as declared
+    /// when the service asks for those.
+    fn serialize_options(&self) -> prost_reflect::SerializeOptions {
+        prost_reflect::SerializeOptions::new()
+            .skip_default_fields(false)
+            .use_proto_field_name(self.proto_field_names)
+    }
 }
 
 /// Prepares a message's JSON for the mapping, which ignores unknown fields: an enum value's name
@@ -450,7 +578,10 @@ fn normalize(descriptor: &MessageDescriptor, json: &mut Value, at: &str) -> Resu
         return Ok(());
     };
     for (key, value) in fields.iter_mut() {
-        let Some(field) = descriptor.get_field_by_json_name(key).or_else(|| descriptor.get_field_by_name(key)) else {
+        let Some(field) = descriptor
+            .get_field_by_json_name(key)
+            .or_else(|| descriptor.get_field_by_name(key))
+        else {
             continue;
         };
         let path = format!("{at}{key}");
@@ -477,8 +608,16 @@ fn normalize(descriptor: &MessageDescriptor, json: &mut Value, at: &str) -> Resu
                         )));
                     }
                 }
-                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Int64 | Kind::Sint64 | Kind::Sfixed64
-                | Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => {
+                Kind::Int32
+                | Kind::Sint32
+                | Kind::Sfixed32
+                | Kind::Int64
+                | Kind::Sint64
+                | Kind::Sfixed64
+                | Kind::Uint32
+                | Kind::Fixed32
+                | Kind::Uint64
+                | Kind::Fixed64 => {
                     if let Value::String(text) = value
                         && text.contains(['e', 'E', '.'])
                         && let Ok(number) = text.parse::<f64>()
@@ -496,52 +635,63 @@ fn normalize(descriptor: &MessageDescriptor, json: &mut Value, at: &str) -> Resu
 }
 
 /// A message from its proto3 JSON, by the canonical mapping; the error names the field at fault.
-fn from_json<T: prost::Message + Default>(descriptor: &MessageDescriptor, mut json: Value, what: &str) -> Result<T, Error> {
+fn from_json<T: prost::Message + Default>(
+    descriptor: &MessageDescriptor,
+    mut json: Value,
+    what: &str,
+) -> Result<T, Error> {
     normalize(descriptor, &mut json, "")?;
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
     // Unknown fields are ignored, as grpc-gateway ignores them (and a newer client's fields must
     // not break an older service).
     let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic = DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options)
-        .map_err(|err| {
-            let path = track.path().to_string();
-            let at = if path == "." { String::new() } else { format!("`{path}`: ") };
-            codec(format!("invalid {what}: {at}{}", plain_error(&err.to_string())))
-        })?;
-    dynamic.transcode_to::<T>().map_err(|err| codec(format!("invalid {what}: {err}")))
-}
-
-/// The proto3 JSON of a message, as a value.
-fn to_json<T: prost::Message>(descriptor: &MessageDescriptor, message: &T) -> Result<Value, Error> {
-    to_dynamic(descriptor, message)?
-        .serialize_with_options(serde_json::value::Serializer, &serialize_options())
-        .map_err(|err| Error::new(500, "CODEC", err.to_string()))
+    let dynamic =
+        DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options)
+            .map_err(|err| {
+                let path = track.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("`{path}`: ")
+                };
+                codec(format!(
+                    "invalid {what}: {at}{}",
+                    plain_error(&err.to_string())
+                ))
+            })?;
+    dynamic
+        .transcode_to::<T>()
+        .map_err(|err| codec(format!("invalid {what}: {err}")))
 }
 
 /// A message as the reflection of its type, which the JSON mapping writes.
-fn to_dynamic<T: prost::Message>(descriptor: &MessageDescriptor, message: &T) -> Result<DynamicMessage, Error> {
+fn to_dynamic<T: prost::Message>(
+    descriptor: &MessageDescriptor,
+    message: &T,
+) -> Result<DynamicMessage, Error> {
     DynamicMessage::decode(descriptor.clone(), message.encode_to_vec().as_slice())
         .map_err(|err| Error::new(500, "CODEC", err.to_string()))
-}
-
-/// Every field, default values included; names as the contracts' JSON names, or as declared
-/// when the service asks for those.
-fn serialize_options() -> prost_reflect::SerializeOptions {
-    prost_reflect::SerializeOptions::new()
-        .skip_default_fields(false)
-        .use_proto_field_name(super::JSON_PROTO_FIELD_NAMES)
 }
 
 /// A decoding error as a person reads it, without serde's line and column into a JSON value the
 /// gateway built itself.
 fn plain_error(message: &str) -> String {
-    message.split(" at line ").next().unwrap_or(message).to_owned()
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned()
 }
 
 /// For a PATCH whose body is one message field, sets the request's `update_mask` (when it has one)
 /// to the fields the body gives, as grpc-gateway does; a mask given in the query string wins.
-fn fill_update_mask(descriptor: &MessageDescriptor, field: &Field, body: &Value, request: &mut Map<String, Value>) {
+fn fill_update_mask(
+    descriptor: &MessageDescriptor,
+    field: &Field,
+    body: &Value,
+    request: &mut Map<String, Value>,
+) {
     let Some(mask_field) = descriptor.get_field_by_name("update_mask") else {
         return;
     };
@@ -554,7 +704,10 @@ fn fill_update_mask(descriptor: &MessageDescriptor, field: &Field, body: &Value,
     let mut paths = Vec::new();
     mask_paths(&target, body, &mut Vec::new(), &mut paths);
     if !paths.is_empty() {
-        request.insert(mask_field.json_name().to_owned(), Value::String(paths.join(",")));
+        request.insert(
+            mask_field.json_name().to_owned(),
+            Value::String(paths.join(",")),
+        );
     }
 }
 
@@ -562,19 +715,31 @@ fn fill_update_mask(descriptor: &MessageDescriptor, field: &Field, body: &Value,
 fn field_message(descriptor: &MessageDescriptor, path: &[&str]) -> Option<MessageDescriptor> {
     let mut message = descriptor.clone();
     for name in path {
-        message = message.get_field_by_name(name)?.kind().as_message()?.clone();
+        message = message
+            .get_field_by_name(name)?
+            .kind()
+            .as_message()?
+            .clone();
     }
     Some(message)
 }
 
 /// The FieldMask paths (in JSON names) of the fields a JSON object sets, descending into messages
 /// (but not into maps or well-known types, which are set whole).
-fn mask_paths(message: &MessageDescriptor, json: &Value, prefix: &mut Vec<String>, out: &mut Vec<String>) {
+fn mask_paths(
+    message: &MessageDescriptor,
+    json: &Value,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<String>,
+) {
     let Value::Object(fields) = json else {
         return;
     };
     for (key, value) in fields {
-        let Some(field) = message.get_field_by_json_name(key).or_else(|| message.get_field_by_name(key)) else {
+        let Some(field) = message
+            .get_field_by_json_name(key)
+            .or_else(|| message.get_field_by_name(key))
+        else {
             continue;
         };
         prefix.push(field.json_name().to_owned());
@@ -600,7 +765,10 @@ fn refuse_unknown(descriptor: &MessageDescriptor, key: &str) -> Result<(), Error
     let mut message = descriptor.clone();
     let parts: Vec<&str> = key.split('.').collect();
     for (depth, part) in parts.iter().enumerate() {
-        let Some(field) = message.get_field_by_json_name(part).or_else(|| message.get_field_by_name(part)) else {
+        let Some(field) = message
+            .get_field_by_json_name(part)
+            .or_else(|| message.get_field_by_name(part))
+        else {
             return Ok(());
         };
         let last = depth + 1 == parts.len();
@@ -709,7 +877,10 @@ fn matches_key(field: &Field, key: &str) -> bool {
 
 fn url_value(field: &Field, text: &str) -> Result<Value, Error> {
     let invalid = |expected: &str| {
-        codec(format!("`{}`: `{text}` is not {expected}", field.proto.join(".")))
+        codec(format!(
+            "`{}`: `{text}` is not {expected}",
+            field.proto.join(".")
+        ))
     };
     Ok(match field.kind {
         Kind::Text => Value::String(text.to_owned()),
@@ -746,7 +917,9 @@ fn go_integer(text: &str) -> Option<Value> {
     match u128::from_str_radix(digits, radix) {
         Ok(magnitude) if negative => i64::try_from(magnitude).ok().map(|m| Value::from(-m)),
         Ok(magnitude) => u64::try_from(magnitude).ok().map(Value::from),
-        Err(_) => serde_json::from_str::<serde_json::Number>(text).ok().map(Value::Number),
+        Err(_) => serde_json::from_str::<serde_json::Number>(text)
+            .ok()
+            .map(Value::Number),
     }
 }
 
@@ -754,7 +927,9 @@ fn go_integer(text: &str) -> Option<Value> {
 fn set_entry(request: &mut Map<String, Value>, field: &Field, key: &str, value: Value) {
     let mut object = request;
     for json in field.json {
-        let child = object.entry(json.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let child = object
+            .entry(json.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !child.is_object() {
             *child = Value::Object(Map::new());
         }
@@ -776,7 +951,9 @@ fn set(request: &mut Map<String, Value>, field: &Field, value: Value) {
         }
         if depth == last {
             if field.repeated {
-                let slot = object.entry(json.to_string()).or_insert_with(|| Value::Array(Vec::new()));
+                let slot = object
+                    .entry(json.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()));
                 match slot {
                     Value::Array(items) => items.push(value),
                     other => *other = Value::Array(vec![value]),
@@ -786,7 +963,9 @@ fn set(request: &mut Map<String, Value>, field: &Field, value: Value) {
             }
             return;
         }
-        let child = object.entry(json.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let child = object
+            .entry(json.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !child.is_object() {
             *child = Value::Object(Map::new());
         }
@@ -811,7 +990,7 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     binding: &Binding,
     request: &Req,
 ) -> Result<Rep, Error> {
-    let Value::Object(mut fields) = to_json(&descriptor(binding.request)?, request)? else {
+    let Value::Object(mut fields) = binding.contracts.to_json(binding.request, request)? else {
         return Err(codec("a request message did not encode as a JSON object"));
     };
     let mut url = reqwest::Url::parse(base_url)
@@ -832,7 +1011,8 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
         match take(&mut fields, field) {
             Some(Value::Object(entries)) if field.map => {
                 for (entry, value) in &entries {
-                    url.query_pairs_mut().append_pair(&format!("{key}[{entry}]"), &url_text(value));
+                    url.query_pairs_mut()
+                        .append_pair(&format!("{key}[{entry}]"), &url_text(value));
                 }
             }
             Some(Value::Array(items)) => {
@@ -853,16 +1033,17 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     let mut call = http.request(method, url);
     if let Some(body) = body {
         let json = serde_json::to_vec(&body).map_err(|err| codec(err.to_string()))?;
-        call = call.header(header::CONTENT_TYPE, "application/json").body(json);
+        call = call
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(json);
     }
     let unavailable = |err: reqwest::Error| Error::new(503, "UNAVAILABLE", err.to_string());
     let response = call.send().await.map_err(unavailable)?;
     let status = response.status();
     let bytes = response.bytes().await.map_err(unavailable)?;
     if !status.is_success() {
-        return Err(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            Error::new(status.as_u16(), "", String::from_utf8_lossy(&bytes))
-        }));
+        return Err(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Error::new(status.as_u16(), "", String::from_utf8_lossy(&bytes))));
     }
     let reply = if bytes.is_empty() {
         Value::Object(Map::new())
@@ -873,7 +1054,11 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
         Some(field) => Value::Object(Map::from_iter([(field.json[0].to_owned(), reply)])),
         None => reply,
     };
-    from_json(&descriptor(binding.reply)?, reply, "reply")
+    from_json(
+        &binding.contracts.descriptor(binding.reply)?,
+        reply,
+        "reply",
+    )
 }
 
 /// The URL path of a binding with the request's path variables filled in (and taken out of the
@@ -890,13 +1075,19 @@ fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<V
     for segment in template {
         let Some(variable) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
             if segment == "*" || segment == "**" {
-                return Err(bad_request("BAD_PATH", format!("`{}` has a wildcard no field fills", binding.template)));
+                return Err(bad_request(
+                    "BAD_PATH",
+                    format!("`{}` has a wildcard no field fills", binding.template),
+                ));
             }
             segments.push(segment.to_owned());
             continue;
         };
         let (name, pattern) = variable.split_once('=').unwrap_or((variable, "*"));
-        let field = &variables.next().expect("the binding lists every variable").field;
+        let field = &variables
+            .next()
+            .expect("the binding lists every variable")
+            .field;
         let value = match take(fields, field) {
             Some(Value::Array(items)) => items.iter().map(url_text).collect::<Vec<_>>().join(","),
             Some(value) => url_text(&value),
@@ -924,7 +1115,9 @@ fn path_segments(binding: &Binding, fields: &mut Map<String, Value>) -> Result<V
 /// everything past the first `:` (`{uuid}:custom:custom`); after a literal, past the last one.
 fn split_verb(last: &str) -> (&str, Option<&str>) {
     let colon = if last.starts_with('{') {
-        last.find('}').map(|end| end + 1).filter(|&end| last[end..].starts_with(':'))
+        last.find('}')
+            .map(|end| end + 1)
+            .filter(|&end| last[end..].starts_with(':'))
     } else {
         last.rfind(':')
     };
@@ -972,7 +1165,11 @@ fn take(object: &mut Map<String, Value>, field: &Field) -> Option<Value> {
     let mut object = object;
     let last = field.json.len() - 1;
     for (depth, (json, proto)) in field.json.iter().zip(field.proto).enumerate() {
-        let key = if object.contains_key(*json) { *json } else { *proto };
+        let key = if object.contains_key(*json) {
+            *json
+        } else {
+            *proto
+        };
         if depth == last {
             return object.remove(key).filter(|v| !v.is_null());
         }

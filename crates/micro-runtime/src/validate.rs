@@ -4,7 +4,7 @@
 //! run it before the service sees a request, and answer a broken rule with a `400 VALIDATOR`
 //! error (`INVALID_ARGUMENT` over gRPC) that lists every violated field.
 
-pub use super::errors::{Error, FieldViolation};
+pub use crate::errors::{Error, FieldViolation};
 
 /// A message whose fields have rules.
 pub trait Validate {
@@ -23,7 +23,9 @@ pub trait Validate {
 /// A client stream whose every message is checked as it arrives, so gRPC refuses what the HTTP
 /// routes refuse: a message that breaks its rules ends the stream with its `400 VALIDATOR`
 /// error, which the service sees as the stream's next item.
-pub fn checked_stream<T>(request: tonic::Request<tonic::Streaming<T>>) -> tonic::Request<tonic::Streaming<T>>
+pub fn checked_stream<T>(
+    request: tonic::Request<tonic::Streaming<T>>,
+) -> tonic::Request<tonic::Streaming<T>>
 where
     T: Validate + prost::Message + Default + Send + 'static,
 {
@@ -38,7 +40,11 @@ where
         let more = next.is_ok().then_some(messages);
         Some((next, more))
     });
-    tonic::Request::from_parts(metadata, extensions, super::gateway::message_stream(checked))
+    tonic::Request::from_parts(
+        metadata,
+        extensions,
+        crate::gateway::message_stream(checked),
+    )
 }
 
 /// A boxed message (prost boxes recursive `oneof` members) validates as its content.
@@ -54,7 +60,10 @@ pub struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     pub fn add(&mut self, field: String, description: impl Into<String>) {
-        self.0.push(FieldViolation { field, description: description.into() });
+        self.0.push(FieldViolation {
+            field,
+            description: description.into(),
+        });
     }
 
     /// `Ok` when nothing was broken; otherwise a `400 VALIDATOR` error naming each field.
@@ -62,8 +71,16 @@ impl Violations {
         if self.0.is_empty() {
             return Ok(());
         }
-        let summary: Vec<String> = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect();
-        let mut err = Error::new(400, "VALIDATOR", format!("invalid request: {}", summary.join("; ")));
+        let summary: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        let mut err = Error::new(
+            400,
+            "VALIDATOR",
+            format!("invalid request: {}", summary.join("; ")),
+        );
         err.violations = self.0;
         Err(err)
     }
@@ -72,7 +89,10 @@ impl Violations {
 /// An address of the form `local@domain`, with a valid hostname as the domain, alone or with a
 /// display name (`Ada Lovelace <ada@example.com>`), as RFC 5322 writes addresses.
 pub fn is_email(text: &str) -> bool {
-    let text = match text.strip_suffix('>').and_then(|rest| rest.rsplit_once('<')) {
+    let text = match text
+        .strip_suffix('>')
+        .and_then(|rest| rest.rsplit_once('<'))
+    {
         Some((_, address)) => address,
         None => text,
     };
@@ -82,7 +102,9 @@ pub fn is_email(text: &str) -> bool {
     !local.is_empty()
         && local.len() <= 64
         && text.len() <= 254
-        && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
         && is_hostname(domain)
 }
 
@@ -104,9 +126,10 @@ pub fn is_hostname(text: &str) -> bool {
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
-            group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// An absolute URI: a scheme, a colon, and no whitespace.
@@ -115,7 +138,9 @@ pub fn is_uri(text: &str) -> bool {
         return false;
     };
     scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         && is_uri_ref(text)
 }
 
@@ -126,9 +151,12 @@ pub fn is_uri_ref(text: &str) -> bool {
         c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c) || !c.is_ascii()
     };
     let bytes = text.as_bytes();
-    text.chars().all(|c| allowed(c) && !c.is_whitespace() && !c.is_control())
+    text.chars()
+        .all(|c| allowed(c) && !c.is_whitespace() && !c.is_control())
         && text.match_indices('%').all(|(at, _)| {
-            bytes.len() > at + 2 && bytes[at + 1].is_ascii_hexdigit() && bytes[at + 2].is_ascii_hexdigit()
+            bytes.len() > at + 2
+                && bytes[at + 1].is_ascii_hexdigit()
+                && bytes[at + 2].is_ascii_hexdigit()
         })
 }
 
@@ -144,12 +172,18 @@ pub fn bytes_contain(bytes: &[u8], part: &[u8]) -> bool {
 
 /// Whether a timestamp `(seconds, nanos)` breaks its rules relative to now: `before` (`lt_now`),
 /// `after` (`gt_now`), and `within` a `(seconds, nanos)` distance of now.
-pub fn outside_now(time: (i64, i32), before: bool, after: bool, within: Option<(i64, i32)>) -> bool {
+pub fn outside_now(
+    time: (i64, i32),
+    before: bool,
+    after: bool,
+    within: Option<(i64, i32)>,
+) -> bool {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as i128);
     let time = i128::from(time.0) * 1_000_000_000 + i128::from(time.1);
-    let within = within.map(|(seconds, nanos)| i128::from(seconds) * 1_000_000_000 + i128::from(nanos));
+    let within =
+        within.map(|(seconds, nanos)| i128::from(seconds) * 1_000_000_000 + i128::from(nanos));
     (before && time >= now)
         || (after && time <= now)
         || within.is_some_and(|within| (time - now).abs() > within)

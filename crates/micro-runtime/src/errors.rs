@@ -92,7 +92,10 @@ impl From<tonic::Status> for Error {
             err.violations = bad_request
                 .field_violations
                 .into_iter()
-                .map(|v| FieldViolation { field: v.field, description: v.description })
+                .map(|v| FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                })
                 .collect();
         }
         err
