@@ -64,13 +64,13 @@ pub fn files() -> Vec<GeneratedFile> {
             }
         })
         .collect();
-    let checksum = checksum(&files);
-    let manifest = &mut files[0].contents;
-    manifest.push_str(&format!(
+    files[0].contents.push_str(&format!(
         "\n# Which micro vendored this crate, and a checksum of the files it wrote (`micro upgrade`\n\
-         # refuses to replace them once edited).\n[package.metadata.micro]\nvendored-by = \"{}\"\n{CHECKSUM_KEY}\"{checksum}\"\n",
+         # refuses to replace them once edited).\n[package.metadata.micro]\nvendored-by = \"{}\"\n",
         env!("CARGO_PKG_VERSION")
     ));
+    let checksum = checksum(&files);
+    files[0].contents.push_str(&format!("{CHECKSUM_KEY}\"{checksum}\"\n"));
     files
 }
 

@@ -73,13 +73,20 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     }
     let mut written = if options.force {
         // An edited file may have lost micro's header, which `write_generated` would respect.
+        let mut written = Vec::new();
         for file in &runtime {
-            files::write_atomic(&dir.join(&file.path), file.contents.as_bytes())?;
+            let path = dir.join(&file.path);
+            let outcome = match fs_err::read_to_string(&path) {
+                Ok(existing) if existing == file.contents => Outcome::Unchanged,
+                Ok(_) => Outcome::Updated,
+                Err(_) => Outcome::Created,
+            };
+            if outcome != Outcome::Unchanged {
+                files::write_atomic(&path, file.contents.as_bytes())?;
+            }
+            written.push((path, outcome));
         }
-        runtime
-            .iter()
-            .map(|file| (dir.join(&file.path), Outcome::Updated))
-            .collect()
+        written
     } else {
         files::write_generated(&dir, &runtime)?
     };
