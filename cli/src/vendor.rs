@@ -70,7 +70,9 @@ pub fn files() -> Vec<GeneratedFile> {
         env!("CARGO_PKG_VERSION")
     ));
     let checksum = checksum(&files);
-    files[0].contents.push_str(&format!("{CHECKSUM_KEY}\"{checksum}\"\n"));
+    files[0]
+        .contents
+        .push_str(&format!("{CHECKSUM_KEY}\"{checksum}\"\n"));
     files
 }
 
@@ -138,14 +140,22 @@ pub fn set_dependency(root: &Path, relative: &str) -> anyhow::Result<()> {
     let mut doc: DocumentMut = fs_err::read_to_string(&manifest)?
         .parse()
         .with_context(|| format!("`{}` is not valid TOML", manifest.display()))?;
-    let mut dependency = toml_edit::InlineTable::new();
-    dependency.insert("path", relative.into());
     let deps = doc
         .entry("dependencies")
         .or_insert_with(toml_edit::table)
         .as_table_like_mut()
         .context("`dependencies` in Cargo.toml is not a table")?;
-    deps.insert(CRATE, Item::Value(dependency.into()));
+    match deps.get_mut(CRATE).and_then(Item::as_inline_table_mut) {
+        // Only the path changes: the line keeps its place and its comment.
+        Some(dependency) => {
+            dependency.insert("path", relative.into());
+        }
+        None => {
+            let mut dependency = toml_edit::InlineTable::new();
+            dependency.insert("path", relative.into());
+            deps.insert(CRATE, Item::Value(dependency.into()));
+        }
+    }
     crate::files::write_atomic(&manifest, doc.to_string().as_bytes())
 }
 

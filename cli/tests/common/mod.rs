@@ -45,6 +45,14 @@ pub fn tree(root: &Path) -> String {
     files.sort();
     let mut out = String::new();
     for relative in files {
+        // The vendored runtime is `crates/micro-runtime`, tested as a crate; its presence is shown.
+        if relative.starts_with("micro-runtime") {
+            out.push_str(&format!(
+                "== {} (the vendored runtime)\n",
+                relative.display()
+            ));
+            continue;
+        }
         let text = std::fs::read_to_string(root.join(&relative)).expect("text files");
         out.push_str(&format!("== {}\n{}", relative.display(), text));
         if !text.ends_with('\n') {
