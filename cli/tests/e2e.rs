@@ -196,6 +196,8 @@ fn service_options_build_and_pass_their_tests() {
 fn the_order_service_example_passes_its_tests() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order-service");
     succeeded(&micro(&example, &["proto", "client", "--check"]), &example);
+    // The example runs the runtime a new service gets, unedited: no drifted copy.
+    succeeded(&micro(&example, &["upgrade", "--check"]), &example);
     cargo(&example, &["fmt", "--check"]);
     cargo(
         &example,
