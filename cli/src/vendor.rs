@@ -21,28 +21,28 @@ pub const DIR: &str = "micro-runtime";
 /// The crate's name, as services depend on it.
 pub const CRATE: &str = "micro-runtime";
 
-/// The runtime's files, relative to its folder, as they are in micro's repository.
+/// A file of the runtime crate, by its path inside the crate's folder.
+macro_rules! runtime_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../../crates/micro-runtime/", $path)),
+        )
+    };
+}
+
+/// The runtime's files, relative to its folder, as they are in micro's repository (a test checks
+/// that none is missing).
 const SOURCES: &[(&str, &str)] = &[
-    (
-        "Cargo.toml",
-        include_str!("../../crates/micro-runtime/Cargo.toml"),
-    ),
-    (
-        "src/lib.rs",
-        include_str!("../../crates/micro-runtime/src/lib.rs"),
-    ),
-    (
-        "src/errors.rs",
-        include_str!("../../crates/micro-runtime/src/errors.rs"),
-    ),
-    (
-        "src/gateway.rs",
-        include_str!("../../crates/micro-runtime/src/gateway.rs"),
-    ),
-    (
-        "src/validate.rs",
-        include_str!("../../crates/micro-runtime/src/validate.rs"),
-    ),
+    runtime_file!("Cargo.toml"),
+    runtime_file!("src/lib.rs"),
+    runtime_file!("src/conf.rs"),
+    runtime_file!("src/errors.rs"),
+    runtime_file!("src/gateway.rs"),
+    runtime_file!("src/metrics.rs"),
+    runtime_file!("src/middleware.rs"),
+    runtime_file!("src/telemetry.rs"),
+    runtime_file!("src/validate.rs"),
 ];
 
 /// The line of the vendored manifest that holds the checksum.
@@ -76,8 +76,11 @@ pub fn files() -> Vec<GeneratedFile> {
     files
 }
 
-/// A checksum of files as micro wrote them (the manifest without its checksum line).
+/// A checksum of files as micro wrote them (the manifest without its checksum line), in path
+/// order.
 fn checksum(files: &[GeneratedFile]) -> String {
+    let mut files: Vec<&GeneratedFile> = files.iter().collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let mut hasher = Sha256::new();
     for file in files {
         hasher.update(file.path.to_string_lossy().replace('\\', "/").as_bytes());
@@ -95,7 +98,8 @@ fn checksum(files: &[GeneratedFile]) -> String {
 }
 
 /// Whether the runtime vendored at `dir` is as some micro wrote it: the checksum its manifest
-/// records matches its files. `None` when there is no vendored runtime there.
+/// records matches the files there now (whichever micro wrote them, so a copy from an older micro
+/// with other files is recognised too). `None` when there is no vendored runtime there.
 pub fn is_pristine(dir: &Path) -> anyhow::Result<Option<bool>> {
     let Ok(manifest) = fs_err::read_to_string(dir.join("Cargo.toml")) else {
         return Ok(None);
@@ -108,11 +112,18 @@ pub fn is_pristine(dir: &Path) -> anyhow::Result<Option<bool>> {
         return Ok(Some(false));
     };
     let mut on_disk = Vec::new();
-    for (path, _) in SOURCES {
-        let contents = fs_err::read_to_string(dir.join(path)).unwrap_or_default();
+    // What building inside the folder leaves behind is not an edit.
+    let walk = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != "target");
+    for entry in walk {
+        let entry = entry?;
+        if !entry.file_type().is_file() || entry.file_name() == "Cargo.lock" {
+            continue;
+        }
         on_disk.push(GeneratedFile {
-            path: PathBuf::from(path),
-            contents,
+            path: entry.path().strip_prefix(dir)?.to_owned(),
+            contents: fs_err::read_to_string(entry.path()).unwrap_or_default(),
         });
     }
     Ok(Some(checksum(&on_disk) == recorded))
@@ -218,6 +229,27 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_file_of_the_runtime_is_vendored() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/micro-runtime");
+        let on_disk: Vec<String> = walkdir::WalkDir::new(&root)
+            .into_iter()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.file_type().is_file())
+            .map(|entry| {
+                let relative = entry.path().strip_prefix(&root).unwrap();
+                relative.to_string_lossy().replace('\\', "/")
+            })
+            .collect();
+        for file in &on_disk {
+            assert!(
+                SOURCES.iter().any(|(path, _)| path == file),
+                "`crates/micro-runtime/{file}` is not in `vendor::SOURCES`"
+            );
+        }
+        assert_eq!(on_disk.len(), SOURCES.len());
+    }
 
     #[test]
     fn relative_paths() {

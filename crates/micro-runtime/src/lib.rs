@@ -1,6 +1,8 @@
 //! What every service made with micro runs and micro owns: the HTTP/JSON binding of its contracts
-//! ([`gateway`]), the typed error both transports answer with ([`errors`]), and request
-//! validation ([`validate`]). Code that `micro proto client` generates calls into it.
+//! ([`gateway`]), the typed error both transports answer with ([`errors`]), request validation
+//! ([`validate`]), and, with the default `server` feature, the configuration sections micro owns
+//! ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`], and
+//! logs and traces ([`telemetry`]). Code that `micro proto client` generates calls into it.
 //!
 //! A service carries a copy of this crate, vendored by `micro new` and refreshed by
 //! `micro upgrade`, and depends on it by path: micro is not on crates.io, and a service must
@@ -9,6 +11,15 @@
 pub mod errors;
 pub mod gateway;
 pub mod validate;
+
+#[cfg(feature = "server")]
+pub mod conf;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
+pub mod middleware;
+#[cfg(feature = "server")]
+pub mod telemetry;
 
 pub use errors::{Error, FieldViolation};
 pub use gateway::Contracts;

@@ -11,7 +11,9 @@ pub mod conf;
 pub mod data;
 pub mod server;
 pub mod service;
-pub mod telemetry;
+
+// Logs and traces are micro's (the vendored `micro-runtime`).
+pub use micro_runtime::telemetry;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let telemetry = match telemetry::init(&config.log, &config.tracing) {
+    let telemetry = match telemetry::init(env!("CARGO_PKG_NAME"), &config.log, &config.tracing) {
         Ok(telemetry) => telemetry,
         Err(err) => {
             eprintln!("error: {err:#}");

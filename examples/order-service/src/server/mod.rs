@@ -4,11 +4,13 @@
 pub mod auth;
 pub mod grpc;
 pub mod http;
-pub mod metrics;
-pub mod middleware;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+// The middleware both transports share and the metrics they record are micro's (the vendored
+// `micro-runtime`); named here so the servers read `middleware::http(…)`, `metrics::handle()`.
+pub use micro_runtime::{metrics, middleware};
 
 /// Whether the service takes traffic: ready while serving, not once shutdown begins, so load
 /// balancers stop sending requests while the in-flight ones drain.

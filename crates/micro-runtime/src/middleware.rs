@@ -14,16 +14,14 @@ use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use micro_runtime::errors::Error;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::conf;
-use crate::server::metrics;
-use crate::telemetry;
+use crate::errors::Error;
+use crate::{conf, metrics, telemetry};
 
 /// Wraps every HTTP route (the 404 fallback included) in the shared middleware. Layers added
 /// later wrap those added before, so the list reads from the innermost out.

@@ -1,5 +1,5 @@
 //! Prometheus metrics, served at `/metrics`: per operation, named as gRPC names it
-//! (`/order.v1.OrderService/CreateOrder`) on both transports, a request count by status code and a
+//! (`/helloworld.v1.Greeter/SayHello`) on both transports, a request count by status code and a
 //! latency histogram. gRPC status codes are counted as the HTTP codes they map to, so one query
 //! covers both transports.
 
@@ -14,8 +14,9 @@ use axum::http;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use micro_runtime::errors::http_code;
-use micro_runtime::gateway::Operation;
+
+use crate::errors::http_code;
+use crate::gateway::Operation;
 
 /// Requests answered, by `kind` (`http` or `grpc`), `operation` and `code`.
 pub const REQUESTS: &str = "server_requests_code_total";

@@ -25,9 +25,14 @@ pub struct Telemetry {
     traces: Option<SdkTracerProvider>,
 }
 
-/// Installs the process-wide logger and, when configured, the trace exporter. Must run inside
-/// the Tokio runtime, which exports the spans.
-pub fn init(log: &conf::Log, tracing: &conf::Tracing) -> anyhow::Result<Telemetry> {
+/// Installs the process-wide logger and, when configured, the trace exporter, naming the
+/// service `service` in its spans (`env!("CARGO_PKG_NAME")`). Must run inside the Tokio runtime,
+/// which exports the spans.
+pub fn init(
+    service: &'static str,
+    log: &conf::Log,
+    tracing: &conf::Tracing,
+) -> anyhow::Result<Telemetry> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
@@ -42,12 +47,12 @@ pub fn init(log: &conf::Log, tracing: &conf::Tracing) -> anyhow::Result<Telemetr
         }
     };
     let traces = match &tracing.otlp_endpoint {
-        Some(endpoint) => Some(tracer_provider(endpoint)?),
+        Some(endpoint) => Some(tracer_provider(service, endpoint)?),
         None => None,
     };
-    let export = traces.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
-    });
+    let export = traces
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
     tracing_subscriber::registry()
         .with(filter)
         .with(logs)
@@ -57,7 +62,7 @@ pub fn init(log: &conf::Log, tracing: &conf::Tracing) -> anyhow::Result<Telemetr
     Ok(Telemetry { traces })
 }
 
-fn tracer_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+fn tracer_provider(service: &'static str, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
@@ -66,9 +71,7 @@ fn tracer_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     // Spans are batched and sent from a Tokio task: the SDK's default batching thread has no
     // runtime for tonic to run on.
     let batches = BatchSpanProcessor::builder(exporter, Tokio).build();
-    let resource = Resource::builder()
-        .with_service_name(env!("CARGO_PKG_NAME"))
-        .build();
+    let resource = Resource::builder().with_service_name(service).build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(batches)
         .with_resource(resource)
