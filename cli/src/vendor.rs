@@ -36,6 +36,7 @@ macro_rules! runtime_file {
 const SOURCES: &[(&str, &str)] = &[
     runtime_file!("Cargo.toml"),
     runtime_file!("src/lib.rs"),
+    runtime_file!("src/app.rs"),
     runtime_file!("src/conf.rs"),
     runtime_file!("src/errors.rs"),
     runtime_file!("src/gateway.rs"),

@@ -1,7 +1,7 @@
 //! What every service made with micro runs and micro owns: the HTTP/JSON binding of its contracts
 //! ([`gateway`]), the typed error both transports answer with ([`errors`]), request validation
-//! ([`validate`]), and, with the default `server` feature, the configuration sections micro owns
-//! ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`], and
+//! ([`validate`]), and, with the default `server` feature, the lifecycle of its servers ([`app`]),
+//! the configuration sections micro owns ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`], and
 //! logs and traces ([`telemetry`]). Code that `micro proto client` generates calls into it.
 //!
 //! A service carries a copy of this crate, vendored by `micro new` and refreshed by
@@ -13,6 +13,8 @@ pub mod gateway;
 pub mod validate;
 
 #[cfg(feature = "server")]
+pub mod app;
+#[cfg(feature = "server")]
 pub mod conf;
 #[cfg(feature = "server")]
 pub mod metrics;
@@ -21,5 +23,7 @@ pub mod middleware;
 #[cfg(feature = "server")]
 pub mod telemetry;
 
+#[cfg(feature = "server")]
+pub use app::App;
 pub use errors::{Error, FieldViolation};
 pub use gateway::Contracts;

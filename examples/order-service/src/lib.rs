@@ -12,13 +12,15 @@ pub mod data;
 pub mod server;
 pub mod service;
 
-// Logs and traces are micro's (the vendored `micro-runtime`).
+// The lifecycle, logs and traces are micro's (the vendored `micro-runtime`).
+pub use micro_runtime::app::shutdown_signal;
 pub use micro_runtime::telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use micro_runtime::App;
 use tokio::net::TcpListener;
 
 /// Serves HTTP and gRPC until `shutdown` completes, then lets in-flight requests finish within the
@@ -44,24 +46,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let orders = orders(&config).await?;
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    let readiness = server::Readiness::ready();
-    tokio::spawn({
-        let (readiness, stop_rx) = (readiness.clone(), stop_rx.clone());
-        async move {
-            stopped(stop_rx).await;
-            readiness.set(false);
-        }
-    });
+    let mut app = App::new(config.server.shutdown_grace);
 
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
     let verifier = config
@@ -71,30 +56,21 @@ pub async fn serve(
         .transpose()?;
     let router = server::http::router(
         orders.clone(),
-        readiness,
+        app.readiness(),
         &config.server.http,
         verifier.clone(),
     );
-    let http_server = server::http::serve(http, router, stopped(stop_rx.clone()));
-    let grpc_server = server::grpc::serve(
+    app.server(server::http::serve(http, router, app.stopping()));
+    app.server(server::grpc::serve(
         grpc,
         orders,
         &config.server.grpc,
         verifier,
-        stopped(stop_rx.clone()),
-    );
-    let servers = async { tokio::try_join!(http_server, grpc_server).map(|_| ()) };
-
-    // Once shutdown starts, the servers stop accepting and drain; past the grace period, stop waiting.
-    let grace = config.server.shutdown_grace;
-    tokio::pin!(servers);
-    tokio::select! {
-        result = &mut servers => result,
-        () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(?grace, "in-flight requests outlived the grace period; exiting anyway");
-            Ok(())
-        }
-    }
+        app.stopping(),
+    ));
+    // Once shutdown starts, readiness turns off and the servers stop accepting and drain; past
+    // the grace period, the service stops waiting.
+    app.run(shutdown).await
 }
 
 /// The order service, wired to the storage the configuration names.
@@ -102,27 +78,4 @@ pub async fn orders(config: &conf::Config) -> anyhow::Result<Arc<service::OrderS
     let store = data::open(config).await?;
     let usecase = biz::OrderUsecase::new(store);
     Ok(Arc::new(service::OrderService::new(usecase)))
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }
