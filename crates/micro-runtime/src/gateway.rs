@@ -993,39 +993,15 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     let Value::Object(mut fields) = binding.contracts.to_json(binding.request, request)? else {
         return Err(codec("a request message did not encode as a JSON object"));
     };
+    let HttpRequest { path, query, body } = HttpRequest::split(binding, &mut fields)?;
     let mut url = reqwest::Url::parse(base_url)
         .map_err(|err| bad_request("BAD_URL", format!("`{base_url}`: {err}")))?;
-    let segments = path_segments(binding, &mut fields)?;
     url.path_segments_mut()
         .map_err(|()| bad_request("BAD_URL", format!("`{base_url}` cannot have a path")))?
         .pop_if_empty()
-        .extend(&segments);
-
-    let body = match &binding.body {
-        Body::None => None,
-        Body::Whole => Some(Value::Object(std::mem::take(&mut fields))),
-        Body::Field(field) => Some(take(&mut fields, field).unwrap_or(Value::Null)),
-    };
-    for field in binding.query {
-        let key = field.json.join(".");
-        match take(&mut fields, field) {
-            Some(Value::Object(entries)) if field.map => {
-                for (entry, value) in &entries {
-                    url.query_pairs_mut()
-                        .append_pair(&format!("{key}[{entry}]"), &url_text(value));
-                }
-            }
-            Some(Value::Array(items)) => {
-                for item in &items {
-                    url.query_pairs_mut().append_pair(&key, &url_text(item));
-                }
-            }
-            // Defaults are what an absent parameter means anyway; leaving them out keeps URLs short.
-            Some(value) if !is_default(&value) => {
-                url.query_pairs_mut().append_pair(&key, &url_text(&value));
-            }
-            _ => {}
-        }
+        .extend(&path);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&query);
     }
 
     let method = reqwest::Method::from_bytes(binding.method.as_bytes())
@@ -1059,6 +1035,48 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
         reply,
         "reply",
     )
+}
+
+/// A request as it travels by one binding: the URL's path segments (each percent-encoded on its
+/// own when put in a URL), the query string and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub path: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl HttpRequest {
+    /// Splits a request, as its proto3 JSON object (JSON or proto field names), into what
+    /// `binding` puts in the path, the body and the query string, as the routes read them back.
+    /// What the binding has no place for is left in `fields`.
+    pub fn split(binding: &Binding, fields: &mut Map<String, Value>) -> Result<HttpRequest, Error> {
+        let path = path_segments(binding, fields)?;
+        let body = match &binding.body {
+            Body::None => None,
+            Body::Whole => Some(Value::Object(std::mem::take(fields))),
+            Body::Field(field) => Some(take(fields, field).unwrap_or(Value::Null)),
+        };
+        let mut query = Vec::new();
+        for field in binding.query {
+            let key = field.json.join(".");
+            match take(fields, field) {
+                Some(Value::Object(entries)) if field.map => {
+                    for (entry, value) in &entries {
+                        query.push((format!("{key}[{entry}]"), url_text(value)));
+                    }
+                }
+                Some(Value::Array(items)) => {
+                    query.extend(items.iter().map(|item| (key.clone(), url_text(item))));
+                }
+                // Defaults are what an absent parameter means anyway; leaving them out keeps URLs
+                // short.
+                Some(value) if !is_default(&value) => query.push((key, url_text(&value))),
+                _ => {}
+            }
+        }
+        Ok(HttpRequest { path, query, body })
+    }
 }
 
 /// The URL path of a binding with the request's path variables filled in (and taken out of the
@@ -1194,5 +1212,99 @@ fn is_default(value: &Value) -> bool {
         Value::String(s) => s.is_empty() || s == "0",
         Value::Array(items) => items.is_empty(),
         Value::Object(fields) => fields.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    static CONTRACTS: Contracts = Contracts::new("", false);
+
+    const fn text_field(proto: &'static [&'static str], json: &'static [&'static str]) -> Field {
+        Field {
+            proto,
+            json,
+            kind: Kind::Text,
+            repeated: false,
+            map: false,
+        }
+    }
+
+    static UPDATE_BOOK: Binding = Binding {
+        contracts: &CONTRACTS,
+        operation: "/library.v1.Library/UpdateBook",
+        request: "library.v1.UpdateBookRequest",
+        reply: "library.v1.Book",
+        method: "PATCH",
+        template: "/v1/{book.name=shelves/*/books/*}:update",
+        path: &[Variable {
+            field: text_field(&["book", "name"], &["book", "name"]),
+            parts: &[],
+        }],
+        verb: None,
+        query: &[
+            Field {
+                proto: &["labels"],
+                json: &["labels"],
+                kind: Kind::Text,
+                repeated: false,
+                map: true,
+            },
+            Field {
+                proto: &["tags"],
+                json: &["tags"],
+                kind: Kind::Text,
+                repeated: true,
+                map: false,
+            },
+            text_field(&["page_token"], &["pageToken"]),
+        ],
+        body: Body::Field(text_field(&["book"], &["book"])),
+        response_body: None,
+    };
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(fields) => fields,
+            _ => unreachable!("an object"),
+        }
+    }
+
+    #[test]
+    fn a_request_splits_into_path_body_and_query_as_its_binding_says() {
+        let mut fields = object(json!({
+            "book": {"name": "shelves/1/books/2", "title": "Dune"},
+            "labels": {"env": "prod"},
+            "tags": ["a", "b"],
+            "page_token": "",
+            "typo": 1,
+        }));
+        let split = HttpRequest::split(&UPDATE_BOOK, &mut fields).unwrap();
+        assert_eq!(split.path, ["v1", "shelves", "1", "books", "2:update"]);
+        assert_eq!(split.body, Some(json!({"title": "Dune"})));
+        assert_eq!(
+            split.query,
+            [
+                ("labels[env]".to_owned(), "prod".to_owned()),
+                ("tags".to_owned(), "a".to_owned()),
+                ("tags".to_owned(), "b".to_owned()),
+            ]
+        );
+        assert_eq!(
+            Value::Object(fields),
+            json!({"typo": 1}),
+            "what has no place is left"
+        );
+    }
+
+    #[test]
+    fn a_path_value_outside_its_pattern_is_refused() {
+        let mut fields = object(json!({"book": {"name": "books/2"}}));
+        let err = HttpRequest::split(&UPDATE_BOOK, &mut fields).unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (400, "INVALID_ARGUMENT"));
+        assert!(err.message.contains("shelves/*/books/*"), "{}", err.message);
     }
 }

@@ -1,12 +1,13 @@
 //! `micro call --http`: the method's first HTTP binding, read from the project's contracts, filled
-//! from the JSON request as the service's router reads it: path variables from their fields, the
-//! body as the rule says, every other field in the query string.
+//! from the JSON request by the runtime's own code, as the service's typed clients fill it: path
+//! variables from their fields, the body as the rule says, the other fields in the query string.
 
 use anyhow::Context as _;
-use serde_json::{Map, Value};
+use micro_runtime::gateway::{self, HttpRequest};
+use serde_json::Value;
 
 use super::{Options, TypedError, base_url};
-use crate::codegen::model::{Body, FieldPath, HttpBinding, Method, Segment};
+use crate::codegen::model::{Body, BoundField, FieldPath, HttpBinding, Method, ValueKind};
 use crate::output::Printer;
 use crate::project::Project;
 
@@ -32,12 +33,29 @@ pub async fn call(options: &Options, printer: Printer) -> anyhow::Result<Result<
     })?;
     let request: Value =
         serde_json::from_str(&options.request).context("the request is not JSON")?;
-    let Value::Object(fields) = request else {
+    let Value::Object(mut fields) = request else {
         anyhow::bail!("the request must be a JSON object, e.g. '{{\"name\": \"x\"}}'");
     };
+    // Split as the service's own typed clients split a request: the runtime's code.
+    let split = HttpRequest::split(runtime_binding(binding), &mut fields)
+        .map_err(|err| anyhow::anyhow!("{}", err.message))?;
+    for unused in fields.keys() {
+        printer.warn(format!(
+            "`{unused}` is not a field `{} {}` takes; left out",
+            binding.verb, binding.template.text
+        ));
+    }
     let base = base_url(options.address.as_deref(), DEFAULT_PORT);
-    let url = request_url(&base, binding, fields.clone())?;
-    let (url, body) = place_fields(url, binding, fields)?;
+    let mut url =
+        reqwest::Url::parse(&base).with_context(|| format!("`{base}` is not an address"))?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("`{base}` cannot take a path"))?
+        .pop_if_empty()
+        .extend(&split.path);
+    if !split.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&split.query);
+    }
+    let body = split.body;
 
     printer.detail("Calling", format!("{} {url}", binding.verb));
     let client = reqwest::Client::new();
@@ -79,129 +97,62 @@ fn print_success(method: &Method, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The binding's URL with its path variables filled from `fields`.
-fn request_url(
-    base: &str,
-    binding: &HttpBinding,
-    fields: Map<String, Value>,
-) -> anyhow::Result<reqwest::Url> {
-    let mut url =
-        reqwest::Url::parse(base).with_context(|| format!("`{base}` is not an address"))?;
-    let fields = Value::Object(fields);
-    let mut segments: Vec<String> = Vec::new();
-    for segment in &binding.template.segments {
-        match segment {
-            Segment::Literal(text) => segments.push(text.clone()),
-            Segment::Variable { field, .. } => {
-                let value = lookup(&fields, field).with_context(|| {
-                    format!(
-                        "the request needs `{}`: the URL `{}` holds it",
-                        field.dotted(),
-                        binding.template.text
-                    )
-                })?;
-                let text = match value {
-                    Value::String(text) => text.clone(),
-                    Value::Number(_) | Value::Bool(_) => value.to_string(),
-                    _ => anyhow::bail!(
-                        "`{}` must be a string or a number to go in the URL",
-                        field.dotted()
-                    ),
-                };
-                // A patterned variable (`{name=shelves/*}`) spans segments; each is encoded alone.
-                segments.extend(text.split('/').map(str::to_owned));
-            }
-            Segment::Any | Segment::AnyDeep => anyhow::bail!(
-                "the URL `{}` has a wildcard no field fills\nhint: call it over gRPC, without `--http`",
-                binding.template.text
-            ),
+/// The runtime's form of a binding, which the generated code writes as a `static`. `micro call`
+/// makes one call and exits, so what it builds here lives as long as the process.
+fn runtime_binding(binding: &HttpBinding) -> &'static gateway::Binding {
+    static NO_CONTRACTS: gateway::Contracts = gateway::Contracts::new("", false);
+    fn text(text: &str) -> &'static str {
+        Box::leak(text.to_owned().into_boxed_str())
+    }
+    fn names(names: &[String]) -> &'static [&'static str] {
+        Box::leak(names.iter().map(|name| text(name)).collect::<Box<[_]>>())
+    }
+    fn field(path: &FieldPath, kind: gateway::Kind, repeated: bool, map: bool) -> gateway::Field {
+        gateway::Field {
+            proto: names(&path.proto),
+            json: names(&path.json),
+            kind,
+            repeated,
+            map,
         }
     }
-    if let (Some(verb), Some(last)) = (&binding.template.verb, segments.last_mut()) {
-        last.push(':');
-        last.push_str(verb);
+    fn bound(bound: &BoundField) -> gateway::Field {
+        let kind = match bound.kind {
+            ValueKind::Text => gateway::Kind::Text,
+            ValueKind::Integer => gateway::Kind::Integer,
+            ValueKind::Float => gateway::Kind::Float,
+            ValueKind::Bool => gateway::Kind::Bool,
+            ValueKind::Enum => gateway::Kind::Enum,
+        };
+        field(&bound.path, kind, bound.repeated, bound.map)
     }
-    url.path_segments_mut()
-        .map_err(|()| anyhow::anyhow!("`{base}` cannot take a path"))?
-        .pop_if_empty()
-        .extend(&segments);
-    Ok(url)
-}
-
-/// Puts the fields the path did not take into the body or the query string, as the rule says.
-fn place_fields(
-    mut url: reqwest::Url,
-    binding: &HttpBinding,
-    fields: Map<String, Value>,
-) -> anyhow::Result<(reqwest::Url, Option<Value>)> {
-    let mut rest = Value::Object(fields);
-    for field in &binding.path_fields {
-        remove(&mut rest, &field.path);
-    }
+    let path: Vec<gateway::Variable> = binding
+        .path_fields
+        .iter()
+        .map(|path_field| gateway::Variable {
+            field: bound(path_field),
+            // Only the server reads captures; a client fills the template's text.
+            parts: &[],
+        })
+        .collect();
     let body = match &binding.body {
-        Body::Whole => return Ok((url, Some(rest))),
-        Body::Field(field) => Some(remove(&mut rest, field).unwrap_or(Value::Null)),
-        Body::None => None,
+        Body::None => gateway::Body::None,
+        Body::Whole => gateway::Body::Whole,
+        Body::Field(path) => gateway::Body::Field(field(path, gateway::Kind::Text, false, false)),
     };
-    let mut pairs = Vec::new();
-    flatten_query("", &rest, &mut pairs);
-    if !pairs.is_empty() {
-        url.query_pairs_mut().extend_pairs(pairs);
-    }
-    Ok((url, body))
-}
-
-/// `{"a": {"b": 1}, "c": [2, 3]}` as `a.b=1&c=2&c=3`.
-fn flatten_query(prefix: &str, value: &Value, pairs: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                let key = match prefix {
-                    "" => key.clone(),
-                    _ => format!("{prefix}.{key}"),
-                };
-                flatten_query(&key, value, pairs);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                flatten_query(prefix, item, pairs);
-            }
-        }
-        Value::String(text) => pairs.push((prefix.to_owned(), text.clone())),
-        Value::Null => {}
-        other => pairs.push((prefix.to_owned(), other.to_string())),
-    }
-}
-
-/// The value at `path`, by proto or JSON names.
-fn lookup<'a>(value: &'a Value, path: &FieldPath) -> Option<&'a Value> {
-    (0..path.proto.len()).try_fold(value, |value, i| {
-        let map = value.as_object()?;
-        map.get(&path.proto[i])
-            .or_else(|| path.json.get(i).and_then(|json| map.get(json)))
-    })
-}
-
-/// Takes the value at `path` out of `value`, by proto or JSON names.
-fn remove(value: &mut Value, path: &FieldPath) -> Option<Value> {
-    let key = |map: &Map<String, Value>, i: usize| {
-        let proto = &path.proto[i];
-        match (map.contains_key(proto), path.json.get(i)) {
-            (false, Some(json)) => json.clone(),
-            _ => proto.clone(),
-        }
-    };
-    let last = path.proto.len().checked_sub(1)?;
-    let mut parent = value;
-    for i in 0..last {
-        let map = parent.as_object_mut()?;
-        let key = key(map, i);
-        parent = map.get_mut(&key)?;
-    }
-    let map = parent.as_object_mut()?;
-    let key = key(map, last);
-    map.remove(&key)
+    Box::leak(Box::new(gateway::Binding {
+        contracts: &NO_CONTRACTS,
+        operation: "",
+        request: "",
+        reply: "",
+        method: text(&binding.verb),
+        template: text(&binding.template.text),
+        path: Box::leak(path.into_boxed_slice()),
+        verb: binding.template.verb.as_deref().map(text),
+        query: Box::leak(binding.query_fields.iter().map(bound).collect::<Box<[_]>>()),
+        body,
+        response_body: None,
+    }))
 }
 
 /// The typed error of an HTTP reply, as micro services write them.
