@@ -2,18 +2,19 @@
 //! message and an exit code (0 success, 1 failure, 2 usage).
 
 mod cli;
-mod codegen;
 mod commands;
 mod files;
-mod names;
 mod output;
 mod project;
-mod protos;
 mod scaffold;
 mod vendor;
 mod workspace;
 
 use std::process::ExitCode;
+
+// The generator is its own crate; the commands know it by these names.
+use micro_codegen as codegen;
+use micro_codegen::{names, protos};
 
 use clap::Parser;
 

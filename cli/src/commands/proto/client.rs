@@ -5,20 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::codegen::{self, GeneratedFile};
+use crate::codegen::{self, GeneratedFile, PACKAGE_FILES};
 use crate::files::{self, Outcome};
 use crate::output::Printer;
 use crate::project::Project;
 use crate::protos::{self, Compiled};
-
-/// The files one package may have generated, in the order `mod.rs` includes them.
-const PACKAGE_FILES: &[&str] = &[
-    "pb.rs",
-    "pb.serde.rs",
-    "errors.rs",
-    "validate.rs",
-    "http.rs",
-];
 
 pub struct Options {
     pub cwd: PathBuf,

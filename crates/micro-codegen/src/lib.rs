@@ -1,5 +1,8 @@
-//! The generator: compiled contracts in, generated files out. It touches no disk, so every
-//! output can be tested (and snapshotted) from a descriptor pool alone.
+//! micro's generator as a library: contracts compiled in-process ([`protos::compile`], no protoc),
+//! read into a small typed model ([`model`]), and rendered into the files a service commits —
+//! messages and tonic code, HTTP routes, typed errors, validation, OpenAPI. Rendering touches no
+//! disk and no terminal, so every output can be tested (and snapshotted) from a descriptor pool
+//! alone; micro's CLI decides what to write where.
 
 mod errors;
 mod http;
@@ -11,6 +14,9 @@ mod stubs;
 mod validate;
 mod walk;
 
+pub mod names;
+pub mod protos;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -20,6 +26,52 @@ use quote::quote;
 
 pub use model::Package;
 pub use walk::ContractError;
+
+/// The files one package may have generated, in the order `mod.rs` includes them.
+pub const PACKAGE_FILES: &[&str] = &[
+    "pb.rs",
+    "pb.serde.rs",
+    "errors.rs",
+    "validate.rs",
+    "http.rs",
+];
+
+/// What [`generate`] made: the files, and what the contracts ask for that was left out (each
+/// warning names the file, line and column).
+#[derive(Debug)]
+pub struct Output {
+    pub files: Vec<GeneratedFile>,
+    pub warnings: Vec<ContractError>,
+}
+
+/// Everything `micro proto client` writes for `packages` of `pool`, as if nothing had been
+/// generated before: each package's code, the module tree (`mod.rs`), the descriptors and the
+/// OpenAPI document, with paths relative to the contracts folder. What a `build.rs` calls, and
+/// what the golden tests snapshot.
+pub fn generate(
+    pool: &DescriptorPool,
+    packages: &BTreeSet<String>,
+    options: &Options,
+    info: &openapi::Info,
+) -> anyhow::Result<Output> {
+    let model = model(pool, packages)?;
+    let mut files = client(pool, &model, options)?;
+    let mut mounted = BTreeMap::new();
+    for package in &model {
+        let dir = names::package_dir(&package.name);
+        let present = PACKAGE_FILES
+            .iter()
+            .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
+            .map(|name| name.to_string())
+            .collect();
+        mounted.insert(package.name.clone(), present);
+    }
+    files.push(index(&mounted, options)?);
+    files.push(descriptors(pool, packages)?);
+    files.extend(openapi(&model, info, options)?);
+    let warnings = model.into_iter().flat_map(|p| p.warnings).collect();
+    Ok(Output { files, warnings })
+}
 
 /// A file to write, relative to the folder it belongs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
