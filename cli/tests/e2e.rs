@@ -471,6 +471,7 @@ impl MicroRun {
     }
 
     /// Sends SIGTERM to `micro run` (which forwards it) and waits for the exit status.
+    #[allow(unsafe_code)]
     fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) has no memory-safety preconditions.

@@ -54,6 +54,7 @@ impl Service {
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn send(pid: u32, signal: i32) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) has no memory-safety preconditions; a stale pid only yields ESRCH.
