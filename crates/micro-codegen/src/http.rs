@@ -66,7 +66,7 @@ fn render_service(package: &Package, service: &Service) -> Result<TokenStream, R
     let mut handlers = Vec::new();
     for method in &service.methods {
         for (index, binding) in method.bindings.iter().enumerate() {
-            let handler = handler_name(&method.rust_name, index, method.bindings.len());
+            let handler = handler_name(&method.rust_name.to_string(), index, method.bindings.len());
             let (path, verb) = axum_route(&binding.template);
             let methods = routes.entry(path).or_default();
             let route = match methods.iter_mut().find(|r| r.method == binding.verb) {
@@ -187,12 +187,15 @@ fn render_client(service: &Service) -> Option<TokenStream> {
         .filter(|m| !m.bindings.is_empty() && !m.server_streaming && !m.client_streaming)
         .map(|method| {
             let binding = &method.bindings[0];
-            let name = match method.rust_name.as_str() {
+            let name = match method.rust_name.to_string().as_str() {
                 clash @ ("new" | "with_http") => format_ident!("{clash}_rpc"),
-                name => syn::parse_str::<syn::Ident>(name).expect("prost names are identifiers"),
+                _ => method.rust_name.clone(),
             };
-            let binding_const =
-                binding_const(&handler_name(&method.rust_name, 0, method.bindings.len()));
+            let binding_const = binding_const(&handler_name(
+                &method.rust_name.to_string(),
+                0,
+                method.bindings.len(),
+            ));
             let input = super::path_below(&method.input.rust_path);
             let output = super::path_below(&method.output.rust_path);
             let doc = format!(
@@ -253,8 +256,7 @@ fn render_handler(
     contracts: &TokenStream,
 ) -> TokenStream {
     let service_trait = format_ident!("Service");
-    let rust_method =
-        syn::parse_str::<syn::Ident>(&method.rust_name).expect("prost names are identifiers");
+    let rust_method = &method.rust_name;
     // Handlers live one module below the package's, so relative paths gain a `super`.
     let input = super::path_below(&method.input.rust_path);
     let binding_const = binding_const(handler);

@@ -343,30 +343,32 @@ fn generated_code_allows() -> proc_macro2::TokenStream {
 }
 
 /// One user-owned implementation skeleton per service (`micro proto server`), named after it.
-pub fn server_stubs(packages: &[Package]) -> Vec<GeneratedFile> {
-    packages
-        .iter()
-        .flat_map(|package| {
-            package.services.iter().map(move |service| GeneratedFile {
+pub fn server_stubs(packages: &[Package]) -> anyhow::Result<Vec<GeneratedFile>> {
+    let mut stubs = Vec::new();
+    for package in packages {
+        for service in &package.services {
+            stubs.push(GeneratedFile {
                 path: format!(
                     "{}.rs",
                     crate::names::snake(&service.name).trim_start_matches("r#")
                 )
                 .into(),
-                contents: stubs::render(package, service),
-            })
-        })
-        .collect()
+                contents: stubs::render(package, service)?,
+            });
+        }
+    }
+    Ok(stubs)
 }
 
 /// A type path of the package module (a `TypeRef`'s) as seen from a module one level below it,
 /// where routes and the validating wrapper's impl live.
-fn path_below(rust_path: &str) -> syn::Path {
-    let path = match rust_path {
-        absolute if absolute.starts_with("::") => absolute.to_owned(),
-        relative => format!("super::{relative}"),
-    };
-    syn::parse_str(&path).expect("type paths parse")
+fn path_below(rust_path: &syn::Path) -> syn::Path {
+    if rust_path.leading_colon.is_some() {
+        return rust_path.clone();
+    }
+    let mut below: syn::Path = syn::parse_quote!(super);
+    below.segments.extend(rust_path.segments.iter().cloned());
+    below
 }
 
 /// Formats generated tokens as rustfmt would, then separates items with a blank line, as a person

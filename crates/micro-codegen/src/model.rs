@@ -45,7 +45,7 @@ pub struct Method {
     /// The proto name, e.g. `SayHello`.
     pub name: String,
     /// The method name in tonic's service trait, e.g. `say_hello`.
-    pub rust_name: String,
+    pub rust_name: syn::Ident,
     /// Its leading comment in the contract.
     pub description: String,
     pub input: TypeRef,
@@ -65,7 +65,7 @@ pub struct TypeRef {
     pub full_name: String,
     /// A Rust path valid in the referring package's module, e.g. `HelloRequest` or
     /// `super::super::common::v1::Money` or `::pbjson_types::Empty`.
-    pub rust_path: String,
+    pub rust_path: syn::Path,
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +174,7 @@ pub enum ValueKind {
 #[derive(Debug, Clone)]
 pub struct ErrorEnum {
     /// The Rust type prost generates for it.
-    pub rust_name: String,
+    pub rust_name: syn::Ident,
     pub values: Vec<ErrorValue>,
 }
 
@@ -183,7 +183,7 @@ pub struct ErrorValue {
     /// The proto value name, which is also the error's `reason`, e.g. `ORDER_NOT_FOUND`.
     pub name: String,
     /// The variant prost generates, e.g. `OrderNotFound`.
-    pub rust_variant: String,
+    pub rust_variant: syn::Ident,
     /// The HTTP status code: the value's `(errors.code)`, else the enum's `(errors.default_code)`,
     /// else 500.
     pub code: u16,
@@ -197,7 +197,7 @@ pub struct ValidatedMessage {
     /// The fully qualified proto name, e.g. `order.v1.OrderItem`.
     pub full_name: String,
     /// The Rust path of the type inside its package module, e.g. `Order` or `order::Item`.
-    pub rust_path: String,
+    pub rust_path: syn::Path,
     pub fields: Vec<FieldValidation>,
     pub required_oneofs: Vec<RequiredOneof>,
 }
@@ -207,10 +207,10 @@ pub struct FieldValidation {
     /// The proto field name, used in violation paths (`items[0].quantity`).
     pub name: String,
     /// The Rust field prost generates (for a `oneof` member, the oneof's field).
-    pub rust_field: String,
+    pub rust_field: syn::Member,
     pub shape: FieldShape,
     /// A `google.protobuf` wrapper (`StringValue`, …): the checks apply to its `value`.
-    pub wrapper: Option<String>,
+    pub wrapper: Option<syn::Path>,
     /// Rules on a map's entries.
     pub map: Option<MapRules>,
     /// Checks on the value (each item, for a repeated field).
@@ -240,7 +240,10 @@ pub enum FieldShape {
     Map,
     /// A member of a `oneof`: the variant `variant` of the enum at `enum_path` (a Rust path in
     /// the package module), held in the oneof's `Option` field.
-    OneofMember { enum_path: String, variant: String },
+    OneofMember {
+        enum_path: syn::Path,
+        variant: syn::Ident,
+    },
 }
 
 /// Rules on a map field: its size, and checks on each key and each value.
@@ -258,7 +261,7 @@ pub struct RequiredOneof {
     /// The proto name, used in violation paths.
     pub name: String,
     /// The Rust field prost generates for it.
-    pub rust_field: String,
+    pub rust_field: syn::Member,
 }
 
 #[derive(Debug, Clone, Default)]

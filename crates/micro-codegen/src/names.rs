@@ -122,6 +122,22 @@ pub fn package_for_path(relative_path: &std::path::Path) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("."))
 }
 
+/// A name micro derived from a contract, as the Rust identifier it must be. The derivations
+/// above (prost's rules) always give one; an error, not a panic, says so if one ever does not.
+pub fn ident(name: &str) -> Result<syn::Ident, String> {
+    syn::parse_str(name).map_err(|_| format!("`{name}` is not a Rust identifier (a micro bug)"))
+}
+
+/// A Rust path (`super::common::v1::Money`, `::pbjson_types::Empty`), as [`ident`].
+pub fn path(text: &str) -> Result<syn::Path, String> {
+    syn::parse_str(text).map_err(|_| format!("`{text}` is not a Rust path (a micro bug)"))
+}
+
+/// A struct field of prost's (`name`, `r#type`), as [`ident`].
+pub fn member(name: &str) -> Result<syn::Member, String> {
+    syn::parse_str(name).map_err(|_| format!("`{name}` is not a Rust field name (a micro bug)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

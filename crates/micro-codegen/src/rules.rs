@@ -29,7 +29,7 @@ pub fn validating(pool: &DescriptorPool) -> BTreeSet<String> {
         .iter()
         .filter(|m| {
             m.fields().any(|f| field_rules(&f, &rules_ext).is_some())
-                || !required_oneofs(pool, m).is_empty()
+                || required_oneofs(pool, m).map_or(true, |oneofs| !oneofs.is_empty())
         })
         .map(|m| m.full_name().to_owned())
         .collect();
@@ -62,9 +62,12 @@ fn is_disabled(pool: &DescriptorPool, message: &MessageDescriptor) -> bool {
 }
 
 /// The oneofs of `message` marked `(validate.required)`.
-fn required_oneofs(pool: &DescriptorPool, message: &MessageDescriptor) -> Vec<RequiredOneof> {
+fn required_oneofs(
+    pool: &DescriptorPool,
+    message: &MessageDescriptor,
+) -> Result<Vec<RequiredOneof>, String> {
     let Some(ext) = pool.get_extension_by_name("validate.required") else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     message
         .oneofs()
@@ -73,9 +76,11 @@ fn required_oneofs(pool: &DescriptorPool, message: &MessageDescriptor) -> Vec<Re
             let options = oneof.options();
             options.has_extension(&ext) && options.get_extension(&ext).as_bool() == Some(true)
         })
-        .map(|oneof| RequiredOneof {
-            name: oneof.name().to_owned(),
-            rust_field: names::snake(oneof.name()),
+        .map(|oneof| {
+            Ok(RequiredOneof {
+                name: oneof.name().to_owned(),
+                rust_field: names::member(&names::snake(oneof.name()))?,
+            })
         })
         .collect()
 }
@@ -113,12 +118,15 @@ pub fn validated_messages(
                     message,
                 )
             };
-            let (shape, rust_field) = shape(message, &field);
+            let (shape, rust_field) = shape(message, &field).map_err(error)?;
             let mut validation = FieldValidation {
                 name: field.name().to_owned(),
                 rust_field,
                 shape,
-                wrapper: wrapper_type(&field.kind()),
+                wrapper: wrapper_type(&field.kind())
+                    .map(|wrapper| names::path(&wrapper))
+                    .transpose()
+                    .map_err(error)?,
                 map: None,
                 checks: Vec::new(),
                 ignore_empty: false,
@@ -137,11 +145,19 @@ pub fn validated_messages(
             }
             fields.push(validation);
         }
+        let at_message = |why: String| {
+            ContractError::at(
+                &message.parent_file(),
+                message.path(),
+                message.full_name(),
+                why,
+            )
+        };
         out.push(ValidatedMessage {
             full_name: message.full_name().to_owned(),
-            rust_path: local_path(message),
+            rust_path: names::path(&local_path(message)).map_err(at_message)?,
             fields,
-            required_oneofs: required_oneofs(pool, message),
+            required_oneofs: required_oneofs(pool, message).map_err(at_message)?,
         });
     }
     Ok(out)
@@ -179,7 +195,10 @@ fn message_rule(rules: &DynamicMessage, name: &str) -> bool {
 }
 
 /// How prost lays the field out, and the Rust field that holds it.
-fn shape(message: &MessageDescriptor, field: &FieldDescriptor) -> (FieldShape, String) {
+fn shape(
+    message: &MessageDescriptor,
+    field: &FieldDescriptor,
+) -> Result<(FieldShape, syn::Member), String> {
     if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
         // prost puts a oneof's enum in the module named after its message.
         let mut module = vec![names::snake(message.name())];
@@ -191,10 +210,10 @@ fn shape(message: &MessageDescriptor, field: &FieldDescriptor) -> (FieldShape, S
         module.reverse();
         module.push(names::upper_camel(oneof.name()));
         let shape = FieldShape::OneofMember {
-            enum_path: module.join("::"),
-            variant: names::upper_camel(field.name()),
+            enum_path: names::path(&module.join("::"))?,
+            variant: names::ident(&names::upper_camel(field.name()))?,
         };
-        return (shape, names::snake(oneof.name()));
+        return Ok((shape, names::member(&names::snake(oneof.name()))?));
     }
     let shape = if field.is_map() {
         FieldShape::Map
@@ -205,7 +224,7 @@ fn shape(message: &MessageDescriptor, field: &FieldDescriptor) -> (FieldShape, S
     } else {
         FieldShape::Plain
     };
-    (shape, names::snake(field.name()))
+    Ok((shape, names::member(&names::snake(field.name()))?))
 }
 
 /// The Rust type of a `google.protobuf` wrapper, whose `value` the rules check.

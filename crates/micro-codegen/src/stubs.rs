@@ -9,14 +9,8 @@ use crate::names;
 
 /// The skeleton of `service`, as formatted Rust, assuming the generated contracts are mounted at
 /// `crate::api` (as `micro new` lays a project out).
-pub fn render(package: &Package, service: &Service) -> String {
-    let package_path: syn::Path = syn::parse_str(
-        &std::iter::once("crate::api".to_owned())
-            .chain(names::package_modules(&package.name))
-            .collect::<Vec<_>>()
-            .join("::"),
-    )
-    .expect("package modules form a path");
+pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
+    let package_path = package_path(package)?;
     let server_module = format_ident!("{}_server", names::snake(&service.name));
     let service_trait = format_ident!("{}", names::upper_camel(&service.name));
     let implementor = format_ident!("{}Service", names::upper_camel(&service.name));
@@ -27,20 +21,17 @@ pub fn render(package: &Package, service: &Service) -> String {
     let methods = service
         .methods
         .iter()
-        .map(|method| render_method(package, method));
-    // The package's own message types are imported; others keep their full path.
-    let mut local_types: Vec<String> = service
+        .map(|method| render_method(&package_path, method));
+    // The package's own message types (one-segment paths) are imported; others keep their full
+    // path.
+    let mut local_types: Vec<&syn::Ident> = service
         .methods
         .iter()
         .flat_map(|m| [&m.input.rust_path, &m.output.rust_path])
-        .filter(|path| {
-            !path.starts_with("super::") && !path.starts_with("::") && !path.contains("::")
-        })
-        .cloned()
+        .filter_map(|path| path.get_ident())
         .collect();
     local_types.sort();
     local_types.dedup();
-    let local_types = local_types.iter().map(|t| format_ident!("{}", t));
     let needs_stream = service.methods.iter().any(|m| m.server_streaming);
     let stream_import = needs_stream.then(|| {
         quote!(
@@ -76,13 +67,23 @@ pub fn render(package: &Package, service: &Service) -> String {
             #(#methods)*
         }
     };
-    super::format(file).expect("stub tokens form a file")
+    super::format(file)
 }
 
-fn render_method(package: &Package, method: &Method) -> proc_macro2::TokenStream {
-    let name: syn::Ident = syn::parse_str(&method.rust_name).expect("prost names are identifiers");
-    let input = absolute(package, &method.input.rust_path);
-    let output = absolute(package, &method.output.rust_path);
+/// `crate::api::…` down to the package's module, as `micro new` mounts the contracts.
+fn package_path(package: &Package) -> anyhow::Result<syn::Path> {
+    let mut path: syn::Path = syn::parse_quote!(crate::api);
+    for module in names::package_modules(&package.name) {
+        path.segments
+            .push(names::ident(&module).map_err(anyhow::Error::msg)?.into());
+    }
+    Ok(path)
+}
+
+fn render_method(package_path: &syn::Path, method: &Method) -> proc_macro2::TokenStream {
+    let name = &method.rust_name;
+    let input = absolute(package_path, &method.input.rust_path);
+    let output = absolute(package_path, &method.output.rust_path);
     let request = if method.client_streaming {
         quote!(Request<Streaming<#input>>)
     } else {
@@ -110,19 +111,22 @@ fn render_method(package: &Package, method: &Method) -> proc_macro2::TokenStream
 }
 
 /// Turns a type path relative to the package module into one that works from anywhere in the crate.
-fn absolute(package: &Package, relative: &str) -> syn::Path {
-    let mut parts: Vec<&str> = relative.split("::").collect();
-    let path = if relative.starts_with("::") {
-        relative.to_owned()
-    } else if parts.first() == Some(&"super") {
-        parts.retain(|p| *p != "super");
-        format!("crate::api::{}", parts.join("::"))
-    } else if !relative.contains("::") {
-        relative.to_owned() // imported from the package by the file's `use`
+fn absolute(package_path: &syn::Path, relative: &syn::Path) -> syn::Path {
+    if relative.leading_colon.is_some() || relative.get_ident().is_some() {
+        // `::pbjson_types::…`, or a type the file's `use` imports from the package.
+        return relative.clone();
+    }
+    let mut path = if relative
+        .segments
+        .first()
+        .is_some_and(|s| s.ident == "super")
+    {
+        // `super::super::common::v1::Money`: from the root of the contracts.
+        syn::parse_quote!(crate::api)
     } else {
-        let mut modules = names::package_modules(&package.name);
-        modules.push(relative.to_owned());
-        format!("crate::api::{}", modules.join("::"))
+        package_path.clone()
     };
-    syn::parse_str(&path).expect("type paths parse")
+    let rest = relative.segments.iter().filter(|s| s.ident != "super");
+    path.segments.extend(rest.cloned());
+    path
 }

@@ -22,7 +22,7 @@ pub fn render(package: &Package) -> Option<TokenStream> {
         .filter(|s| s.methods.iter().any(|m| m.validate_input))
         .map(|service| render_wrapper(service, &runtime));
     let impls = package.validated.iter().map(|message| {
-        let ty: syn::Path = syn::parse_str(&message.rust_path).expect("message paths parse");
+        let ty = &message.rust_path;
         let fields: Vec<TokenStream> = message
             .fields
             .iter()
@@ -74,7 +74,7 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
         names::snake(&service.name).trim_start_matches("r#")
     );
     let methods = service.methods.iter().map(|method| {
-        let name: syn::Ident = syn::parse_str(&method.rust_name).expect("prost names are identifiers");
+        let name = &method.rust_name;
         let input = super::path_below(&method.input.rust_path);
         let output = super::path_below(&method.output.rust_path);
         let request = if method.client_streaming {
@@ -123,7 +123,7 @@ fn render_wrapper(service: &Service, runtime: &TokenStream) -> TokenStream {
 }
 
 fn render_required_oneof(oneof: &RequiredOneof) -> TokenStream {
-    let member: syn::Member = syn::parse_str(&oneof.rust_field).expect("prost field names parse");
+    let member = &oneof.rust_field;
     let path_format = format!("{{prefix}}{}", oneof.name);
     quote! {
         if self.#member.is_none() {
@@ -133,7 +133,7 @@ fn render_required_oneof(oneof: &RequiredOneof) -> TokenStream {
 }
 
 fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
-    let member: syn::Member = syn::parse_str(&field.rust_field).expect("prost field names parse");
+    let member = &field.rust_field;
     let name = &field.name;
     let path_format = format!("{{prefix}}{name}");
     let path = quote!(format!(#path_format));
@@ -149,10 +149,7 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
     // around a single `if` is what clippy asks to collapse.
     let optional_guard = match &field.wrapper {
         // A wrapper's checks are on its `value`.
-        Some(wrapper) => {
-            let wrapper: syn::Path = syn::parse_str(wrapper).expect("wrapper paths parse");
-            quote!(let Some(#wrapper { value }) = &self.#member && #guard)
-        }
+        Some(wrapper) => quote!(let Some(#wrapper { value }) = &self.#member && #guard),
         None => quote!(let Some(value) = &self.#member && #guard),
     };
     let optional_checks = render_checks(&field.checks, &path, runtime, Some(&optional_guard));
@@ -186,8 +183,6 @@ fn render_field(field: &FieldValidation, runtime: &TokenStream) -> TokenStream {
             }
         }
         FieldShape::OneofMember { enum_path, variant } => {
-            let enum_path: syn::Path = syn::parse_str(enum_path).expect("oneof paths parse");
-            let variant = format_ident!("{variant}");
             let member_guard =
                 quote!(let Some(#enum_path::#variant(value)) = &self.#member && #guard);
             let checks = render_checks(&field.checks, &path, runtime, Some(&member_guard));

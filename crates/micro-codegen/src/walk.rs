@@ -217,17 +217,22 @@ fn error_enums(pool: &DescriptorPool, package: &str) -> Result<Vec<ErrorEnum>, C
                 let placeholder = value.number() == 0
                     && value.name().ends_with("_UNSPECIFIED")
                     && explicit.is_none();
+                let rust_variant =
+                    names::ident(&names::enum_variant(descriptor.name(), value.name())).map_err(
+                        |why| ContractError::at(&file, value.path(), value.full_name(), why),
+                    )?;
                 values.push(ErrorValue {
                     name: value.name().to_owned(),
-                    rust_variant: names::enum_variant(descriptor.name(), value.name()),
+                    rust_variant,
                     code,
                     has_helpers: !placeholder,
                 });
             }
-            enums.push(ErrorEnum {
-                rust_name: names::upper_camel(descriptor.name()),
-                values,
-            });
+            let rust_name =
+                names::ident(&names::upper_camel(descriptor.name())).map_err(|why| {
+                    ContractError::at(&file, descriptor.path(), descriptor.full_name(), why)
+                })?;
+            enums.push(ErrorEnum { rust_name, values });
         }
     }
     Ok(enums)
@@ -268,11 +273,11 @@ fn build_method(
     }
     let built = Method {
         name: method.name().to_owned(),
-        rust_name: names::snake(method.name()),
+        rust_name: names::ident(&names::snake(method.name()))?,
         description: comments(&method.parent_file(), method.path()),
-        input: type_ref(package, &input),
+        input: type_ref(package, &input)?,
         validate_input: validating.contains(input.full_name()),
-        output: type_ref(package, &output),
+        output: type_ref(package, &output)?,
         client_streaming: method.is_client_streaming(),
         server_streaming: method.is_server_streaming(),
         bindings,
@@ -648,7 +653,7 @@ fn kind_of(kind: &Kind) -> Option<ValueKind> {
 }
 
 /// The Rust path of `message` from inside the module of `package`.
-fn type_ref(package: &str, message: &MessageDescriptor) -> TypeRef {
+fn type_ref(package: &str, message: &MessageDescriptor) -> Result<TypeRef, String> {
     let mut nesting = Vec::new();
     let mut parent = message.parent_message();
     while let Some(p) = parent {
@@ -677,10 +682,10 @@ fn type_ref(package: &str, message: &MessageDescriptor) -> TypeRef {
         parts.push(type_name);
         parts.join("::")
     };
-    TypeRef {
+    Ok(TypeRef {
         full_name: message.full_name().to_owned(),
-        rust_path,
-    }
+        rust_path: names::path(&rust_path)?,
+    })
 }
 
 /// Every message of `package` with its fields as the JSON mapping names and types them.

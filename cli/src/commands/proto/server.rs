@@ -31,7 +31,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     for package in &mut model {
         package.services.retain(|s| &s.file == name);
     }
-    let stubs = codegen::server_stubs(&model);
+    let stubs = codegen::server_stubs(&model)?;
     if stubs.is_empty() {
         anyhow::bail!("`{}` declares no service", options.file.display());
     }
