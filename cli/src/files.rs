@@ -64,6 +64,15 @@ pub fn write_generated(
             );
         }
     }
+    write_changed(root, files)
+}
+
+/// Writes the files under `root` whose contents differ from what is there (creating the missing
+/// ones), whoever wrote them: for callers that decided to replace user edits (`--force`).
+pub fn write_changed(
+    root: &Path,
+    files: &[GeneratedFile],
+) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
     let mut outcomes = Vec::with_capacity(files.len());
     for file in files {
         let path = root.join(&file.path);

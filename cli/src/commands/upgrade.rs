@@ -73,20 +73,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     }
     let mut written = if options.force {
         // An edited file may have lost micro's header, which `write_generated` would respect.
-        let mut written = Vec::new();
-        for file in &runtime {
-            let path = dir.join(&file.path);
-            let outcome = match fs_err::read_to_string(&path) {
-                Ok(existing) if existing == file.contents => Outcome::Unchanged,
-                Ok(_) => Outcome::Updated,
-                Err(_) => Outcome::Created,
-            };
-            if outcome != Outcome::Unchanged {
-                files::write_atomic(&path, file.contents.as_bytes())?;
-            }
-            written.push((path, outcome));
-        }
-        written
+        files::write_changed(&dir, &runtime)?
     } else {
         files::write_generated(&dir, &runtime)?
     };

@@ -36,6 +36,16 @@ pub const PACKAGE_FILES: &[&str] = &[
     "http.rs",
 ];
 
+/// The [`PACKAGE_FILES`] of `package` that are among `files`, in `mod.rs` order.
+pub fn package_files(files: &[GeneratedFile], package: &str) -> Vec<String> {
+    let dir = names::package_dir(package);
+    PACKAGE_FILES
+        .iter()
+        .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
+        .map(|name| name.to_string())
+        .collect()
+}
+
 /// What [`generate`] made: the files, and what the contracts ask for that was left out (each
 /// warning names the file, line and column).
 #[derive(Debug)]
@@ -56,16 +66,10 @@ pub fn generate(
 ) -> anyhow::Result<Output> {
     let model = model(pool, packages)?;
     let mut files = client(pool, &model, options)?;
-    let mut mounted = BTreeMap::new();
-    for package in &model {
-        let dir = names::package_dir(&package.name);
-        let present = PACKAGE_FILES
-            .iter()
-            .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
-            .map(|name| name.to_string())
-            .collect();
-        mounted.insert(package.name.clone(), present);
-    }
+    let mounted = model
+        .iter()
+        .map(|package| (package.name.clone(), package_files(&files, &package.name)))
+        .collect();
     files.push(index(&mounted, options)?);
     files.push(descriptors(pool, packages)?);
     files.extend(openapi(&model, info, options)?);

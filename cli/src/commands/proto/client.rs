@@ -200,11 +200,7 @@ fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<
     let mut stale = Vec::new();
     for package in &packages {
         let dir = crate::names::package_dir(package);
-        let present: Vec<String> = PACKAGE_FILES
-            .iter()
-            .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
-            .map(|name| name.to_string())
-            .collect();
+        let present = codegen::package_files(&files, package);
         for name in PACKAGE_FILES
             .iter()
             .filter(|n| !present.iter().any(|p| p == *n))
