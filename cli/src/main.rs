@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod contracts;
 mod files;
 mod output;
 mod project;

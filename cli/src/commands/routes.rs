@@ -8,7 +8,7 @@ use crate::project::Project;
 
 pub fn run(cwd: &Path) -> anyhow::Result<()> {
     let project = Project::find(cwd)?;
-    let (_, packages) = super::proto::project_contracts(&project)?;
+    let (_, packages) = crate::contracts::read(&project)?;
     print!("{}", table(&packages));
     Ok(())
 }

@@ -42,7 +42,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         if dependency.is_none() {
             stale.push(project.root.join("Cargo.toml"));
         }
-        stale.extend(super::proto::client::out_of_date(&project)?);
+        stale.extend(crate::contracts::out_of_date(&project)?);
         if stale.is_empty() {
             printer.status(
                 "Checked",
@@ -81,10 +81,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         vendor::set_dependency(&project.root, &vendor::relative_path(&project.root, &dir))?;
         written.push((project.root.join("Cargo.toml"), Outcome::Updated));
     }
-    let contracts = project.contracts_dir();
-    if contracts.is_dir() && !super::proto::proto_files(&contracts)?.is_empty() {
-        written.extend(super::proto::client::generate(&project, &contracts, &[])?);
-    }
+    written.extend(crate::contracts::regenerate(&project)?);
     printer.files(&project.root, &written);
     let changed = written
         .iter()

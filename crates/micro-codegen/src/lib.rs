@@ -4,6 +4,7 @@
 //! disk and no terminal, so every output can be tested (and snapshotted) from a descriptor pool
 //! alone; micro's CLI decides what to write where.
 
+pub mod build_script;
 mod errors;
 mod http;
 mod messages;
@@ -150,8 +151,6 @@ pub fn descriptors(
         .chunks(96)
         .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"));
     let tokens = quote! {
-        #![doc = " The contracts' descriptors, for gRPC server reflection."]
-
         #[doc = " An encoded `google.protobuf.FileDescriptorSet` of every contract and its imports, in base64."]
         pub const FILE_DESCRIPTOR_SET_BASE64: &str = concat!(#(#lines),*);
 
@@ -165,7 +164,9 @@ pub fn descriptors(
     };
     Ok(GeneratedFile {
         path: "descriptors.rs".into(),
-        contents: header() + format(tokens)?.as_str(),
+        contents: header()
+            + "// The contracts' descriptors, for gRPC server reflection.\n\n"
+            + format(tokens)?.as_str(),
     })
 }
 
@@ -266,23 +267,25 @@ pub fn index(
             .map(|f| dir.join(f).to_string_lossy().replace('\\', "/"))
             .collect();
     }
-    fn render(tree: &Tree, top: bool) -> proc_macro2::TokenStream {
+    fn render(tree: &Tree, top: bool) -> anyhow::Result<proc_macro2::TokenStream> {
         let includes = tree.includes.iter().map(|path| quote!(include!(#path);));
-        let children = tree.children.iter().map(|(name, child)| {
-            let ident: syn::Ident = syn::parse_str(name).expect("package modules are identifiers");
-            let body = render(child, false);
+        let mut children = Vec::new();
+        for (name, child) in &tree.children {
+            let ident = crate::names::ident(name).map_err(anyhow::Error::msg)?;
+            let body = render(child, false)?;
             let allows = top.then(generated_code_allows);
-            quote!(#allows pub mod #ident { #body })
-        });
-        quote!(#(#includes)* #(#children)*)
+            children.push(quote!(#allows pub mod #ident { #body }));
+        }
+        Ok(quote!(#(#includes)* #(#children)*))
     }
-    let body = render(&root, true);
+    let body = render(&root, true)?;
     let proto_field_names = options.proto_field_names;
+    // No inner attributes or `mod x;` declarations: the same tree mounts as a module
+    // (`#[path = "../api/mod.rs"] mod api;`) or with `include!` from a build script's output.
     let tokens = quote! {
-        #![doc = " Code generated from the contracts in this folder: messages with their proto3 JSON"]
-        #![doc = " forms, gRPC clients and servers, and HTTP routes. One module per proto package."]
-
-        pub mod descriptors;
+        pub mod descriptors {
+            include!("descriptors.rs");
+        }
 
         #[doc = " The contracts below, as the HTTP routes map their messages to JSON. Replies name fields"]
         #[doc = " as declared (`user_id`) rather than in lowerCamelCase (`userId`) when"]
@@ -298,9 +301,11 @@ pub fn index(
 
         #body
     };
+    let about = "// Code generated from the contracts in this folder: messages with their proto3 JSON\n\
+                 // forms, gRPC clients and servers, and HTTP routes. One module per proto package.\n\n";
     Ok(GeneratedFile {
         path: "mod.rs".into(),
-        contents: header() + format(tokens)?.as_str(),
+        contents: header() + about + format(tokens)?.as_str(),
     })
 }
 

@@ -298,13 +298,12 @@ pub enum Check {
     },
     StrConst(String),
     Format(StringFormat),
-    /// Numeric bounds; values are Rust literals of the field's type (for durations and
-    /// timestamps, `(seconds, nanos)` tuples).
+    /// Numeric bounds, of the field's type (for durations and timestamps, `Limit::Time`).
     Range {
-        gt: Option<String>,
-        gte: Option<String>,
-        lt: Option<String>,
-        lte: Option<String>,
+        gt: Option<Limit>,
+        gte: Option<Limit>,
+        lt: Option<Limit>,
+        lte: Option<Limit>,
         /// Floating point: NaN breaks every bound.
         float: bool,
         /// The lower bound is above the upper one, so the value must lie outside the range
@@ -313,18 +312,18 @@ pub enum Check {
         /// What is compared.
         subject: Subject,
     },
-    /// One of these numbers (or, with `negate`, none of them); Rust literals of the field's type.
+    /// One of these numbers (or, with `negate`, none of them), of the field's type.
     NumIn {
-        values: Vec<String>,
+        values: Vec<Limit>,
         negate: bool,
     },
-    NumConst(String),
+    NumConst(Limit),
     BoolConst(bool),
     /// An enum value the enum declares; the Rust path of the enum type.
-    DefinedOnly(String),
+    DefinedOnly(syn::Path),
     /// Durations or timestamps: one of these `(seconds, nanos)` tuples, or none of them.
     TimeIn {
-        values: Vec<String>,
+        values: Vec<Limit>,
         negate: bool,
     },
     /// A timestamp relative to the time of the check: before it, after it, and/or within a
@@ -332,7 +331,7 @@ pub enum Check {
     Now {
         before: bool,
         after: bool,
-        within: Option<String>,
+        within: Option<Limit>,
     },
     /// `bytes` rules: the same as their string twins, on bytes.
     BytesConst(Vec<u8>),
@@ -430,4 +429,172 @@ pub struct Enum {
     pub values: Vec<String>,
     /// The value numbers, in declaration order, once each (aliases share one).
     pub numbers: Vec<i32>,
+}
+
+/// A value a rule compares with, typed like what it checks: a number of the field's type, or a
+/// duration or timestamp as `(seconds, nanos)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Time { seconds: i64, nanos: i32 },
+}
+
+impl Limit {
+    /// Whether `self` lies below `other` (limits of one rule share a type).
+    pub fn is_below(self, other: Limit) -> bool {
+        match (self, other) {
+            (
+                Limit::Time { seconds, nanos },
+                Limit::Time {
+                    seconds: s,
+                    nanos: n,
+                },
+            ) => (seconds, nanos) < (s, n),
+            (a, b) => match (a.as_integer(), b.as_integer()) {
+                (Some(a), Some(b)) => a < b,
+                _ => a.as_f64() < b.as_f64(),
+            },
+        }
+    }
+
+    /// An integer limit, exactly.
+    pub fn as_integer(self) -> Option<i128> {
+        match self {
+            Limit::I32(v) => Some(v.into()),
+            Limit::I64(v) => Some(v.into()),
+            Limit::U32(v) => Some(v.into()),
+            Limit::U64(v) => Some(v.into()),
+            Limit::F32(_) | Limit::F64(_) | Limit::Time { .. } => None,
+        }
+    }
+
+    /// The limit as a float, for comparisons with zero and JSON Schema bounds.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Limit::I32(v) => v.into(),
+            Limit::I64(v) => v as f64,
+            Limit::U32(v) => v.into(),
+            Limit::U64(v) => v as f64,
+            Limit::F32(v) => v.into(),
+            Limit::F64(v) => v,
+            Limit::Time { seconds, nanos } => seconds as f64 + f64::from(nanos) / 1e9,
+        }
+    }
+}
+
+/// As an error message shows it: numbers as written, durations as `1.5s`.
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Limit::I32(v) => write!(f, "{v}"),
+            Limit::I64(v) => write!(f, "{v}"),
+            Limit::U32(v) => write!(f, "{v}"),
+            Limit::U64(v) => write!(f, "{v}"),
+            Limit::F32(v) => write!(f, "{v:?}"),
+            Limit::F64(v) => write!(f, "{v:?}"),
+            Limit::Time { seconds, nanos: 0 } => write!(f, "{seconds}s"),
+            Limit::Time { seconds, nanos } => {
+                let fraction = format!("{:09}", nanos.unsigned_abs());
+                let sign = if seconds == 0 && nanos < 0 { "-" } else { "" };
+                write!(f, "{sign}{seconds}.{}s", fraction.trim_end_matches('0'))
+            }
+        }
+    }
+}
+
+/// As Rust code: an unsuffixed literal that takes its type from what it is compared with (a
+/// negative one as `-` and the literal, as written in source), the float constants for
+/// infinities and NaN, and `(seconds, nanos)` tuples.
+impl quote::ToTokens for Limit {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        use proc_macro2::{Literal, TokenStream};
+        use quote::quote;
+        fn signed(negative: bool, magnitude: Literal) -> TokenStream {
+            if negative {
+                quote!(-#magnitude)
+            } else {
+                quote!(#magnitude)
+            }
+        }
+        fn special(v: f64, ty: TokenStream) -> Option<TokenStream> {
+            if v.is_nan() {
+                Some(quote!(#ty::NAN))
+            } else if v == f64::INFINITY {
+                Some(quote!(#ty::INFINITY))
+            } else if v == f64::NEG_INFINITY {
+                Some(quote!(#ty::NEG_INFINITY))
+            } else {
+                None
+            }
+        }
+        let code = match *self {
+            Limit::I32(v) => signed(v < 0, Literal::u32_unsuffixed(v.unsigned_abs())),
+            Limit::I64(v) => signed(v < 0, Literal::u64_unsuffixed(v.unsigned_abs())),
+            Limit::U32(v) => signed(false, Literal::u32_unsuffixed(v)),
+            Limit::U64(v) => signed(false, Literal::u64_unsuffixed(v)),
+            Limit::F32(v) => special(v.into(), quote!(f32))
+                .unwrap_or_else(|| signed(v < 0.0, Literal::f32_unsuffixed(v.abs()))),
+            Limit::F64(v) => special(v, quote!(f64))
+                .unwrap_or_else(|| signed(v < 0.0, Literal::f64_unsuffixed(v.abs()))),
+            Limit::Time { seconds, nanos } => {
+                let seconds = signed(seconds < 0, Literal::u64_unsuffixed(seconds.unsigned_abs()));
+                let nanos = signed(nanos < 0, Literal::u32_unsuffixed(nanos.unsigned_abs()));
+                quote!((#seconds, #nanos))
+            }
+        };
+        tokens.extend(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limit;
+    use quote::quote;
+
+    fn code(limit: Limit) -> String {
+        quote!(#limit).to_string()
+    }
+
+    #[test]
+    fn limits_are_written_as_source_would_write_them() {
+        assert_eq!(code(Limit::I32(-5)), "- 5");
+        assert_eq!(code(Limit::I64(i64::MIN)), "- 9223372036854775808");
+        assert_eq!(code(Limit::U64(u64::MAX)), "18446744073709551615");
+        assert_eq!(code(Limit::F32(0.1)), "0.1");
+        assert_eq!(code(Limit::F64(-2.5)), "- 2.5");
+        assert_eq!(code(Limit::F64(1.0)), "1.0");
+        assert_eq!(code(Limit::F64(f64::INFINITY)), "f64 :: INFINITY");
+        assert_eq!(code(Limit::F32(f32::NEG_INFINITY)), "f32 :: NEG_INFINITY");
+        assert_eq!(code(Limit::F64(f64::NAN)), "f64 :: NAN");
+        let time = Limit::Time {
+            seconds: -1,
+            nanos: -500_000_000,
+        };
+        assert_eq!(code(time), "(- 1 , - 500000000)");
+    }
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        assert_eq!(Limit::F32(0.1).to_string(), "0.1");
+        assert_eq!(Limit::I64(-3).to_string(), "-3");
+        let time = |seconds, nanos| Limit::Time { seconds, nanos }.to_string();
+        assert_eq!(time(5, 0), "5s");
+        assert_eq!(time(1, 500_000_000), "1.5s");
+        assert_eq!(time(0, -250_000_000), "-0.25s");
+    }
+
+    #[test]
+    fn ranges_compare_within_their_type() {
+        assert!(Limit::I64(-1).is_below(Limit::I64(0)));
+        assert!(Limit::U64(u64::MAX - 1).is_below(Limit::U64(u64::MAX)));
+        assert!(Limit::F32(0.5).is_below(Limit::F32(1.0)));
+        let time = |seconds, nanos| Limit::Time { seconds, nanos };
+        assert!(time(1, 0).is_below(time(1, 1)));
+        assert!(!time(2, 0).is_below(time(1, 999_999_999)));
+    }
 }

@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::model::{
     Body, BoundField, Check, Enum, FieldLabel, FieldPath, FieldType, FieldValidation, HttpBinding,
-    Message, MessageField, Method, Package, Segment, Service, StringFormat, Subject, ValueKind,
+    Limit, Message, MessageField, Method, Package, Segment, Service, StringFormat, Subject,
+    ValueKind,
 };
 
 /// The OpenAPI version written; 3.0 is what most client generators and gateways read.
@@ -725,17 +726,17 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
                 float: true,
                 ..
             } => {
-                if let Some(low) = gte.as_deref().and_then(number) {
+                if let Some(low) = gte.and_then(number) {
                     schema["minimum"] = low;
                 }
-                if let Some(low) = gt.as_deref().and_then(number) {
+                if let Some(low) = gt.and_then(number) {
                     schema["minimum"] = low;
                     schema["exclusiveMinimum"] = true.into();
                 }
-                if let Some(high) = lte.as_deref().and_then(number) {
+                if let Some(high) = lte.and_then(number) {
                     schema["maximum"] = high;
                 }
-                if let Some(high) = lt.as_deref().and_then(number) {
+                if let Some(high) = lt.and_then(number) {
                     schema["maximum"] = high;
                     schema["exclusiveMaximum"] = true.into();
                 }
@@ -772,11 +773,12 @@ fn constrain_value(schema: &mut Value, rules: &FieldValidation) {
 }
 
 /// A number that must be one of `values`; a 64-bit one as a string or a number.
-fn number_enum(schema: &Value, values: &[String], int64: bool) -> Value {
-    let numbers: Vec<Value> = values.iter().filter_map(|v| number(v)).collect();
+fn number_enum(schema: &Value, values: &[Limit], int64: bool) -> Value {
+    let numbers: Vec<Value> = values.iter().filter_map(|v| number(*v)).collect();
     if int64 {
+        let texts: Vec<String> = values.iter().map(Limit::to_string).collect();
         return json!({ "anyOf": [
-            { "type": "string", "enum": values },
+            { "type": "string", "enum": texts },
             { "type": "integer", "format": "int64", "enum": numbers },
         ] });
     }
@@ -785,22 +787,23 @@ fn number_enum(schema: &Value, values: &[String], int64: bool) -> Value {
     schema
 }
 
-/// An integer range's inclusive bounds, from rule literals.
+/// An integer range's inclusive bounds.
 fn integer_bounds(
-    gt: &Option<String>,
-    gte: &Option<String>,
-    lt: &Option<String>,
-    lte: &Option<String>,
+    gt: &Option<Limit>,
+    gte: &Option<Limit>,
+    lt: &Option<Limit>,
+    lte: &Option<Limit>,
 ) -> (Option<i128>, Option<i128>) {
-    let parse = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<i128>().ok());
-    let low = parse(gte).or(parse(gt).map(|gt| gt + 1));
-    let high = parse(lte).or(parse(lt).map(|lt| lt - 1));
+    let exact = |v: &Option<Limit>| v.and_then(Limit::as_integer);
+    let low = exact(gte).or(exact(gt).map(|gt| gt + 1));
+    let high = exact(lte).or(exact(lt).map(|lt| lt - 1));
     (low, high)
 }
 
-/// A rule literal (`5`, `-1`, `0.5`) as a JSON number.
-fn number(literal: &str) -> Option<Value> {
-    serde_json::from_str::<serde_json::Number>(literal)
+/// A numeric limit as a JSON number, as the contract wrote it (`0.1`, not the nearest `f32`
+/// widened); none for NaN and infinities, which JSON has no number for.
+fn number(limit: Limit) -> Option<Value> {
+    serde_json::from_str::<serde_json::Number>(&limit.to_string())
         .ok()
         .map(Value::Number)
 }
@@ -846,7 +849,7 @@ fn rejects_default(rules: &FieldValidation) -> bool {
             subject: Subject::Value,
             ..
         } => {
-            let bound = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
+            let bound = |v: &Option<Limit>| v.map(Limit::as_f64);
             bound(gt).is_some_and(|b| b >= 0.0)
                 || bound(gte).is_some_and(|b| b > 0.0)
                 || bound(lt).is_some_and(|b| b <= 0.0)
@@ -857,11 +860,11 @@ fn rejects_default(rules: &FieldValidation) -> bool {
             values,
             negate: false,
         } => !values.iter().any(String::is_empty),
-        Check::NumConst(value) => value.parse::<f64>().is_ok_and(|v| v != 0.0),
+        Check::NumConst(value) => value.as_f64() != 0.0,
         Check::NumIn {
             values,
             negate: false,
-        } => !values.iter().any(|v| v.parse::<f64>() == Ok(0.0)),
+        } => !values.iter().any(|v| v.as_f64() == 0.0),
         Check::BoolConst(value) => *value,
         _ => false,
     };

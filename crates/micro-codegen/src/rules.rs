@@ -9,8 +9,8 @@ use prost_reflect::{
 };
 
 use super::model::{
-    Check, FieldShape, FieldValidation, ItemRules, MapRules, RequiredOneof, StringFormat, Subject,
-    ValidatedMessage,
+    Check, FieldShape, FieldValidation, ItemRules, Limit, MapRules, RequiredOneof, StringFormat,
+    Subject, ValidatedMessage,
 };
 use super::walk::ContractError;
 use crate::names;
@@ -414,12 +414,12 @@ fn one_rule(
             for (name, value) in set.fields() {
                 match name.name() {
                     "defined_only" if value.as_bool() == Some(true) => {
-                        checks.push(Check::DefinedOnly(enum_path(enum_type, package)));
+                        checks.push(Check::DefinedOnly(enum_path(enum_type, package)?));
                     }
                     "defined_only" => {}
-                    "const" => checks.push(Check::NumConst(literal(value))),
+                    "const" => checks.push(Check::NumConst(limit(value)?)),
                     "in" | "not_in" => checks.push(Check::NumIn {
-                        values: list(value).iter().map(literal).collect(),
+                        values: limits(value)?,
                         negate: name.name() == "not_in",
                     }),
                     other => return Err(unsupported("enum", other)),
@@ -459,9 +459,8 @@ fn time_rules(
         let message = value.as_message()?;
         let seconds = message.get_field_by_name("seconds")?.as_i64()?;
         let nanos = message.get_field_by_name("nanos")?.as_i32()?;
-        Some((seconds, nanos))
+        Some(Limit::Time { seconds, nanos })
     };
-    let tuple = |(seconds, nanos): (i64, i32)| format!("({seconds}i64, {nanos}i32)");
     let bound = |name: &str| {
         rules
             .has_field_by_name(name)
@@ -470,15 +469,13 @@ fn time_rules(
     };
     let (gt, gte, lt, lte) = (bound("gt"), bound("gte"), bound("lt"), bound("lte"));
     if gt.is_some() || gte.is_some() || lt.is_some() || lte.is_some() {
-        let lower = gt.or(gte);
-        let upper = lt.or(lte);
         checks.push(Check::Range {
-            gt: gt.map(tuple),
-            gte: gte.map(tuple),
-            lt: lt.map(tuple),
-            lte: lte.map(tuple),
+            gt,
+            gte,
+            lt,
+            lte,
             float: false,
-            outside: matches!((lower, upper), (Some(low), Some(high)) if high < low),
+            outside: is_outside(gt.or(gte), lt.or(lte)),
             subject: Subject::Time,
         });
     }
@@ -488,7 +485,7 @@ fn time_rules(
         checks.push(Check::Now {
             before,
             after,
-            within: within.map(tuple),
+            within,
         });
     }
     for (name, value) in rules.fields() {
@@ -497,11 +494,11 @@ fn time_rules(
             "lt_now" | "gt_now" | "within" if kind == "timestamp" => {}
             "required" => *required |= value.as_bool() == Some(true),
             "const" => checks.push(Check::TimeIn {
-                values: time(value).map(tuple).into_iter().collect(),
+                values: time(value).into_iter().collect(),
                 negate: false,
             }),
             "in" | "not_in" => checks.push(Check::TimeIn {
-                values: list(value).iter().filter_map(time).map(tuple).collect(),
+                values: list(value).iter().filter_map(time).collect(),
                 negate: name.name() == "not_in",
             }),
             other => return Err(unsupported(kind, other)),
@@ -622,19 +619,20 @@ fn number_rules(kind: &str, rules: &DynamicMessage, checks: &mut Vec<Check>) -> 
         rules
             .get_field_by_name(name)
             .filter(|_| rules.has_field_by_name(name))
-            .map(|v| literal(&v))
+            .map(|v| limit(&v))
+            .transpose()
     };
-    let (gt, gte, lt, lte) = (bound("gt"), bound("gte"), bound("lt"), bound("lte"));
+    let (gt, gte, lt, lte) = (bound("gt")?, bound("gte")?, bound("lt")?, bound("lte")?);
     // A bound at the type's own limit holds for every value (and comparing with it is what
     // clippy calls absurd).
     let (type_min, type_max) = type_limits(kind);
-    let gte = gte.filter(|v| Some(v.as_str()) != type_min.as_deref());
-    let lte = lte.filter(|v| Some(v.as_str()) != type_max.as_deref());
+    let gte = gte.filter(|v| Some(*v) != type_min);
+    let lte = lte.filter(|v| Some(*v) != type_max);
     // Above the smallest value, or below the largest, is "not that value".
     let mut gt = gt;
     let mut lt = lt;
-    for (bound, limit) in [(&mut gt, &type_min), (&mut lt, &type_max)] {
-        if bound.is_some() && bound.as_deref() == limit.as_deref() {
+    for (bound, type_limit) in [(&mut gt, type_min), (&mut lt, type_max)] {
+        if bound.is_some() && *bound == type_limit {
             checks.push(Check::NumIn {
                 values: bound.take().into_iter().collect(),
                 negate: true,
@@ -642,28 +640,22 @@ fn number_rules(kind: &str, rules: &DynamicMessage, checks: &mut Vec<Check>) -> 
         }
     }
     if gt.is_some() || gte.is_some() || lt.is_some() || lte.is_some() {
-        let float = matches!(kind, "float" | "double");
-        let number = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
-        let outside = matches!(
-            (number(&gt).or(number(&gte)), number(&lt).or(number(&lte))),
-            (Some(low), Some(high)) if high < low
-        );
         checks.push(Check::Range {
             gt,
             gte,
             lt,
             lte,
-            float,
-            outside,
+            float: matches!(kind, "float" | "double"),
+            outside: is_outside(gt.or(gte), lt.or(lte)),
             subject: Subject::Value,
         });
     }
     for (name, value) in rules.fields() {
         match name.name() {
             "gt" | "gte" | "lt" | "lte" | "ignore_empty" => {}
-            "const" => checks.push(Check::NumConst(literal(value))),
+            "const" => checks.push(Check::NumConst(limit(value)?)),
             "in" | "not_in" => checks.push(Check::NumIn {
-                values: list(value).iter().map(literal).collect(),
+                values: limits(value)?,
                 negate: name.name() == "not_in",
             }),
             other => return Err(unsupported(kind, other)),
@@ -672,13 +664,18 @@ fn number_rules(kind: &str, rules: &DynamicMessage, checks: &mut Vec<Check>) -> 
     Ok(())
 }
 
-/// The smallest and largest values of an integer rule kind, as rule literals.
-fn type_limits(kind: &str) -> (Option<String>, Option<String>) {
+/// Whether a range's lower bound lies above its upper one: the value must then fall outside.
+fn is_outside(low: Option<Limit>, high: Option<Limit>) -> bool {
+    matches!((low, high), (Some(low), Some(high)) if high.is_below(low))
+}
+
+/// The smallest and largest values of an integer rule kind.
+fn type_limits(kind: &str) -> (Option<Limit>, Option<Limit>) {
     let (min, max) = match kind {
-        "int32" | "sint32" | "sfixed32" => (i32::MIN.to_string(), i32::MAX.to_string()),
-        "int64" | "sint64" | "sfixed64" => (i64::MIN.to_string(), i64::MAX.to_string()),
-        "uint32" | "fixed32" => ("0".to_owned(), u32::MAX.to_string()),
-        "uint64" | "fixed64" => ("0".to_owned(), u64::MAX.to_string()),
+        "int32" | "sint32" | "sfixed32" => (Limit::I32(i32::MIN), Limit::I32(i32::MAX)),
+        "int64" | "sint64" | "sfixed64" => (Limit::I64(i64::MIN), Limit::I64(i64::MAX)),
+        "uint32" | "fixed32" => (Limit::U32(0), Limit::U32(u32::MAX)),
+        "uint64" | "fixed64" => (Limit::U64(0), Limit::U64(u64::MAX)),
         _ => return (None, None),
     };
     (Some(min), Some(max))
@@ -722,7 +719,10 @@ fn value_kind(kind: &Kind) -> Option<&'static str> {
 }
 
 /// The Rust path of an enum type from inside the module of `package`.
-fn enum_path(enum_type: &prost_reflect::EnumDescriptor, package: &str) -> String {
+fn enum_path(
+    enum_type: &prost_reflect::EnumDescriptor,
+    package: &str,
+) -> Result<syn::Path, String> {
     let mut parts = vec![names::upper_camel(enum_type.name())];
     let mut parent = enum_type.parent_message();
     while let Some(p) = parent {
@@ -741,21 +741,29 @@ fn enum_path(enum_type: &prost_reflect::EnumDescriptor, package: &str) -> String
         ));
     }
     parts.reverse();
-    parts.join("::")
+    names::path(&parts.join("::"))
 }
 
-/// A rule value as a Rust literal (floats always with a decimal point).
-fn literal(value: &Value) -> String {
-    match value {
-        Value::I32(v) => v.to_string(),
-        Value::I64(v) => v.to_string(),
-        Value::U32(v) => v.to_string(),
-        Value::U64(v) => v.to_string(),
-        Value::F32(v) => format!("{v:?}"),
-        Value::F64(v) => format!("{v:?}"),
-        Value::EnumNumber(v) => v.to_string(),
-        other => format!("{other:?}"),
-    }
+/// A numeric rule value, typed as the rule declares it (enum rules take numbers).
+fn limit(value: &Value) -> Result<Limit, String> {
+    Ok(match *value {
+        Value::I32(v) | Value::EnumNumber(v) => Limit::I32(v),
+        Value::I64(v) => Limit::I64(v),
+        Value::U32(v) => Limit::U32(v),
+        Value::U64(v) => Limit::U64(v),
+        Value::F32(v) => Limit::F32(v),
+        Value::F64(v) => Limit::F64(v),
+        ref other => {
+            return Err(format!(
+                "the rule value `{other:?}` is not a number (a micro bug)"
+            ));
+        }
+    })
+}
+
+/// A repeated numeric rule value (`in`, `not_in`).
+fn limits(value: &Value) -> Result<Vec<Limit>, String> {
+    list(value).iter().map(limit).collect()
 }
 
 fn list(value: &Value) -> Vec<Value> {

@@ -5,7 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::model::{
-    Check, FieldShape, FieldValidation, Package, RequiredOneof, Service, StringFormat, Subject,
+    Check, FieldShape, FieldValidation, Limit, Package, RequiredOneof, Service, StringFormat,
+    Subject,
 };
 use crate::names;
 
@@ -352,10 +353,6 @@ fn render_checks(
                     Subject::Value => quote!(*value),
                     Subject::Time => quote!((value.seconds, value.nanos)),
                 };
-                let shown = |limit: &str| match subject {
-                    Subject::Value => limit.to_owned(),
-                    Subject::Time => time_text(limit),
-                };
                 if *outside {
                     // Exclusive ranges: the value must fall below the upper bound or above the
                     // lower one.
@@ -369,41 +366,36 @@ fn render_checks(
                         (_, Some(lte)) => (quote!(<=), lte, "at most"),
                         _ => unreachable!("an outside range has both bounds"),
                     };
-                    let message = format!("must be {high_words} {} or {low_words} {}", shown(high), shown(low));
-                    let low: TokenStream = low.parse().expect("literal");
-                    let high: TokenStream = high.parse().expect("literal");
+                    let message = format!("must be {high_words} {high} or {low_words} {low}");
                     let broken = quote!(!(#subject_tokens #high_op #high || #subject_tokens #low_op #low));
                     return quote!(if #guard #broken { violations.add(#path, #message); });
                 }
                 // Each bound is written as the comparison that breaks it; NaN breaks them all.
-                let bound = |breaking_op: &str, limit: &Option<String>, words: &str| {
+                let bound = |op: TokenStream, limit: &Option<Limit>, words: &str| {
                     limit.as_ref().map(|limit| {
-                        let literal: TokenStream = limit.parse().expect("numeric literal");
-                        let op: TokenStream = breaking_op.parse().expect("operator");
-                        let message = format!("must be {words} {}", shown(limit));
+                        let message = format!("must be {words} {limit}");
                         let broken = if *float && guard.is_some() {
-                            quote!((value.is_nan() || *value #op #literal))
+                            quote!((value.is_nan() || *value #op #limit))
                         } else if *float {
-                            quote!(value.is_nan() || *value #op #literal)
+                            quote!(value.is_nan() || *value #op #limit)
                         } else {
-                            quote!(#subject_tokens #op #literal)
+                            quote!(#subject_tokens #op #limit)
                         };
                         quote!(if #guard #broken { violations.add(#path, #message); })
                     })
                 };
                 let checks = [
-                    bound("<=", gt, "greater than"),
-                    bound("<", gte, "at least"),
-                    bound(">=", lt, "less than"),
-                    bound(">", lte, "at most"),
+                    bound(quote!(<=), gt, "greater than"),
+                    bound(quote!(<), gte, "at least"),
+                    bound(quote!(>=), lt, "less than"),
+                    bound(quote!(>), lte, "at most"),
                 ];
                 let checks = checks.into_iter().flatten();
                 return quote!(#(#checks)*);
             }
             Check::TimeIn { values, negate } => {
-                let literals: Vec<TokenStream> = values.iter().map(|v| v.parse().expect("tuple literal")).collect();
-                let list = values.iter().map(|v| time_text(v)).collect::<Vec<_>>().join(", ");
-                let contained = quote!([#(#literals),*].contains(&(value.seconds, value.nanos)));
+                let list = values.iter().map(Limit::to_string).collect::<Vec<_>>().join(", ");
+                let contained = quote!([#(#values),*].contains(&(value.seconds, value.nanos)));
                 if *negate {
                     (contained, format!("must not be one of {list}"))
                 } else if values.len() == 1 {
@@ -414,16 +406,13 @@ fn render_checks(
             }
             Check::Now { before, after, within } => {
                 let within_tokens = match within {
-                    Some(within) => {
-                        let within: TokenStream = within.parse().expect("tuple literal");
-                        quote!(Some(#within))
-                    }
+                    Some(within) => quote!(Some(#within)),
                     None => quote!(None),
                 };
                 let mut words = Vec::new();
                 if *before { words.push("before now".to_owned()); }
                 if *after { words.push("after now".to_owned()); }
-                if let Some(within) = within { words.push(format!("within {} of now", time_text(within))); }
+                if let Some(within) = within { words.push(format!("within {within} of now")); }
                 (
                     quote!(#runtime::outside_now((value.seconds, value.nanos), #before, #after, #within_tokens)),
                     format!("must be {}", words.join(" and ")),
@@ -481,56 +470,24 @@ fn render_checks(
                 }
             }
             Check::NumIn { values, negate } => {
-                let literals: Vec<TokenStream> = values.iter().map(|v| v.parse().expect("numeric literal")).collect();
-                let list = values.join(", ");
-                if *negate && values.len() == 1 {
-                    let literal = &literals[0];
-                    (quote!(*value == #literal), format!("must not be {list}"))
-                } else if *negate {
-                    (quote!([#(#literals),*].contains(value)), format!("must not be one of {list}"))
-                } else {
-                    (quote!(![#(#literals),*].contains(value)), format!("must be one of {list}"))
+                let list = values.iter().map(Limit::to_string).collect::<Vec<_>>().join(", ");
+                match values.as_slice() {
+                    [only] if *negate => (quote!(*value == #only), format!("must not be {list}")),
+                    _ if *negate => (quote!([#(#values),*].contains(value)), format!("must not be one of {list}")),
+                    _ => (quote!(![#(#values),*].contains(value)), format!("must be one of {list}")),
                 }
             }
-            Check::NumConst(value_text) => {
-                let literal: TokenStream = value_text.parse().expect("numeric literal");
-                (quote!(*value != #literal), format!("must be {value_text}"))
-            }
+            Check::NumConst(limit) => (quote!(*value != #limit), format!("must be {limit}")),
             Check::BoolConst(true) => (quote!(!*value), "must be true".to_owned()),
             Check::BoolConst(false) => (quote!(*value), "must be false".to_owned()),
-            Check::DefinedOnly(enum_path) => {
-                let ty: syn::Path = syn::parse_str(enum_path).expect("enum paths parse");
-                let name = enum_path.rsplit("::").next().unwrap_or(enum_path);
+            Check::DefinedOnly(ty) => {
+                let name = ty.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
                 (quote!(#ty::try_from(*value).is_err()), format!("must be a value `{name}` defines"))
             }
         };
         quote!(if #guard #broken { violations.add(#path, #message); })
     });
     quote!(#(#rendered)*)
-}
-
-/// A `(seconds, nanos)` literal as a person reads it: `1.5s`.
-fn time_text(literal: &str) -> String {
-    let numbers: Vec<i64> = literal
-        .trim_matches(['(', ')'])
-        .split(',')
-        .map(|part| {
-            part.trim()
-                .trim_end_matches("i64")
-                .trim_end_matches("i32")
-                .parse()
-                .unwrap_or(0)
-        })
-        .collect();
-    match numbers.as_slice() {
-        [seconds, 0] => format!("{seconds}s"),
-        [seconds, nanos] => {
-            let fraction = format!("{:09}", nanos.unsigned_abs());
-            let sign = if *seconds == 0 && *nanos < 0 { "-" } else { "" };
-            format!("{sign}{seconds}.{}s", fraction.trim_end_matches('0'))
-        }
-        _ => literal.to_owned(),
-    }
 }
 
 /// Bytes as a person reads them: text when they are printable, hex otherwise.

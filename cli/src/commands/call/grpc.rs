@@ -141,7 +141,7 @@ async fn describe(
 fn local_pool(options: &Options) -> anyhow::Result<DescriptorPool> {
     let project = Project::find(&options.cwd)
         .context("without the server's reflection, micro call reads the project's contracts")?;
-    Ok(crate::commands::proto::project_contracts(&project)?.0.pool)
+    Ok(crate::contracts::read(&project)?.0.pool)
 }
 
 /// The files that declare `service` and everything they import, from the server's reflection

@@ -17,7 +17,7 @@ const DEFAULT_PORT: u16 = 8000;
 pub async fn call(options: &Options, printer: Printer) -> anyhow::Result<Result<(), TypedError>> {
     let project = Project::find(&options.cwd)
         .context("`micro call --http` reads the method's HTTP rule from the project's contracts")?;
-    let (_, packages) = crate::commands::proto::project_contracts(&project)?;
+    let (_, packages) = crate::contracts::read(&project)?;
     let method = packages
         .iter()
         .flat_map(|package| &package.services)

@@ -67,7 +67,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
             })?;
             files::write_new(staging.path(), &files)?;
             let project = Project::load(staging.path())?;
-            super::proto::client::generate(&project, &project.contracts_dir(), &[])
+            crate::contracts::regenerate(&project)
                 .context("generating code for the template's contracts (a micro bug)")?;
             staging.path().to_owned()
         }
@@ -80,9 +80,8 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
                 printer,
             )?;
             // A template with contracts gets their code generated, as micro's own does.
-            if has_contracts(&root.join("api")) {
-                let project = Project::load(&root)?;
-                super::proto::client::generate(&project, &project.contracts_dir(), &[])?;
+            if crate::contracts::any_in(&root.join("api")) {
+                crate::contracts::regenerate(&Project::load(&root)?)?;
             }
             root
         }
@@ -98,7 +97,8 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         workspace = None;
     }
     // The runtime, vendored: once per workspace, at its root, or in the service itself.
-    let uses_runtime = options.template.is_none() || has_contracts(&rendered.join("api"));
+    let uses_runtime =
+        options.template.is_none() || crate::contracts::any_in(&rendered.join("api"));
     let runtime_home = match &workspace {
         Some(workspace) => workspace
             .manifest
@@ -175,14 +175,6 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
         relative.display()
     ));
     Ok(())
-}
-
-/// Whether `api/` holds any `.proto` file.
-fn has_contracts(api: &Path) -> bool {
-    walkdir::WalkDir::new(api)
-        .into_iter()
-        .filter_map(Result::ok)
-        .any(|entry| entry.path().extension().is_some_and(|ext| ext == "proto"))
 }
 
 /// Copies every file of `staging` over `target` (each file atomically), keeping files that only

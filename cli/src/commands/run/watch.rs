@@ -166,8 +166,7 @@ fn report_kept(printer: Printer, err: &anyhow::Error, running: bool) {
 /// Regenerates the contracts' code; returns the files it wrote.
 fn regenerate(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let project = Project::find(dir)?;
-    let written =
-        crate::commands::proto::client::generate(&project, &project.contracts_dir(), &[])?;
+    let written = crate::contracts::regenerate(&project)?;
     Ok(written
         .into_iter()
         .filter(|(_, outcome)| *outcome != crate::files::Outcome::Unchanged)

@@ -1,0 +1,301 @@
+//! The contracts operation every command shares: find a project's contracts, compile them
+//! (in-process, no protoc), plan the files the generator gives, and write or check them.
+//! `proto client`, `new`, `run --watch` and `upgrade` generate through it; `call` and `routes`
+//! read the model through it. It prints nothing: commands decide what to show.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::codegen::{self, GeneratedFile, PACKAGE_FILES, Package};
+use crate::files::{self, Outcome};
+use crate::project::Project;
+use crate::protos::{self, Compiled};
+
+/// Every `.proto` file at `path` (a file, or a folder searched recursively), sorted.
+pub fn proto_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    if !path.is_dir() {
+        anyhow::bail!("`{}` does not exist", path.display());
+    }
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(path) {
+        let entry = entry?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "proto") {
+            found.push(entry.into_path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every contract of `project` compiled, with the model of its own packages (not the bundled
+/// ones), for the commands that read contracts rather than generate from them.
+pub fn read(project: &Project) -> anyhow::Result<(Compiled, Vec<Package>)> {
+    let contracts = project.contracts_dir();
+    let files = if contracts.is_dir() {
+        proto_files(&contracts)?
+    } else {
+        Vec::new()
+    };
+    if files.is_empty() {
+        anyhow::bail!(
+            "`{}` holds no contracts\nhint: add one with `micro proto add api/<package>/v1/<name>.proto`",
+            contracts.display()
+        );
+    }
+    let compiled = protos::compile(&files, &project.include_dirs(&[]))?;
+    let packages: BTreeSet<String> = compiled
+        .requested
+        .iter()
+        .filter_map(|name| compiled.pool.get_file_by_name(name))
+        .map(|file| file.package_name().to_owned())
+        .collect();
+    let model = codegen::model(&compiled.pool, &packages)?;
+    Ok((compiled, model))
+}
+
+/// Whether `dir` holds any contract (at any depth).
+pub fn any_in(dir: &Path) -> bool {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|entry| entry.path().extension().is_some_and(|ext| ext == "proto"))
+}
+
+/// Regenerates the code of the whole contracts folder, if it holds any contract.
+pub fn regenerate(project: &Project) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    let folder = project.contracts_dir();
+    if !any_in(&folder) {
+        return Ok(Vec::new());
+    }
+    generate(project, &folder, &[])
+}
+
+/// Generates the code of the contracts at `path` into the project's contracts folder (where the
+/// module tree is mounted from) and writes it.
+pub fn generate(
+    project: &Project,
+    path: &Path,
+    includes: &[PathBuf],
+) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    plan(project, path, includes)?.write(&project.contracts_dir())
+}
+
+/// The generated files of the whole contracts folder that differ from what its contracts give
+/// (for `micro upgrade --check`).
+pub fn out_of_date(project: &Project) -> anyhow::Result<Vec<PathBuf>> {
+    let contracts = project.contracts_dir();
+    if !any_in(&contracts) {
+        return Ok(Vec::new());
+    }
+    Ok(plan(project, &contracts, &[])?.out_of_date(&contracts))
+}
+
+/// What generation would do to the contracts folder: files to write (paths relative to it) and
+/// generated files that no longer have a reason to exist.
+pub struct Plan {
+    pub files: Vec<GeneratedFile>,
+    stale: Vec<PathBuf>,
+    /// What the contracts ask for that was left out, each naming where.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn write(&self, contracts: &Path) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+        let mut written = files::write_generated(contracts, &self.files)?;
+        for relative in &self.stale {
+            let path = contracts.join(relative);
+            fs_err::remove_file(&path)?;
+            written.push((path, Outcome::Removed));
+        }
+        Ok(written)
+    }
+
+    /// The files `write` would create, change or delete.
+    pub fn out_of_date(&self, contracts: &Path) -> Vec<PathBuf> {
+        let changed = self.files.iter().filter(|file| {
+            fs_err::read_to_string(contracts.join(&file.path))
+                .ok()
+                .as_deref()
+                != Some(file.contents.as_str())
+        });
+        changed
+            .map(|f| &f.path)
+            .chain(&self.stale)
+            .map(|p| contracts.join(p))
+            .collect()
+    }
+}
+
+/// Names the contract of a generation error by its path on disk, as compile errors do.
+fn with_path_on_disk(err: anyhow::Error, includes: &[PathBuf]) -> anyhow::Error {
+    match err.downcast::<codegen::ContractError>() {
+        Ok(err) => on_disk(err, includes).into(),
+        Err(err) => err,
+    }
+}
+
+fn on_disk(mut err: codegen::ContractError, includes: &[PathBuf]) -> codegen::ContractError {
+    if let Some(path) = includes
+        .iter()
+        .map(|dir| dir.join(&err.file))
+        .find(|p| p.is_file())
+    {
+        err.file = path.display().to_string();
+    }
+    err
+}
+
+/// Packages are generated whole: with every contract of the same package, and with the user
+/// packages they import.
+pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Result<Plan> {
+    let contracts = &project.contracts_dir();
+    let selected = proto_files(path)?;
+    if selected.is_empty() {
+        anyhow::bail!("no `.proto` files under `{}`", path.display());
+    }
+    let mut all = if contracts.is_dir() {
+        proto_files(contracts)?
+    } else {
+        Vec::new()
+    };
+    for file in &selected {
+        if !all.contains(file) {
+            all.push(file.clone());
+        }
+    }
+    let include_dirs = project.include_dirs(includes);
+    let compiled = protos::compile(&all, &include_dirs)?;
+
+    let selected_names: Vec<&String> = compiled
+        .requested
+        .iter()
+        .zip(&all)
+        .filter(|(_, file)| selected.contains(file))
+        .map(|(name, _)| name)
+        .collect();
+    let packages = packages_to_generate(&compiled, &selected_names)?;
+    let mut mounted = generated_packages(contracts)?;
+    // One model for this run's packages and those generated earlier: the code is this run's,
+    // the API documents cover them all (those whose contracts are in the compiled set: all of
+    // the contracts folder, and what this run was given).
+    let documented: BTreeSet<String> = mounted
+        .keys()
+        .chain(&packages)
+        .filter(|package| compiled.pool.files().any(|f| f.package_name() == *package))
+        .cloned()
+        .collect();
+    let model = codegen::model(&compiled.pool, &documented)
+        .map_err(|err| with_path_on_disk(err, &include_dirs))?;
+    let generated: Vec<codegen::Package> = model
+        .iter()
+        .filter(|p| packages.contains(&p.name))
+        .cloned()
+        .collect();
+    let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
+    let warnings = generated
+        .iter()
+        .flat_map(|package| &package.warnings)
+        .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
+        .collect();
+
+    // The module tree mounts what will be on disk afterwards: packages generated earlier, with
+    // this run's packages as this run leaves them.
+    let mut stale = Vec::new();
+    for package in &packages {
+        let dir = crate::names::package_dir(package);
+        let present = codegen::package_files(&files, package);
+        for name in PACKAGE_FILES
+            .iter()
+            .filter(|n| !present.iter().any(|p| p == *n))
+        {
+            let relative = dir.join(name);
+            if fs_err::read_to_string(contracts.join(&relative))
+                .is_ok_and(|t| codegen::is_generated(&t))
+            {
+                stale.push(relative);
+            }
+        }
+        mounted.insert(package.clone(), present);
+    }
+    // micro 0.1 wrote the runtime into the contracts folder; it is the `micro-runtime` crate now.
+    for name in ["errors.rs", "gateway.rs", "validate.rs"] {
+        if fs_err::read_to_string(contracts.join(name)).is_ok_and(|t| codegen::is_generated(&t)) {
+            stale.push(PathBuf::from(name));
+        }
+    }
+    files.push(codegen::index(&mounted, &project.options)?);
+
+    let info = codegen::openapi::Info {
+        title: project.name.clone(),
+        version: project.version.clone(),
+    };
+    files.push(codegen::descriptors(&compiled.pool, &documented)?);
+    files.extend(codegen::openapi(&model, &info, &project.options)?);
+    Ok(Plan {
+        files,
+        stale,
+        warnings,
+    })
+}
+
+/// The packages of the selected files, and every user package they import (transitively), so the
+/// generated code never refers to a module that does not exist.
+fn packages_to_generate(
+    compiled: &Compiled,
+    selected: &[&String],
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut packages = BTreeSet::new();
+    let mut pending: Vec<String> = selected.iter().map(|s| s.to_string()).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) || Compiled::is_bundled(&name) {
+            continue;
+        }
+        let file = compiled
+            .pool
+            .get_file_by_name(&name)
+            .ok_or_else(|| anyhow::anyhow!("`{name}` is missing from the compiled set"))?;
+        if file.package_name().is_empty() {
+            anyhow::bail!(
+                "`{name}` declares no `package`\nhint: add e.g. `package {};` so its code has a module to live in",
+                crate::names::package_for_path(Path::new(&name))
+                    .unwrap_or_else(|| "myservice.v1".into())
+            );
+        }
+        packages.insert(file.package_name().to_owned());
+        pending.extend(file.dependencies().map(|d| d.name().to_owned()));
+    }
+    Ok(packages)
+}
+
+/// Every package whose generated code is on disk, with its files.
+fn generated_packages(contracts: &Path) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut packages = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(contracts) {
+        let entry = entry?;
+        if !entry.file_type().is_dir() {
+            continue;
+        }
+        let dir = entry.path();
+        let present: Vec<String> = PACKAGE_FILES
+            .iter()
+            .filter(|name| {
+                fs_err::read_to_string(dir.join(name))
+                    .is_ok_and(|text| codegen::is_generated(&text))
+            })
+            .map(|name| name.to_string())
+            .collect();
+        if present.first().is_some_and(|first| first == "pb.rs") {
+            let relative = dir.strip_prefix(contracts)?;
+            let package: Vec<String> = relative
+                .iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect();
+            packages.insert(package.join("."), present);
+        }
+    }
+    Ok(packages)
+}
