@@ -177,7 +177,8 @@ pub fn openapi(
     info: &openapi::Info,
     options: &Options,
 ) -> anyhow::Result<Vec<GeneratedFile>> {
-    let document = openapi::render(packages, info, options.proto_field_names);
+    let document =
+        serde_json::to_value(openapi::render(packages, info, options.proto_field_names))?;
     let notice = notice();
     let mut marked = serde_json::Map::new();
     marked.insert("x-generated-by".into(), notice.clone().into());
