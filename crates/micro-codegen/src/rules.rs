@@ -279,7 +279,7 @@ fn read_rules(
                     match name.name() {
                         "min_items" | "max_items" | "unique" | "ignore_empty" => {}
                         "items" => {
-                            let items = value.as_message().expect("items is a message");
+                            let items = rule_message(value, "items")?;
                             if message_rule(items, "skip") {
                                 out.nested = false;
                             }
@@ -318,12 +318,12 @@ fn read_rules(
                         // prost cannot hold an unset map value, so `no_sparse` always holds.
                         "min_pairs" | "max_pairs" | "ignore_empty" | "no_sparse" => {}
                         "keys" => {
-                            let keys = value.as_message().expect("keys is a message");
+                            let keys = rule_message(value, "keys")?;
                             let key = entry.map_entry_key_field().kind();
                             value_rules(package, &key, keys, &mut map.keys, &mut required)?;
                         }
                         "values" => {
-                            let values = value.as_message().expect("values is a message");
+                            let values = rule_message(value, "values")?;
                             if message_rule(values, "skip") {
                                 out.nested = false;
                             }
@@ -742,6 +742,14 @@ fn enum_path(
     }
     parts.reverse();
     names::path(&parts.join("::"))
+}
+
+/// A rule whose value is a message of rules (`items`, `keys`, `values`): a contract that brings a
+/// `validate.proto` of its own could declare it otherwise.
+fn rule_message<'v>(value: &'v Value, rule: &str) -> Result<&'v DynamicMessage, String> {
+    value.as_message().ok_or_else(|| {
+        format!("the rule `{rule}` is not a message of rules: is this protoc-gen-validate's `validate.proto`?")
+    })
 }
 
 /// A numeric rule value, typed as the rule declares it (enum rules take numbers).
