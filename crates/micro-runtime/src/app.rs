@@ -1,6 +1,8 @@
-//! A service's lifecycle, as kratos' `App` runs one: its servers run together; when the shutdown
-//! signal comes, readiness turns off (so load balancers stop sending traffic), every server stops
-//! accepting and drains what is in flight, and past the grace period the service stops waiting.
+//! A service's lifecycle, as kratos' `App` runs one: its servers run together, and its record is
+//! kept in the registry while they do; when the shutdown signal comes, the record is taken out
+//! first (so callers stop choosing this instance), then readiness turns off (so load balancers
+//! stop sending traffic), every server stops accepting and drains what is in flight, and past the
+//! grace period the service stops waiting.
 //!
 //! ```ignore
 //! let mut app = App::new(config.server.shutdown_grace);
@@ -17,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::registry::{Registry, ServiceInstance};
 
 /// Whether the service takes traffic: ready while serving, not once shutdown begins, so load
 /// balancers stop sending requests while the in-flight ones drain. `/readyz` answers from it.
@@ -48,6 +52,7 @@ pub struct App<'a> {
     readiness: Readiness,
     stop: watch::Sender<bool>,
     servers: Vec<Server<'a>>,
+    registered: Option<(Registry, ServiceInstance)>,
 }
 
 impl<'a> App<'a> {
@@ -59,7 +64,15 @@ impl<'a> App<'a> {
             readiness: Readiness::ready(),
             stop: watch::channel(false).0,
             servers: Vec::new(),
+            registered: None,
         }
+    }
+
+    /// Keeps `instance` in `registry` while the servers run (their listeners are bound before
+    /// [`run`](Self::run), so callers that find the record can connect), and takes it out first
+    /// when shutdown begins.
+    pub fn register(&mut self, registry: Registry, instance: ServiceInstance) {
+        self.registered = Some((registry, instance));
     }
 
     /// The readiness the application turns off when shutdown begins, for `/readyz`.
@@ -93,9 +106,14 @@ impl<'a> App<'a> {
             readiness,
             stop,
             servers,
+            registered,
         } = self;
+        let registration = registered.map(|(registry, instance)| registry.register(instance));
         tokio::spawn(async move {
             shutdown.await;
+            if let Some(registration) = registration {
+                registration.deregister().await;
+            }
             readiness.set(false);
             let _ = stop.send(true);
         });

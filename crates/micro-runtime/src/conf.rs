@@ -4,6 +4,7 @@
 //! (`APP_SERVER__HTTP__ADDR=127.0.0.1:8080` sets `server.http.addr`). An unknown key or a bad value
 //! stops the service with a message naming the key.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -134,4 +135,78 @@ pub struct Tracing {
     /// An OpenTelemetry collector's OTLP/gRPC endpoint (`http://localhost:4317`); spans are
     /// exported there when set, and not at all when not.
     pub otlp_endpoint: Option<String>,
+}
+
+/// Where the service registers itself and finds the services it calls (`registry:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registry {
+    pub kind: RegistryKind,
+    pub etcd: Etcd,
+    /// For `static`: each service's endpoints, as a registry would list them
+    /// (`user-service: ["grpc://10.0.0.7:9000", "http://10.0.0.7:8000"]`).
+    pub services: BTreeMap<String, Vec<String>>,
+    pub dns: Dns,
+    /// The host other services reach this one at; when empty, the address of the network
+    /// interface the default route leaves by (the listeners bind `0.0.0.0`).
+    pub advertise_host: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryKind {
+    /// Registers nowhere; peers are called by URL.
+    #[default]
+    None,
+    /// etcd, with the key layout and record kratos' etcd registry uses, so Go kratos services and
+    /// these find each other.
+    Etcd,
+    /// A fixed list of instances per service (`services`).
+    Static,
+    /// DNS: a service name resolves to its instances' addresses (a Kubernetes headless Service).
+    Dns,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Etcd {
+    /// Client URLs of the etcd members, tried in order.
+    pub endpoints: Vec<String>,
+    /// The key prefix records live under (kratos' default).
+    pub namespace: String,
+    /// How long a record outlives its service when the service dies without deregistering.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for Etcd {
+    fn default() -> Self {
+        Etcd {
+            endpoints: vec!["http://127.0.0.1:2379".into()],
+            namespace: "/microservices".into(),
+            ttl: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// The port every instance serves HTTP on.
+    pub http_port: u16,
+    /// The port every instance serves gRPC on.
+    pub grpc_port: u16,
+    /// How often names are resolved again.
+    #[serde(with = "humantime_serde")]
+    pub refresh: Duration,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            http_port: 8000,
+            grpc_port: 9000,
+            refresh: Duration::from_secs(10),
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! What every service made with micro runs and micro owns: the HTTP/JSON binding of its contracts
 //! ([`gateway`]), the typed error both transports answer with ([`errors`]), request validation
 //! ([`validate`]), and, with the default `server` feature, the lifecycle of its servers ([`app`]),
-//! the configuration sections micro owns ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`], and
-//! logs and traces ([`telemetry`]). Code that `micro proto client` generates calls into it.
+//! the configuration sections micro owns ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`],
+//! logs and traces ([`telemetry`]), and the registry services find each other through
+//! ([`registry`]). Code that `micro proto client` generates calls into it.
 //!
 //! A service carries a copy of this crate, vendored by `micro new` and refreshed by
 //! `micro upgrade`, and depends on it by path: micro is not on crates.io, and a service must
@@ -21,6 +22,8 @@ pub mod conf;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "server")]
+pub mod registry;
 #[cfg(feature = "server")]
 pub mod telemetry;
 

@@ -1,0 +1,379 @@
+//! The etcd registry against real etcd: kratos' record format both ways, leases that die with a
+//! service, deregistration, and a registration that survives etcd losing everything. Needs etcd on
+//! 127.0.0.1:2379 (`scripts/test` starts it) and the `etcd` binary for the restart test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use micro_runtime::conf;
+use micro_runtime::registry::{Registry, ServiceInstance};
+use tokio::sync::watch;
+
+const ETCD: &str = "http://127.0.0.1:2379";
+
+/// A namespace of the test's own, so tests running together never see each other's records.
+fn namespace(test: &str) -> String {
+    format!("/micro-test/{test}-{}", std::process::id())
+}
+
+fn etcd_config(endpoint: &str, namespace: &str, ttl: Duration) -> conf::Registry {
+    conf::Registry {
+        kind: conf::RegistryKind::Etcd,
+        etcd: conf::Etcd {
+            endpoints: vec![endpoint.to_owned()],
+            namespace: namespace.to_owned(),
+            ttl,
+        },
+        ..conf::Registry::default()
+    }
+}
+
+/// One call to etcd's JSON gateway, as any client (etcdctl, kratos' Go client) would make it.
+async fn gateway(endpoint: &str, method: &str, body: serde_json::Value) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("{endpoint}/v3/{method}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|err| {
+            panic!("etcd is not answering at {endpoint} ({err}); scripts/test starts it")
+        });
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// Every key and value under `prefix`, decoded, the values as written.
+async fn records(endpoint: &str, prefix: &str) -> BTreeMap<String, String> {
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    let range = gateway(
+        endpoint,
+        "kv/range",
+        serde_json::json!({ "key": BASE64.encode(prefix), "range_end": BASE64.encode(end) }),
+    )
+    .await;
+    let decode = |v: &serde_json::Value| BASE64.decode(v.as_str().unwrap()).unwrap();
+    range["kvs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|kv| {
+            let key = String::from_utf8(decode(&kv["key"])).unwrap();
+            (key, String::from_utf8(decode(&kv["value"])).unwrap())
+        })
+        .collect()
+}
+
+/// Waits until the watched instances satisfy `done`, for at most `limit`.
+async fn until(
+    watch: &mut watch::Receiver<Vec<ServiceInstance>>,
+    limit: Duration,
+    done: impl Fn(&[ServiceInstance]) -> bool,
+) -> Vec<ServiceInstance> {
+    let seen = tokio::time::timeout(limit, watch.wait_for(|instances| done(instances)))
+        .await
+        .map(|seen| seen.unwrap().clone());
+    seen.unwrap_or_else(|_| panic!("not seen within {limit:?}; last: {:?}", *watch.borrow()))
+}
+
+#[tokio::test]
+async fn kratos_and_micro_read_each_others_records() {
+    let namespace = namespace("interop");
+    let registry = Registry::new(&etcd_config(ETCD, &namespace, Duration::from_secs(10))).unwrap();
+
+    // A record exactly as kratos' etcd registry writes one (Go's encoding/json of
+    // `registry.ServiceInstance`, nil metadata as `null`) under `{namespace}/{name}/{id}`.
+    let go_record = r#"{"id":"4f1b2c3d-go","name":"user-service","version":"v1.2.0","metadata":null,"endpoints":["http://10.0.0.9:8000?isSecure=false","grpc://10.0.0.9:9000?isSecure=false"]}"#;
+    let key = format!("{namespace}/user-service/4f1b2c3d-go");
+    gateway(
+        ETCD,
+        "kv/put",
+        serde_json::json!({ "key": BASE64.encode(&key), "value": BASE64.encode(go_record) }),
+    )
+    .await;
+    let mut users = registry.watch("user-service");
+    let found = until(&mut users, Duration::from_secs(5), |i| !i.is_empty()).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, "4f1b2c3d-go");
+    assert_eq!(found[0].version, "v1.2.0");
+    assert_eq!(found[0].endpoint("grpc"), Some("10.0.0.9:9000"));
+    assert_eq!(found[0].endpoint("http"), Some("10.0.0.9:8000"));
+
+    // micro's own record, where and as kratos reads it.
+    let instance = ServiceInstance::new("order-service", "v0.1.0")
+        .with_endpoint("http", "0.0.0.0:8000".parse().unwrap(), Some("10.0.0.7"))
+        .with_endpoint("grpc", "0.0.0.0:9000".parse().unwrap(), Some("10.0.0.7"));
+    let id = instance.id.clone();
+    let registration = registry.register(instance);
+    let mut orders = registry.watch("order-service");
+    until(&mut orders, Duration::from_secs(5), |i| i.len() == 1).await;
+    let stored = records(ETCD, &format!("{namespace}/order-service/")).await;
+    // Byte for byte what Go's encoding/json writes for the same instance (fields in the order
+    // kratos' struct declares them).
+    assert_eq!(
+        stored[&format!("{namespace}/order-service/{id}")],
+        format!(
+            r#"{{"id":"{id}","name":"order-service","version":"v0.1.0","metadata":{{}},"endpoints":["http://10.0.0.7:8000?isSecure=false","grpc://10.0.0.7:9000?isSecure=false"]}}"#
+        )
+    );
+
+    // Deregistering removes the record at once (not at the lease's end), and watchers see it.
+    registration.deregister().await;
+    assert!(
+        records(ETCD, &format!("{namespace}/order-service/"))
+            .await
+            .is_empty()
+    );
+    until(&mut orders, Duration::from_secs(5), <[_]>::is_empty).await;
+    gateway(
+        ETCD,
+        "kv/deleterange",
+        serde_json::json!({ "key": BASE64.encode(&key) }),
+    )
+    .await;
+    until(&mut users, Duration::from_secs(5), <[_]>::is_empty).await;
+}
+
+#[tokio::test]
+async fn a_record_whose_lease_was_lost_is_written_again() {
+    let namespace = namespace("lease");
+    let registry = Registry::new(&etcd_config(ETCD, &namespace, Duration::from_secs(3))).unwrap();
+    let instance = ServiceInstance::new("billing", "v1").with_endpoint(
+        "grpc",
+        "127.0.0.1:9100".parse().unwrap(),
+        None,
+    );
+    let registration = registry.register(instance);
+    let mut billing = registry.watch("billing");
+    until(&mut billing, Duration::from_secs(5), |i| i.len() == 1).await;
+
+    // Revoking the lease (as an expired one would) deletes the record; the service notices at
+    // its next renewal and registers again.
+    let prefix = format!("{namespace}/billing/");
+    let range = gateway(
+        ETCD,
+        "kv/range",
+        serde_json::json!({ "key": BASE64.encode(&prefix), "range_end": BASE64.encode(format!("{namespace}/billing0")) }),
+    )
+    .await;
+    let lease = range["kvs"][0]["lease"].as_str().unwrap().to_owned();
+    gateway(ETCD, "lease/revoke", serde_json::json!({ "ID": lease })).await;
+    until(&mut billing, Duration::from_secs(5), <[_]>::is_empty).await;
+    until(&mut billing, Duration::from_secs(5), |i| i.len() == 1).await;
+    registration.deregister().await;
+}
+
+/// An etcd of the test's own, on ports of its own, that can be killed and started again.
+struct OwnEtcd {
+    child: Child,
+    client: String,
+}
+
+impl OwnEtcd {
+    fn start(data: &Path, client_port: u16, peer_port: u16) -> OwnEtcd {
+        let client = format!("http://127.0.0.1:{client_port}");
+        let child = Command::new("etcd")
+            .args(["--name", "own", "--data-dir"])
+            .arg(data)
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{peer_port}"),
+            ])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{peer_port}"),
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("own=http://127.0.0.1:{peer_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the `etcd` binary (Debian's etcd-server; scripts/test installs it)");
+        OwnEtcd { child, client }
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let health = reqwest::get(format!("{}/health", self.client)).await;
+            if let Ok(response) = health
+                && response.text().await.unwrap_or_default().contains("true")
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("etcd at {} did not become healthy", self.client);
+    }
+}
+
+impl Drop for OwnEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn discovery_outlives_an_etcd_outage_and_registration_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_port, peer_port) = (free_port(), free_port());
+    let etcd = OwnEtcd::start(&dir.path().join("one"), client_port, peer_port);
+    etcd.wait_ready().await;
+    let endpoint = etcd.client.clone();
+    let registry = Registry::new(&etcd_config(
+        &endpoint,
+        "/microservices",
+        Duration::from_secs(3),
+    ))
+    .unwrap();
+    let instance = ServiceInstance::new("catalog", "v1").with_endpoint(
+        "grpc",
+        "127.0.0.1:9200".parse().unwrap(),
+        None,
+    );
+    let registration = registry.register(instance);
+    let mut catalog = registry.watch("catalog");
+    until(&mut catalog, Duration::from_secs(5), |i| i.len() == 1).await;
+
+    // etcd goes away for longer than the lease: callers keep the instance they knew.
+    drop(etcd);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        catalog.borrow().len(),
+        1,
+        "the last known instances are kept"
+    );
+
+    // It comes back empty (a new data dir: every record and lease lost); the service writes its
+    // record again by itself and callers see it.
+    let etcd = OwnEtcd::start(&dir.path().join("two"), client_port, peer_port);
+    etcd.wait_ready().await;
+    let back = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if !records(&endpoint, "/microservices/catalog/")
+                .await
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "the registration was not restored");
+    assert_eq!(catalog.borrow().len(), 1);
+    registration.deregister().await;
+    until(&mut catalog, Duration::from_secs(10), <[_]>::is_empty).await;
+}
+
+/// A gRPC server on 127.0.0.1 whose health service names it: asked about the service `who`, it
+/// answers `SERVING` (instance A) or `NOT_SERVING` (instance B), so a caller can count where its
+/// calls went.
+async fn tagged_server(serving: bool) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    reporter.set_service_status("who", status).await;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    addr
+}
+
+/// Makes `calls` calls on `channel`; how many reached instance A.
+async fn calls_to_a(channel: &tonic::transport::Channel, calls: usize) -> usize {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let mut client = HealthClient::new(channel.clone());
+    let mut to_a = 0;
+    for _ in 0..calls {
+        let request = HealthCheckRequest {
+            service: "who".into(),
+        };
+        let status = client
+            .check(request)
+            .await
+            .expect("a call through discovery")
+            .into_inner()
+            .status;
+        if status == ServingStatus::Serving as i32 {
+            to_a += 1;
+        }
+    }
+    to_a
+}
+
+#[tokio::test]
+async fn grpc_calls_follow_the_registry_and_spread_over_instances() {
+    let namespace = namespace("balance");
+    let registry = Registry::new(&etcd_config(ETCD, &namespace, Duration::from_secs(5))).unwrap();
+    let (a, b) = (tagged_server(true).await, tagged_server(false).await);
+    let register = |addr| {
+        registry.register(ServiceInstance::new("tagged", "v1").with_endpoint("grpc", addr, None))
+    };
+    let first = register(a);
+    let channel =
+        micro_runtime::registry::client::grpc_channel(&registry, "discovery:///tagged").unwrap();
+    let mut watch = registry.watch("tagged");
+    until(&mut watch, Duration::from_secs(5), |i| i.len() == 1).await;
+    assert_eq!(
+        calls_to_a(&channel, 20).await,
+        20,
+        "one instance takes every call"
+    );
+
+    // A second instance registers: it gets a fair share, without the caller being rebuilt.
+    let second = register(b);
+    until(&mut watch, Duration::from_secs(5), |i| i.len() == 2).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls_to_a(&channel, 10).await == 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the new instance never got a call"
+        );
+    }
+    let to_a = calls_to_a(&channel, 400).await;
+    assert!((100..=300).contains(&to_a), "A took {to_a} of 400 calls");
+
+    // The first leaves the registry: calls stop reaching it.
+    first.deregister().await;
+    until(&mut watch, Duration::from_secs(5), |i| i.len() == 1).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls_to_a(&channel, 10).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the departed instance still gets calls"
+        );
+    }
+    assert_eq!(calls_to_a(&channel, 50).await, 0);
+    second.deregister().await;
+}
