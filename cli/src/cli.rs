@@ -127,12 +127,17 @@ pub struct NewArgs {
     #[arg(long, value_enum)]
     pub transport: Option<Transport>,
 
+    /// Where the service registers itself and finds the services it calls [default: none; asked
+    /// on a terminal].
+    #[arg(long, value_enum)]
+    pub registry: Option<Registry>,
+
     /// Make the service from a cargo-generate template instead of micro's own: a folder, or a git
     /// URL. Its placeholders are asked on a terminal and take their defaults otherwise.
     #[arg(
         long,
         value_name = "PATH|GIT_URL",
-        conflicts_with_all = ["storage", "messaging", "auth", "transport"]
+        conflicts_with_all = ["storage", "messaging", "auth", "transport", "registry"]
     )]
     pub template: Option<String>,
 
@@ -172,6 +177,17 @@ pub enum Transport {
     Http,
     /// gRPC only (HTTP keeps health, readiness and metrics for probes and scrapers)
     Grpc,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registry {
+    /// None: peers are called by URL
+    #[default]
+    None,
+    /// etcd, under a lease, in kratos' layout (Go kratos services share it)
+    Etcd,
+    /// DNS: each peer a name (a Kubernetes headless Service)
+    Dns,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -995,6 +995,10 @@ fn new_asks_on_a_terminal() {
         .exp_string("Which transports serve the contract? (--transport)")
         .unwrap();
     answer(&mut session, "HTTP keeps health, readiness and metrics", 2);
+    session
+        .exp_string("How does it find the services it calls? (--registry)")
+        .unwrap();
+    answer(&mut session, "a Kubernetes headless Service", 1);
     // `--auth` was given, so that question is not asked.
     let (asked_after, _) = session.exp_string("Created").map(|s| (s, ())).unwrap();
     assert!(!asked_after.contains("authenticate"), "{asked_after}");
@@ -1008,6 +1012,8 @@ fn new_asks_on_a_terminal() {
         !manifest.contains("swagger-ui-dist"),
         "gRPC only: {manifest}"
     );
+    let config = std::fs::read_to_string(work.path().join("app/configs/config.yaml")).unwrap();
+    assert!(config.contains("kind: etcd"), "{config}");
 }
 
 #[test]
@@ -1022,7 +1028,7 @@ fn new_without_a_terminal_names_the_defaults_it_took() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(
-            "Defaulted --messaging none --auth none --transport both (no terminal to ask on;"
+            "Defaulted --messaging none --auth none --transport both --registry none (no terminal to ask on;"
         ),
         "{stderr}"
     );

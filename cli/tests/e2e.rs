@@ -59,9 +59,28 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
     );
 
+    // Registered in the real etcd while it runs (the default scaffold says `kind: none`; the
+    // environment turns it on), under a namespace of this test's own.
     let (http, grpc) = (free_port(), free_port());
-    let mut service = MicroRun::start(&hello, http, grpc);
+    let namespace = format!("/micro-e2e-{}", std::process::id());
+    let registry = [
+        ("APP_REGISTRY__KIND", "etcd"),
+        ("APP_REGISTRY__ETCD__NAMESPACE", namespace.as_str()),
+        ("APP_REGISTRY__ADVERTISE_HOST", "127.0.0.1"),
+    ];
+    let mut service = MicroRun::start(&hello, http, grpc, &registry);
     service.wait_until_listening(http, Duration::from_secs(300));
+    let records = etcd_records(&format!("{namespace}/hello/"));
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    assert_eq!(record["name"], "hello");
+    assert_eq!(
+        record["endpoints"],
+        serde_json::json!([
+            format!("grpc://127.0.0.1:{grpc}?isSecure=false"),
+            format!("http://127.0.0.1:{http}?isSecure=false"),
+        ])
+    );
 
     let (status, body) = http_get(http, "/readyz");
     assert_eq!((status, body.as_str()), (200, "ready"));
@@ -141,6 +160,9 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         exit.success(),
         "the service exited with {exit} after SIGTERM"
     );
+    // It left the registry on the way out, rather than waiting for its lease to expire.
+    let records = etcd_records(&format!("{namespace}/hello/"));
+    assert!(records.is_empty(), "still registered: {records:?}");
     // `APP_LOG__FORMAT=json` switched the logs to one JSON object per line.
     let logs = service.logs();
     let serving = logs
@@ -419,7 +441,7 @@ fn run_watch_restarts_on_edits_and_survives_broken_ones() {
     let work = tempfile::tempdir().unwrap();
     let service = new_service(work.path(), "watched");
     let (http, grpc) = (free_port(), free_port());
-    let mut run = MicroRun::start_with(&service, http, grpc, &["--watch"]);
+    let mut run = MicroRun::start_with(&service, http, grpc, &["--watch"], &[]);
     run.wait_until_listening(http, Duration::from_secs(300));
     let greeting = || {
         let mut stream = TcpStream::connect(("127.0.0.1", http)).ok()?;
@@ -483,12 +505,19 @@ struct MicroRun {
 }
 
 impl MicroRun {
-    fn start(service: &Path, http: u16, grpc: u16) -> Self {
-        Self::start_with(service, http, grpc, &[])
+    /// `micro run`, with `env` set for the service.
+    fn start(service: &Path, http: u16, grpc: u16, env: &[(&str, &str)]) -> Self {
+        Self::start_with(service, http, grpc, &[], env)
     }
 
     /// `micro run ARGS…`.
-    fn start_with(service: &Path, http: u16, grpc: u16, args: &[&str]) -> Self {
+    fn start_with(
+        service: &Path,
+        http: u16,
+        grpc: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = service.join("run.log");
         let child = Command::new(env!("CARGO_BIN_EXE_micro"))
             .arg("run")
@@ -500,6 +529,7 @@ impl MicroRun {
             .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
             .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{grpc}"))
             .env("APP_LOG__FORMAT", "json")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(service.join("run.err.log")).unwrap())
@@ -579,6 +609,33 @@ fn cargo_with_env(project: &Path, args: &[&str], env: &[(&str, &str)]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The values under `prefix` in the etcd on 127.0.0.1:2379 (`scripts/test` starts it), read
+/// through its JSON gateway.
+fn etcd_records(prefix: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let mut end = prefix.as_bytes().to_vec();
+    *end.last_mut().unwrap() += 1;
+    let body = serde_json::json!({ "key": base64.encode(prefix), "range_end": base64.encode(end) });
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let response = reqwest::Client::new()
+            .post("http://127.0.0.1:2379/v3/kv/range")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("etcd on 127.0.0.1:2379 (scripts/test starts it)");
+        response.bytes().await.unwrap()
+    });
+    let range: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    range["kvs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|kv| String::from_utf8(base64.decode(kv["value"].as_str().unwrap()).unwrap()).unwrap())
+        .collect()
 }
 
 /// The PostgreSQL the tests use: `MICRO_TEST_POSTGRES_URL`, else the local server's `test` database.

@@ -27,6 +27,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     messaging: args.messaging,
                     auth: args.auth,
                     transport: args.transport,
+                    registry: args.registry,
                 },
                 asking: new::choices::Asking::detect(args.yes),
                 template: args.template.map(|location| new::template::Template {

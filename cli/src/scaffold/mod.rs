@@ -8,7 +8,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase};
 use include_dir::{Dir, include_dir};
 use tera::{Context, Tera};
 
-use crate::cli::{Auth, Messaging, Storage, Transport};
+use crate::cli::{Auth, Messaging, Registry, Storage, Transport};
 use crate::codegen::GeneratedFile;
 
 static SERVICE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates/service");
@@ -31,6 +31,7 @@ pub struct Choices {
     pub messaging: Messaging,
     pub auth: Auth,
     pub transport: Transport,
+    pub registry: Registry,
 }
 
 /// The name a choice has on the command line and in templates (`postgres`).
@@ -52,11 +53,13 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
         messaging,
         auth,
         transport,
+        registry,
     } = options.choices;
     context.insert("storage", &value_name(storage));
     context.insert("messaging", &value_name(messaging));
     context.insert("auth", &value_name(auth));
     context.insert("transport", &value_name(transport));
+    context.insert("registry", &value_name(registry));
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));

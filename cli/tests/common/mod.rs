@@ -104,8 +104,11 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
             "jwt",
             "--transport",
             "both",
+            "--registry",
+            "etcd",
         ],
     ),
+    ("registry_dns", &["--registry", "dns"]),
 ];
 
 /// `micro new NAME -q` in `parent`; returns the service's folder.

@@ -205,7 +205,7 @@ fn render_client(service: &Service) -> Option<TokenStream> {
             quote! {
                 #[doc = #doc]
                 pub async fn #name(&self, request: &#input) -> Result<#output, Error> {
-                    gateway::send(&self.http, &self.base_url, &#binding_const, request).await
+                    gateway::send(&self.http, &self.target, &#binding_const, request).await
                 }
             }
         })
@@ -222,18 +222,19 @@ fn render_client(service: &Service) -> Option<TokenStream> {
         #[derive(Debug, Clone)]
         pub struct Client {
             http: reqwest::Client,
-            base_url: String,
+            target: gateway::Target,
         }
 
         impl Client {
-            #[doc = " A client of the service at `base_url`, e.g. `http://127.0.0.1:8000`."]
-            pub fn new(base_url: impl Into<String>) -> Self {
-                Client::with_http(reqwest::Client::new(), base_url)
+            #[doc = " A client of the service at `target`: a base URL such as `http://127.0.0.1:8000`, or"]
+            #[doc = " instances of a registry (`micro_runtime::registry::client::http_target`)."]
+            pub fn new(target: impl Into<gateway::Target>) -> Self {
+                Client::with_http(reqwest::Client::new(), target)
             }
 
             #[doc = " A client that shares `http` (its connection pool, timeouts and TLS settings)."]
-            pub fn with_http(http: reqwest::Client, base_url: impl Into<String>) -> Self {
-                Client { http, base_url: base_url.into() }
+            pub fn with_http(http: reqwest::Client, target: impl Into<gateway::Target>) -> Self {
+                Client { http, target: target.into() }
             }
 
             #(#methods)*

@@ -377,3 +377,53 @@ async fn grpc_calls_follow_the_registry_and_spread_over_instances() {
     assert_eq!(calls_to_a(&channel, 50).await, 0);
     second.deregister().await;
 }
+
+#[tokio::test]
+async fn http_requests_go_to_the_less_loaded_of_two_instances() {
+    let mut services = BTreeMap::new();
+    services.insert(
+        "pair".to_owned(),
+        vec![
+            "http://127.0.0.1:8101?isSecure=false".to_owned(),
+            "http://127.0.0.1:8102".to_owned(),
+        ],
+    );
+    let registry = Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap();
+    let target =
+        micro_runtime::registry::client::http_target(&registry, "discovery:///pair").unwrap();
+    let micro_runtime::gateway::Target::Balanced(balancer) = target else {
+        panic!("a discovery target is balanced");
+    };
+    // With one request in flight on an instance, the next goes to the other.
+    let (first, held) = balancer.pick().unwrap();
+    for _ in 0..20 {
+        let (next, _) = balancer.pick().unwrap();
+        assert_ne!(next, first);
+    }
+    drop(held);
+    // Idle, both are chosen.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        seen.insert(balancer.pick().unwrap().0);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["http://127.0.0.1:8101", "http://127.0.0.1:8102"]
+    );
+
+    // No instance: a typed 503, not a panic or a hang.
+    let none =
+        micro_runtime::registry::client::http_target(&registry, "discovery:///nobody").unwrap();
+    let micro_runtime::gateway::Target::Balanced(balancer) = none else {
+        panic!("a discovery target is balanced");
+    };
+    let Err(err) = balancer.pick() else {
+        panic!("an instance was picked for a service with none");
+    };
+    assert_eq!((err.code, err.reason.as_str()), (503, "NO_INSTANCE"));
+}

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use dialoguer::Select;
 use dialoguer::theme::ColorfulTheme;
 
-use crate::cli::{Auth, Messaging, Storage, Transport};
+use crate::cli::{Auth, Messaging, Registry, Storage, Transport};
 use crate::output::Printer;
 use crate::scaffold::{Choices, value_name};
 
@@ -17,6 +17,7 @@ pub struct Given {
     pub messaging: Option<Messaging>,
     pub auth: Option<Auth>,
     pub transport: Option<Transport>,
+    pub registry: Option<Registry>,
 }
 
 /// How unanswered questions get their answers.
@@ -63,6 +64,11 @@ pub fn decide(given: Given, asking: Asking, printer: Printer) -> anyhow::Result<
             "transport",
             "Which transports serve the contract?",
             given.transport,
+        )?,
+        registry: ask.one(
+            "registry",
+            "How does it find the services it calls?",
+            given.registry,
         )?,
     };
     if !defaulted.is_empty() {

@@ -2,14 +2,20 @@
 //! choice among them per request by the power of two choices, and traffic that follows the
 //! registry (a new instance gets calls without a restart; one that leaves gets none).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
-use super::Registry;
+use tokio::sync::watch;
+
+use super::{Registry, ServiceInstance, random};
+use crate::errors::Error;
+use crate::gateway;
 
 /// The scheme of targets resolved through the registry, as kratos spells it.
 pub const DISCOVERY_SCHEME: &str = "discovery:///";
@@ -83,4 +89,86 @@ pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel
         }
     });
     Ok(channel)
+}
+
+/// The target of a typed HTTP client: for `discovery:///name`, each request goes to the less
+/// loaded (fewer requests in flight) of two live instances picked at random, among those with an
+/// `http://` endpoint; a URL is used as it is.
+pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway::Target> {
+    let Some(name) = discovered_name(target) else {
+        return Ok(gateway::Target::Url(
+            target.trim_end_matches('/').to_owned(),
+        ));
+    };
+    if matches!(registry, Registry::None) {
+        anyhow::bail!(
+            "`{target}` needs a registry, and `registry.kind` is `none`\nhint: set `registry.kind` (etcd, static or dns), or call the service by URL"
+        );
+    }
+    Ok(gateway::Target::Balanced(Arc::new(PowerOfTwo {
+        name: name.to_owned(),
+        instances: registry.watch(name),
+        loads: Mutex::new(HashMap::new()),
+    })))
+}
+
+/// Power-of-two-choices over the instances a registry watch reports, by requests in flight.
+#[derive(Debug)]
+struct PowerOfTwo {
+    name: String,
+    instances: watch::Receiver<Vec<ServiceInstance>>,
+    /// Requests in flight, by instance base URL.
+    loads: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+}
+
+/// Counts one request in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl gateway::Balancer for PowerOfTwo {
+    fn pick(&self) -> Result<(String, Box<dyn Send>), Error> {
+        let urls: Vec<String> = self
+            .instances
+            .borrow()
+            .iter()
+            .filter_map(|instance| instance.endpoint("http"))
+            .map(|authority| format!("http://{authority}"))
+            .collect();
+        let mut loads = self
+            .loads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if loads.len() > 2 * urls.len() + 8 {
+            loads.retain(|url, _| urls.contains(url));
+        }
+        let mut load_of = |url: &String| Arc::clone(loads.entry(url.clone()).or_default());
+        let chosen = match urls.len() {
+            0 => {
+                return Err(Error::new(
+                    503,
+                    "NO_INSTANCE",
+                    format!("no instance of `{}` is registered", self.name),
+                ));
+            }
+            1 => 0,
+            n => {
+                let first = (random() % n as u64) as usize;
+                let second = (first + 1 + (random() % (n as u64 - 1)) as usize) % n;
+                let (a, b) = (load_of(&urls[first]), load_of(&urls[second]));
+                if b.load(Ordering::Relaxed) < a.load(Ordering::Relaxed) {
+                    second
+                } else {
+                    first
+                }
+            }
+        };
+        let load = load_of(&urls[chosen]);
+        load.fetch_add(1, Ordering::Relaxed);
+        Ok((urls[chosen].clone(), Box::new(InFlight(load))))
+    }
 }

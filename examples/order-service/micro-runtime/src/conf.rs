@@ -171,7 +171,9 @@ pub enum RegistryKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Etcd {
-    /// Client URLs of the etcd members, tried in order.
+    /// Client URLs of the etcd members, tried in order: a list, or from the environment one
+    /// comma-separated value (`APP_REGISTRY__ETCD__ENDPOINTS=http://etcd-0:2379,http://etcd-1:2379`).
+    #[serde(deserialize_with = "list_or_commas")]
     pub endpoints: Vec<String>,
     /// The key prefix records live under (kratos' default).
     pub namespace: String,
@@ -209,5 +211,68 @@ impl Default for Dns {
             grpc_port: 9000,
             refresh: Duration::from_secs(10),
         }
+    }
+}
+
+/// A list, or one string of comma-separated items (what an environment variable can hold).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match ListOrCommas::deserialize(deserializer)? {
+        ListOrCommas::List(list) => list,
+        ListOrCommas::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct WithRegistry {
+        registry: Registry,
+    }
+
+    fn load_yaml(yaml: &str) -> anyhow::Result<WithRegistry> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, yaml)?;
+        load(&path)
+    }
+
+    #[test]
+    fn etcd_endpoints_are_a_list_or_comma_separated() {
+        let listed = load_yaml(
+            "registry: {kind: etcd, etcd: {endpoints: [\"http://a:2379\", \"http://b:2379\"]}}",
+        )
+        .unwrap();
+        let joined = load_yaml(
+            "registry: {kind: etcd, etcd: {endpoints: \"http://a:2379, http://b:2379\"}}",
+        )
+        .unwrap();
+        assert_eq!(
+            listed.registry.etcd.endpoints,
+            joined.registry.etcd.endpoints
+        );
+        assert_eq!(joined.registry.kind, RegistryKind::Etcd);
+        assert_eq!(joined.registry.etcd.namespace, "/microservices");
+        assert_eq!(joined.registry.etcd.ttl, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn an_unknown_registry_kind_is_refused_by_name() {
+        let err = format!("{:#}", load_yaml("registry: {kind: consul}").unwrap_err());
+        assert!(err.contains("consul"), "{err}");
     }
 }

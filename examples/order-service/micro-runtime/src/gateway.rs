@@ -983,14 +983,50 @@ fn codec(message: impl Into<String>) -> Error {
     bad_request("CODEC", message)
 }
 
+/// Where a typed HTTP client's requests go: one base URL, or for each request the instance a
+/// [`Balancer`] picks (`registry::client::http_target` makes one for `discovery:///name`).
+#[derive(Debug, Clone)]
+pub enum Target {
+    Url(String),
+    Balanced(std::sync::Arc<dyn Balancer>),
+}
+
+impl From<String> for Target {
+    fn from(base_url: String) -> Self {
+        Target::Url(base_url)
+    }
+}
+
+impl From<&str> for Target {
+    fn from(base_url: &str) -> Self {
+        Target::Url(base_url.to_owned())
+    }
+}
+
+/// Picks the instance each request of a typed HTTP client goes to.
+pub trait Balancer: Send + Sync + std::fmt::Debug {
+    /// The base URL of the instance for one request (`http://10.0.0.5:8000`), and a guard that
+    /// counts the request in flight there until it is dropped; a typed error (`503`) when there
+    /// is no instance to pick.
+    fn pick(&self) -> Result<(String, Box<dyn Send>), Error>;
+}
+
 /// Calls one binding over HTTP: the request is split into path, query string and body as the
 /// binding says, and the reply or error body decoded. Transport failures are `503 UNAVAILABLE`.
 pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     http: &reqwest::Client,
-    base_url: &str,
+    target: &Target,
     binding: &Binding,
     request: &Req,
 ) -> Result<Rep, Error> {
+    let (base_url, _in_flight) = match target {
+        Target::Url(url) => (std::borrow::Cow::Borrowed(url.as_str()), None),
+        Target::Balanced(balancer) => {
+            let (url, in_flight) = balancer.pick()?;
+            (std::borrow::Cow::Owned(url), Some(in_flight))
+        }
+    };
+    let base_url = base_url.as_ref();
     let Value::Object(mut fields) = binding.contracts.to_json(binding.request, request)? else {
         return Err(codec("a request message did not encode as a JSON object"));
     };

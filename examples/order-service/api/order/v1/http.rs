@@ -28,20 +28,24 @@ pub mod order_service_http {
     #[derive(Debug, Clone)]
     pub struct Client {
         http: reqwest::Client,
-        base_url: String,
+        target: gateway::Target,
     }
 
     impl Client {
-        /// A client of the service at `base_url`, e.g. `http://127.0.0.1:8000`.
-        pub fn new(base_url: impl Into<String>) -> Self {
-            Client::with_http(reqwest::Client::new(), base_url)
+        /// A client of the service at `target`: a base URL such as `http://127.0.0.1:8000`, or
+        /// instances of a registry (`micro_runtime::registry::client::http_target`).
+        pub fn new(target: impl Into<gateway::Target>) -> Self {
+            Client::with_http(reqwest::Client::new(), target)
         }
 
         /// A client that shares `http` (its connection pool, timeouts and TLS settings).
-        pub fn with_http(http: reqwest::Client, base_url: impl Into<String>) -> Self {
+        pub fn with_http(
+            http: reqwest::Client,
+            target: impl Into<gateway::Target>,
+        ) -> Self {
             Client {
                 http,
-                base_url: base_url.into(),
+                target: target.into(),
             }
         }
 
@@ -50,7 +54,7 @@ pub mod order_service_http {
             &self,
             request: &super::CreateOrderRequest,
         ) -> Result<super::CreateOrderResponse, Error> {
-            gateway::send(&self.http, &self.base_url, &CREATE_ORDER, request).await
+            gateway::send(&self.http, &self.target, &CREATE_ORDER, request).await
         }
 
         /// `GetOrder` by `GET /api/v1/orders/{order_id}`.
@@ -58,7 +62,7 @@ pub mod order_service_http {
             &self,
             request: &super::GetOrderRequest,
         ) -> Result<super::GetOrderResponse, Error> {
-            gateway::send(&self.http, &self.base_url, &GET_ORDER, request).await
+            gateway::send(&self.http, &self.target, &GET_ORDER, request).await
         }
 
         /// `ListOrders` by `GET /api/v1/orders`.
@@ -66,7 +70,7 @@ pub mod order_service_http {
             &self,
             request: &super::ListOrdersRequest,
         ) -> Result<super::ListOrdersResponse, Error> {
-            gateway::send(&self.http, &self.base_url, &LIST_ORDERS, request).await
+            gateway::send(&self.http, &self.target, &LIST_ORDERS, request).await
         }
 
         /// `CancelOrder` by `PUT /api/v1/orders/{order_id}/cancel`.
@@ -74,7 +78,7 @@ pub mod order_service_http {
             &self,
             request: &super::CancelOrderRequest,
         ) -> Result<super::CancelOrderResponse, Error> {
-            gateway::send(&self.http, &self.base_url, &CANCEL_ORDER, request).await
+            gateway::send(&self.http, &self.target, &CANCEL_ORDER, request).await
         }
     }
     static CREATE_ORDER: gateway::Binding = gateway::Binding {
