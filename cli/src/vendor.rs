@@ -37,6 +37,7 @@ const SOURCES: &[(&str, &str)] = &[
     runtime_file!("Cargo.toml"),
     runtime_file!("src/lib.rs"),
     runtime_file!("src/app.rs"),
+    runtime_file!("src/breaker.rs"),
     runtime_file!("src/conf.rs"),
     runtime_file!("src/errors.rs"),
     runtime_file!("src/gateway.rs"),

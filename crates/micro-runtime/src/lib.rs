@@ -16,6 +16,8 @@ pub mod validate;
 #[cfg(feature = "server")]
 pub mod app;
 #[cfg(feature = "server")]
+pub mod breaker;
+#[cfg(feature = "server")]
 pub mod conf;
 #[cfg(feature = "server")]
 pub mod metrics;

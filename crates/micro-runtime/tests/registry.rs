@@ -427,3 +427,100 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     };
     assert_eq!((err.code, err.reason.as_str()), (503, "NO_INSTANCE"));
 }
+
+/// A health server on `addr`, answering `SERVING` for `who`.
+async fn serve_health_at(addr: std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("who", tonic_health::ServingStatus::Serving)
+        .await;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_callee_is_shed_fast_and_calls_resume_when_it_returns() {
+    use micro_runtime::breaker::BreakerConfig;
+    use micro_runtime::registry::client::{Governed, grpc_channel};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    // The only instance of `flaky` is registered but not running.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut services = BTreeMap::new();
+    services.insert("flaky".to_owned(), vec![format!("grpc://{addr}")]);
+    let registry = Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap();
+    let channel = grpc_channel(&registry, "discovery:///flaky").unwrap();
+    let governed = Governed::new(
+        channel,
+        Duration::from_millis(300),
+        BreakerConfig::default(),
+    );
+    let call = |client: HealthClient<Governed<tonic::transport::Channel>>| async move {
+        let mut client = client;
+        let started = Instant::now();
+        let request = HealthCheckRequest {
+            service: "who".into(),
+        };
+        (client.check(request).await, started.elapsed())
+    };
+    let client = HealthClient::new(governed);
+
+    // Every call fails (a typed error within its deadline, never a hang) until the breaker has
+    // seen enough of them.
+    let first: Vec<_> =
+        futures_util::future::join_all((0..120).map(|_| call(client.clone()))).await;
+    for (result, took) in &first {
+        let status = result.as_ref().expect_err("nothing is serving");
+        assert!(
+            matches!(
+                status.code(),
+                tonic::Code::DeadlineExceeded | tonic::Code::Unavailable
+            ),
+            "{status:?}"
+        );
+        assert!(*took < Duration::from_secs(2), "a call took {took:?}");
+    }
+
+    // Then most calls are refused locally, fast, with the breaker's typed error.
+    let mut refused = Vec::new();
+    for _ in 0..200 {
+        let (result, took) = call(client.clone()).await;
+        if let Err(status) = result
+            && status.message().contains("circuit breaker")
+        {
+            assert_eq!(status.code(), tonic::Code::Unavailable);
+            refused.push(took);
+        }
+    }
+    assert!(
+        refused.len() > 150,
+        "only {} of 200 refused locally",
+        refused.len()
+    );
+    refused.sort();
+    let p99 = refused[refused.len() * 99 / 100];
+    assert!(p99 < Duration::from_millis(10), "refusals p99 {p99:?}");
+
+    // The callee comes back: calls succeed again within seconds, with no new channel.
+    serve_health_at(addr).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (result, _) = call(client.clone()).await;
+        if result.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "calls did not resume");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

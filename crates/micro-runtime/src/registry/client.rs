@@ -3,8 +3,11 @@
 //! registry (a new instance gets calls without a restart; one that leaves gets none).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,8 +15,10 @@ use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
 use tokio::sync::watch;
+use tonic::codegen::http;
 
 use super::{Registry, ServiceInstance, random};
+use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
 use crate::errors::Error;
 use crate::gateway;
 
@@ -171,4 +176,96 @@ impl gateway::Balancer for PowerOfTwo {
         load.fetch_add(1, Ordering::Relaxed);
         Ok((urls[chosen].clone(), Box::new(InFlight(load))))
     }
+}
+
+/// How long one call through a [`Governed`] channel may take, unless the caller says less;
+/// kratos' client default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A gRPC channel to `target` ([`grpc_channel`]) behind the client governance every call
+/// should have: a deadline ([`DEFAULT_TIMEOUT`]), and kratos' circuit breaker, so a failing
+/// callee is shed locally with a typed `503 CIRCUITBREAKER` instead of being called.
+pub fn governed_channel(registry: &Registry, target: &str) -> anyhow::Result<Governed<Channel>> {
+    Ok(Governed::new(
+        grpc_channel(registry, target)?,
+        DEFAULT_TIMEOUT,
+        BreakerConfig::default(),
+    ))
+}
+
+/// A gRPC service (a channel) with a deadline per call and a [`Breaker`]; what generated tonic
+/// clients are built on (`UserClient::new(governed)`). Every refusal and expiry is answered as a
+/// typed error, as the callee's own errors are.
+#[derive(Debug, Clone)]
+pub struct Governed<S> {
+    inner: S,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
+}
+
+impl<S> Governed<S> {
+    pub fn new(inner: S, timeout: Duration, breaker: BreakerConfig) -> Self {
+        Governed {
+            inner,
+            timeout,
+            breaker: Arc::new(Breaker::new(breaker)),
+        }
+    }
+}
+
+type ResponseFuture<E> =
+    Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, E>> + Send + 'static>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Governed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Err(refused) = self.breaker.allow() {
+            return Box::pin(std::future::ready(Ok(answer(refused))));
+        }
+        let breaker = Arc::clone(&self.breaker);
+        let call = tokio::time::timeout(self.timeout, self.inner.call(request));
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let result = match call.await {
+                Ok(result) => result,
+                Err(_) => {
+                    breaker.record(false);
+                    let expired = Error::new(
+                        504,
+                        "TIMEOUT",
+                        format!("no answer within {}ms", timeout.as_millis()),
+                    );
+                    return Ok(answer(expired));
+                }
+            };
+            let accepted = match &result {
+                // A failing call usually answers trailers-only: its status is in the headers.
+                Ok(response) => {
+                    response.status().is_success()
+                        && !tonic::Status::from_header_map(response.headers())
+                            .is_some_and(|status| is_unhealthy(status.code()))
+                }
+                Err(_) => false,
+            };
+            breaker.record(accepted);
+            result
+        })
+    }
+}
+
+/// A typed error as the trailers-only gRPC response a callee would send.
+fn answer(error: Error) -> http::Response<tonic::body::Body> {
+    tonic::Status::from(error).into_http()
 }
