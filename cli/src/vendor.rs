@@ -39,6 +39,7 @@ const SOURCES: &[(&str, &str)] = &[
     runtime_file!("src/app.rs"),
     runtime_file!("src/breaker.rs"),
     runtime_file!("src/conf.rs"),
+    runtime_file!("src/context.rs"),
     runtime_file!("src/errors.rs"),
     runtime_file!("src/gateway.rs"),
     runtime_file!("src/metrics.rs"),

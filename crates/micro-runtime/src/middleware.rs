@@ -20,6 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::context::RequestContext;
 use crate::errors::Error;
 use crate::{conf, metrics, telemetry};
 
@@ -116,9 +117,12 @@ pub fn grpc_rate_limit(
     }
 }
 
-/// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped).
+/// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped). The
+/// handler runs in the request's context, so the calls it makes get what is left of the deadline.
 async fn http_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(deadline, next.run(request)).await {
+    let context = RequestContext::from_headers(request.headers(), deadline);
+    let until = context.deadline;
+    match tokio::time::timeout_at(until, context.scope(next.run(request))).await {
         Ok(response) => response,
         Err(_) => {
             Error::new(504, "TIMEOUT", format!("no answer within {deadline:?}")).into_response()

@@ -524,3 +524,87 @@ async fn a_dead_callee_is_shed_fast_and_calls_resume_when_it_returns() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_global_metadata() {
+    use micro_runtime::context::{RequestContext, parse_grpc_timeout};
+    use micro_runtime::registry::client::governed_channel;
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    // A callee that records the headers of every call it gets.
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<HeaderMap>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(tower::util::MapRequestLayer::new(
+                move |request: tonic::codegen::http::Request<tonic::body::Body>| {
+                    record.lock().unwrap().push(request.headers().clone());
+                    request
+                },
+            ))
+            .add_service(health)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let mut services = BTreeMap::new();
+    services.insert("callee".to_owned(), vec![format!("grpc://{addr}")]);
+    let registry = Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap();
+    let mut client = HealthClient::new(governed_channel(&registry, "discovery:///callee").unwrap());
+
+    // Traces as a service's telemetry sets them up (no exporter needed to have ids).
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _installed = tracing::subscriber::set_default(subscriber);
+
+    // Serving a request with 300 ms left and a tenant in kratos' global metadata.
+    let served = RequestContext {
+        deadline: tokio::time::Instant::now() + Duration::from_millis(300),
+        global_metadata: vec![(
+            HeaderName::from_static("x-md-global-tenant"),
+            HeaderValue::from_static("acme"),
+        )],
+    };
+    let span = tracing::info_span!("serving");
+    let trace_id = span.context().span().span_context().trace_id();
+    served
+        .scope(
+            async {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                client.check(request).await.unwrap();
+            }
+            .instrument(span),
+        )
+        .await;
+
+    let headers = seen.lock().unwrap().pop().expect("the callee was called");
+    let timeout = parse_grpc_timeout(headers["grpc-timeout"].to_str().unwrap()).unwrap();
+    assert!(
+        timeout <= Duration::from_millis(300) && timeout > Duration::from_millis(100),
+        "grpc-timeout {timeout:?}"
+    );
+    assert_eq!(headers["x-md-global-tenant"], "acme");
+    let traceparent = headers["traceparent"].to_str().unwrap();
+    assert!(
+        traceparent.contains(&trace_id.to_string()),
+        "{traceparent} is not in trace {trace_id}"
+    );
+}

@@ -15,10 +15,12 @@ use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tonic::codegen::http;
 
 use super::{Registry, ServiceInstance, random};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
+use crate::context::{RequestContext, grpc_timeout_text, parse_grpc_timeout};
 use crate::errors::Error;
 use crate::gateway;
 
@@ -230,13 +232,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // What is left of the request being served, never more than this client's own timeout
+        // or what the caller set on the call.
+        let served = RequestContext::current();
+        let mut timeout = self.timeout;
+        if let Some(served) = &served {
+            timeout = timeout.min(served.deadline.saturating_duration_since(Instant::now()));
+        }
+        if let Some(asked) = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| parse_grpc_timeout(value.to_str().ok()?))
+        {
+            timeout = timeout.min(asked);
+        }
+        if timeout.is_zero() {
+            // The caller's deadline is spent: no call, and no mark against the callee.
+            let spent = Error::new(504, "TIMEOUT", "the request's deadline has passed");
+            return Box::pin(std::future::ready(Ok(answer(spent))));
+        }
         if let Err(refused) = self.breaker.allow() {
             return Box::pin(std::future::ready(Ok(answer(refused))));
         }
+        propagate(request.headers_mut(), served.as_ref(), timeout);
         let breaker = Arc::clone(&self.breaker);
-        let call = tokio::time::timeout(self.timeout, self.inner.call(request));
-        let timeout = self.timeout;
+        let call = tokio::time::timeout(timeout, self.inner.call(request));
         Box::pin(async move {
             let result = match call.await {
                 Ok(result) => result,
@@ -262,6 +283,25 @@ where
             breaker.record(accepted);
             result
         })
+    }
+}
+
+/// What travels with an outbound call: its deadline as `grpc-timeout`, the trace it belongs to as
+/// W3C `traceparent`, and the served request's `x-md-global-*` metadata.
+fn propagate(headers: &mut http::HeaderMap, served: Option<&RequestContext>, timeout: Duration) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if let Ok(value) = http::HeaderValue::from_str(&grpc_timeout_text(timeout)) {
+        headers.insert("grpc-timeout", value);
+    }
+    let trace = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&trace, &mut opentelemetry_http::HeaderInjector(headers));
+    });
+    for (name, value) in served
+        .map(|s| s.global_metadata.as_slice())
+        .unwrap_or_default()
+    {
+        headers.entry(name.clone()).or_insert_with(|| value.clone());
     }
 }
 

@@ -21,6 +21,8 @@ pub mod breaker;
 #[cfg(feature = "server")]
 pub mod conf;
 #[cfg(feature = "server")]
+pub mod context;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use micro_runtime::context::GrpcContextLayer;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
@@ -59,6 +60,10 @@ pub async fn serve(
             middleware::grpc_rate_limit(middleware::rate_limiter(&config.rate_limit)),
         ))
         .layer(CatchPanicLayer::custom(middleware::grpc_panic))
+        // Calls made while serving get what is left of the deadline, and kratos' global metadata.
+        .layer(GrpcContextLayer {
+            timeout: config.timeout,
+        })
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
