@@ -23,6 +23,19 @@ pub const REQUESTS: &str = "server_requests_code_total";
 /// Seconds to answer, by `kind` and `operation`.
 pub const SECONDS: &str = "server_requests_seconds";
 
+/// Calls made to other services, by `kind`, the callee's `operation` and `code`.
+pub const CLIENT_REQUESTS: &str = "client_requests_code_total";
+/// Seconds a call to another service took, by `kind` and the callee's `operation`.
+pub const CLIENT_SECONDS: &str = "client_requests_seconds";
+
+/// Counts one outbound call, as kratos' client metrics do (codes as HTTP codes).
+pub fn record_client(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
+    metrics::counter!(CLIENT_REQUESTS, "kind" => kind, "operation" => operation.clone(), "code" => code.to_string())
+        .increment(1);
+    metrics::histogram!(CLIENT_SECONDS, "kind" => kind, "operation" => operation)
+        .record(elapsed.as_secs_f64());
+}
+
 /// The process-wide recorder, installed on first use; renders the `/metrics` page.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -33,6 +46,12 @@ pub fn handle() -> PrometheusHandle {
                     Matcher::Full(SECONDS.into()),
                     &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
                 )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full(CLIENT_SECONDS.into()),
+                        &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                    )
+                })
                 .expect("the buckets are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

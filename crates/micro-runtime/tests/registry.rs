@@ -537,6 +537,7 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
+    let metrics = micro_runtime::metrics::handle();
     // A callee that records the headers of every call it gets.
     let seen: std::sync::Arc<std::sync::Mutex<Vec<HeaderMap>>> = Default::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -607,4 +608,15 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
         traceparent.contains(&trace_id.to_string()),
         "{traceparent} is not in trace {trace_id}"
     );
+
+    // Counted as kratos counts client calls: by the callee's operation and the code.
+    let page = metrics.render();
+    assert!(
+        page.lines()
+            .any(|line| line.starts_with("client_requests_code_total")
+                && line.contains(r#"operation="/grpc.health.v1.Health/Check""#)
+                && line.contains(r#"code="200""#)),
+        "{page}"
+    );
+    assert!(page.contains("client_requests_seconds_bucket"), "{page}");
 }

@@ -22,8 +22,9 @@ use tonic::codegen::http;
 use super::{Registry, ServiceInstance, random};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
 use crate::context::{RequestContext, grpc_timeout_text, parse_grpc_timeout};
-use crate::errors::Error;
+use crate::errors::{Error, http_code};
 use crate::gateway;
+use crate::metrics;
 
 /// The scheme of targets resolved through the registry, as kratos spells it.
 pub const DISCOVERY_SCHEME: &str = "discovery:///";
@@ -258,12 +259,15 @@ where
         }
         propagate(request.headers_mut(), served.as_ref(), timeout);
         let breaker = Arc::clone(&self.breaker);
+        let operation = request.uri().path().to_owned();
+        let started = Instant::now();
         let call = tokio::time::timeout(timeout, self.inner.call(request));
         Box::pin(async move {
             let result = match call.await {
                 Ok(result) => result,
                 Err(_) => {
                     breaker.record(false);
+                    metrics::record_client("grpc", operation, 504, started.elapsed());
                     let expired = Error::new(
                         504,
                         "TIMEOUT",
@@ -272,16 +276,16 @@ where
                     return Ok(answer(expired));
                 }
             };
-            let accepted = match &result {
-                // A failing call usually answers trailers-only: its status is in the headers.
-                Ok(response) => {
-                    response.status().is_success()
-                        && !tonic::Status::from_header_map(response.headers())
-                            .is_some_and(|status| is_unhealthy(status.code()))
-                }
-                Err(_) => false,
+            // A failing call usually answers trailers-only: its status is in the headers; one
+            // whose status comes in the trailers is counted as OK.
+            let code = match &result {
+                Ok(response) if !response.status().is_success() => tonic::Code::Unavailable,
+                Ok(response) => tonic::Status::from_header_map(response.headers())
+                    .map_or(tonic::Code::Ok, |status| status.code()),
+                Err(_) => tonic::Code::Unavailable,
             };
-            breaker.record(accepted);
+            breaker.record(!is_unhealthy(code));
+            metrics::record_client("grpc", operation, http_code(code), started.elapsed());
             result
         })
     }
