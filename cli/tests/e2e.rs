@@ -51,7 +51,7 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     // everything, generated code included.
     cargo_with_env(
         &hello,
-        &["test", "--quiet"],
+        &["test", "--quiet", "--tests"],
         &[("MICRO_BIN", env!("CARGO_BIN_EXE_micro"))],
     );
     cargo(
@@ -203,7 +203,7 @@ fn service_options_build_and_pass_their_tests() {
             env.push(("APP_NATS__URL", &nats));
         }
         cargo(&service, &["fmt", "--check"]);
-        cargo_with_env(&service, &["test", "--quiet"], &env);
+        cargo_with_env(&service, &["test", "--quiet", "--tests"], &env);
         cargo(
             &service,
             &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
@@ -238,14 +238,22 @@ fn the_order_service_example_passes_its_tests() {
         ("ORDER_SERVICE_TEST_NATS", nats.as_str()),
         ("ORDER_SERVICE_TEST_REDIS", redis.as_str()),
     ];
-    cargo_with_env(&example, &["test", "--quiet", "--locked"], &servers);
+    cargo_with_env(
+        &example,
+        &["test", "--quiet", "--locked", "--tests"],
+        &servers,
+    );
     let postgres = postgres_url();
     let with_postgres = [
         servers.as_slice(),
         &[("ORDER_SERVICE_TEST_POSTGRES", &postgres)],
     ]
     .concat();
-    cargo_with_env(&example, &["test", "--quiet", "--locked"], &with_postgres);
+    cargo_with_env(
+        &example,
+        &["test", "--quiet", "--locked", "--tests"],
+        &with_postgres,
+    );
 
     // `micro call` against the example, started as its tests left it built: a typed error for a
     // missing order over both transports, and an order created over gRPC read back over HTTP.
@@ -400,7 +408,7 @@ fn a_service_can_generate_its_code_in_a_build_script() {
     std::fs::write(&lib, mounted).unwrap();
     cargo_with_env(
         &service,
-        &["test", "--quiet"],
+        &["test", "--quiet", "--tests"],
         &[("PROTOC", "/nonexistent/protoc")],
     );
     let out = walkdir::WalkDir::new(shared_target_dir().join("debug/build"))
@@ -590,7 +598,10 @@ impl Drop for MicroRun {
 }
 
 /// Runs cargo in the generated project, sharing one target folder across runs so dependencies
-/// compile once.
+/// compile once. Services' tests run with `--tests` (no doctests): every service vendors the
+/// runtime at the same relative path, so Cargo gives each copy the same artifact name, and a
+/// doctest (which links at run time, after Cargo's build lock is released) can find the runtime
+/// being rebuilt by another test's service.
 fn cargo(project: &Path, args: &[&str]) {
     cargo_with_env(project, args, &[]);
 }
