@@ -400,16 +400,21 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
         panic!("a discovery target is balanced");
     };
     // With one request in flight on an instance, the next goes to the other.
-    let (first, held) = balancer.pick().unwrap();
+    let pick = |balancer: &std::sync::Arc<dyn micro_runtime::gateway::Balancer>| {
+        let Ok(pick) = balancer.pick("/pair.v1.Pair/Get") else {
+            panic!("no instance picked");
+        };
+        pick
+    };
+    let held = pick(&balancer);
     for _ in 0..20 {
-        let (next, _) = balancer.pick().unwrap();
-        assert_ne!(next, first);
+        assert_ne!(pick(&balancer).base_url, held.base_url);
     }
-    drop(held);
+    (held.done)(200);
     // Idle, both are chosen.
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..100 {
-        seen.insert(balancer.pick().unwrap().0);
+        seen.insert(pick(&balancer).base_url);
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
@@ -422,7 +427,7 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     let micro_runtime::gateway::Target::Balanced(balancer) = none else {
         panic!("a discovery target is balanced");
     };
-    let Err(err) = balancer.pick() else {
+    let Err(err) = balancer.pick("/nobody.v1.Nobody/Get") else {
         panic!("an instance was picked for a service with none");
     };
     assert_eq!((err.code, err.reason.as_str()), (503, "NO_INSTANCE"));
@@ -619,4 +624,52 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
         "{page}"
     );
     assert!(page.contains("client_requests_seconds_bucket"), "{page}");
+}
+
+#[tokio::test]
+async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
+    use micro_runtime::context::RequestContext;
+    use tonic::codegen::http::{HeaderName, HeaderValue};
+
+    let mut services = BTreeMap::new();
+    services.insert("solo".to_owned(), vec!["http://127.0.0.1:8103".to_owned()]);
+    let registry = Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap();
+    let micro_runtime::gateway::Target::Balanced(balancer) =
+        micro_runtime::registry::client::http_target(&registry, "discovery:///solo").unwrap()
+    else {
+        panic!("a discovery target is balanced");
+    };
+    let operation = "/solo.v1.Solo/Get";
+
+    // While serving a request with 250 ms left, a call gets at most that, and the metadata.
+    let served = RequestContext {
+        deadline: tokio::time::Instant::now() + Duration::from_millis(250),
+        global_metadata: vec![(
+            HeaderName::from_static("x-md-global-tenant"),
+            HeaderValue::from_static("acme"),
+        )],
+    };
+    let picked = served.scope(async { balancer.pick(operation) }).await;
+    let Ok(pick) = picked else {
+        panic!("the instance was not picked");
+    };
+    assert!(pick.timeout.unwrap() <= Duration::from_millis(250));
+    assert_eq!(pick.headers["x-md-global-tenant"], "acme");
+    (pick.done)(200);
+
+    // A callee answering 503 is shed once the breaker has seen enough of it.
+    for _ in 0..150 {
+        if let Ok(pick) = balancer.pick(operation) {
+            (pick.done)(503);
+        }
+    }
+    let refused = (0..100)
+        .filter(|_| matches!(balancer.pick(operation), Err(err) if err.reason == "CIRCUITBREAKER"))
+        .count();
+    assert!(refused > 80, "refused {refused} of 100");
 }

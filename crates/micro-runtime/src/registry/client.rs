@@ -101,7 +101,8 @@ pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel
 
 /// The target of a typed HTTP client: for `discovery:///name`, each request goes to the less
 /// loaded (fewer requests in flight) of two live instances picked at random, among those with an
-/// `http://` endpoint; a URL is used as it is.
+/// `http://` endpoint, governed as [`governed_channel`] governs gRPC calls (deadline, breaker,
+/// trace and metadata carried on, client metrics); a URL is used as it is.
 pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway::Target> {
     let Some(name) = discovered_name(target) else {
         return Ok(gateway::Target::Url(
@@ -117,6 +118,8 @@ pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway:
         name: name.to_owned(),
         instances: registry.watch(name),
         loads: Mutex::new(HashMap::new()),
+        breaker: Arc::new(Breaker::new(BreakerConfig::default())),
+        timeout: DEFAULT_TIMEOUT,
     })))
 }
 
@@ -127,6 +130,8 @@ struct PowerOfTwo {
     instances: watch::Receiver<Vec<ServiceInstance>>,
     /// Requests in flight, by instance base URL.
     loads: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    breaker: Arc<Breaker>,
+    timeout: Duration,
 }
 
 /// Counts one request in flight until dropped.
@@ -138,8 +143,9 @@ impl Drop for InFlight {
     }
 }
 
-impl gateway::Balancer for PowerOfTwo {
-    fn pick(&self) -> Result<(String, Box<dyn Send>), Error> {
+impl PowerOfTwo {
+    /// The base URL of the instance the next request goes to, counted in flight there.
+    fn choose(&self) -> Result<(String, InFlight), Error> {
         let urls: Vec<String> = self
             .instances
             .borrow()
@@ -177,7 +183,31 @@ impl gateway::Balancer for PowerOfTwo {
         };
         let load = load_of(&urls[chosen]);
         load.fetch_add(1, Ordering::Relaxed);
-        Ok((urls[chosen].clone(), Box::new(InFlight(load))))
+        Ok((urls[chosen].clone(), InFlight(load)))
+    }
+}
+
+impl gateway::Balancer for PowerOfTwo {
+    fn pick(&self, operation: &str) -> Result<gateway::Pick, Error> {
+        let served = RequestContext::current();
+        let timeout = time_left(self.timeout, served.as_ref())?;
+        self.breaker.allow()?;
+        let (base_url, in_flight) = self.choose()?;
+        let mut headers = http::HeaderMap::new();
+        carry(&mut headers, served.as_ref());
+        let breaker = Arc::clone(&self.breaker);
+        let operation = operation.to_owned();
+        let started = Instant::now();
+        Ok(gateway::Pick {
+            base_url,
+            timeout: Some(timeout),
+            headers,
+            done: Box::new(move |code| {
+                drop(in_flight);
+                breaker.record(!matches!(code, 500 | 503 | 504));
+                metrics::record_client("http", operation, code, started.elapsed());
+            }),
+        })
     }
 }
 
@@ -234,29 +264,24 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        // What is left of the request being served, never more than this client's own timeout
-        // or what the caller set on the call.
         let served = RequestContext::current();
-        let mut timeout = self.timeout;
-        if let Some(served) = &served {
-            timeout = timeout.min(served.deadline.saturating_duration_since(Instant::now()));
-        }
-        if let Some(asked) = request
+        // Never more than the caller set on the call.
+        let own = request
             .headers()
             .get("grpc-timeout")
             .and_then(|value| parse_grpc_timeout(value.to_str().ok()?))
-        {
-            timeout = timeout.min(asked);
-        }
-        if timeout.is_zero() {
-            // The caller's deadline is spent: no call, and no mark against the callee.
-            let spent = Error::new(504, "TIMEOUT", "the request's deadline has passed");
-            return Box::pin(std::future::ready(Ok(answer(spent))));
-        }
+            .map_or(self.timeout, |asked| asked.min(self.timeout));
+        let timeout = match time_left(own, served.as_ref()) {
+            Ok(timeout) => timeout,
+            Err(spent) => return Box::pin(std::future::ready(Ok(answer(spent)))),
+        };
         if let Err(refused) = self.breaker.allow() {
             return Box::pin(std::future::ready(Ok(answer(refused))));
         }
-        propagate(request.headers_mut(), served.as_ref(), timeout);
+        if let Ok(value) = http::HeaderValue::from_str(&grpc_timeout_text(timeout)) {
+            request.headers_mut().insert("grpc-timeout", value);
+        }
+        carry(request.headers_mut(), served.as_ref());
         let breaker = Arc::clone(&self.breaker);
         let operation = request.uri().path().to_owned();
         let started = Instant::now();
@@ -290,13 +315,27 @@ where
     }
 }
 
-/// What travels with an outbound call: its deadline as `grpc-timeout`, the trace it belongs to as
-/// W3C `traceparent`, and the served request's `x-md-global-*` metadata.
-fn propagate(headers: &mut http::HeaderMap, served: Option<&RequestContext>, timeout: Duration) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    if let Ok(value) = http::HeaderValue::from_str(&grpc_timeout_text(timeout)) {
-        headers.insert("grpc-timeout", value);
+/// How long an outbound call may take: `own`, or what is left of the request being served if
+/// that is less. A typed `504` when nothing is left: the call is not made, and not held against
+/// the callee.
+fn time_left(own: Duration, served: Option<&RequestContext>) -> Result<Duration, Error> {
+    let left = served.map_or(own, |served| {
+        own.min(served.deadline.saturating_duration_since(Instant::now()))
+    });
+    if left.is_zero() {
+        return Err(Error::new(
+            504,
+            "TIMEOUT",
+            "the request's deadline has passed",
+        ));
     }
+    Ok(left)
+}
+
+/// What travels with an outbound call on both transports: the trace it belongs to as W3C
+/// `traceparent`, and the served request's `x-md-global-*` metadata.
+fn carry(headers: &mut http::HeaderMap, served: Option<&RequestContext>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let trace = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&trace, &mut opentelemetry_http::HeaderInjector(headers));

@@ -1003,12 +1003,23 @@ impl From<&str> for Target {
     }
 }
 
-/// Picks the instance each request of a typed HTTP client goes to.
+/// Picks the instance each request of a typed HTTP client goes to, and governs the call.
 pub trait Balancer: Send + Sync + std::fmt::Debug {
-    /// The base URL of the instance for one request (`http://10.0.0.5:8000`), and a guard that
-    /// counts the request in flight there until it is dropped; a typed error (`503`) when there
-    /// is no instance to pick.
-    fn pick(&self) -> Result<(String, Box<dyn Send>), Error>;
+    /// Where one request goes and how; a typed error (`503`, `504`) when it must not go out.
+    fn pick(&self, operation: &str) -> Result<Pick, Error>;
+}
+
+/// One request's instance, as a [`Balancer`] picked it.
+pub struct Pick {
+    /// The instance's base URL, `http://10.0.0.5:8000`.
+    pub base_url: String,
+    /// How long the request may take.
+    pub timeout: Option<std::time::Duration>,
+    /// Headers the request carries on (trace context, metadata).
+    pub headers: reqwest::header::HeaderMap,
+    /// Told the outcome (the HTTP status answered, or `503` when there was no answer) once the
+    /// request is over.
+    pub done: Box<dyn FnOnce(u16) + Send>,
 }
 
 /// Calls one binding over HTTP: the request is split into path, query string and body as the
@@ -1019,14 +1030,47 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     binding: &Binding,
     request: &Req,
 ) -> Result<Rep, Error> {
-    let (base_url, _in_flight) = match target {
-        Target::Url(url) => (std::borrow::Cow::Borrowed(url.as_str()), None),
+    let (base_url, timeout, headers, done) = match target {
+        Target::Url(url) => (
+            std::borrow::Cow::Borrowed(url.as_str()),
+            None,
+            reqwest::header::HeaderMap::new(),
+            None,
+        ),
         Target::Balanced(balancer) => {
-            let (url, in_flight) = balancer.pick()?;
-            (std::borrow::Cow::Owned(url), Some(in_flight))
+            let Pick {
+                base_url,
+                timeout,
+                headers,
+                done,
+            } = balancer.pick(binding.operation)?;
+            (
+                std::borrow::Cow::Owned(base_url),
+                timeout,
+                headers,
+                Some(done),
+            )
         }
     };
-    let base_url = base_url.as_ref();
+    let result = send_to(http, &base_url, timeout, headers, binding, request).await;
+    if let Some(done) = done {
+        done(match &result {
+            Ok(_) => 200,
+            Err(err) => err.code,
+        });
+    }
+    result
+}
+
+/// [`send`] to one instance.
+async fn send_to<Req: prost::Message, Rep: prost::Message + Default>(
+    http: &reqwest::Client,
+    base_url: &str,
+    timeout: Option<std::time::Duration>,
+    headers: reqwest::header::HeaderMap,
+    binding: &Binding,
+    request: &Req,
+) -> Result<Rep, Error> {
     let Value::Object(mut fields) = binding.contracts.to_json(binding.request, request)? else {
         return Err(codec("a request message did not encode as a JSON object"));
     };
@@ -1043,14 +1087,23 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
 
     let method = reqwest::Method::from_bytes(binding.method.as_bytes())
         .map_err(|err| bad_request("BAD_METHOD", err.to_string()))?;
-    let mut call = http.request(method, url);
+    let mut call = http.request(method, url).headers(headers);
+    if let Some(timeout) = timeout {
+        call = call.timeout(timeout);
+    }
     if let Some(body) = body {
         let json = serde_json::to_vec(&body).map_err(|err| codec(err.to_string()))?;
         call = call
             .header(header::CONTENT_TYPE, "application/json")
             .body(json);
     }
-    let unavailable = |err: reqwest::Error| Error::new(503, "UNAVAILABLE", err.to_string());
+    let unavailable = |err: reqwest::Error| {
+        if err.is_timeout() {
+            Error::new(504, "TIMEOUT", err.to_string())
+        } else {
+            Error::new(503, "UNAVAILABLE", err.to_string())
+        }
+    };
     let response = call.send().await.map_err(unavailable)?;
     let status = response.status();
     let bytes = response.bytes().await.map_err(unavailable)?;
