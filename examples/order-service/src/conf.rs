@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-pub use micro_runtime::conf::{Grpc, Http, Log, LogFormat, RateLimit, Server, Tracing};
+pub use micro_runtime::conf::{
+    Grpc, Http, Log, LogFormat, RateLimit, Registry, RegistryKind, Server, Tracing,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +28,8 @@ pub struct Config {
     pub log: Log,
     #[serde(default)]
     pub tracing: Tracing,
+    #[serde(default)]
+    pub registry: Registry,
 }
 
 /// NATS JetStream, which receives `order.created` and `order.cancelled` events.
@@ -143,6 +147,7 @@ mod tests {
         assert_eq!(config.server.http.timeout, Duration::from_secs(1));
         assert_eq!(config.server.grpc.timeout, Duration::from_secs(1));
         assert_eq!(config.log.format, LogFormat::Pretty);
+        assert_eq!(config.registry.kind, RegistryKind::None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use micro_runtime::App;
+use micro_runtime::registry::{Registry, ServiceInstance};
 use tokio::net::TcpListener;
 
 /// Serves HTTP and gRPC until `shutdown` completes, then lets in-flight requests finish within the
@@ -47,6 +48,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let orders = orders(&config).await?;
     let mut app = App::new(config.server.shutdown_grace);
+    // In the registry while serving, out of it first at shutdown (nothing with `kind: none`).
+    let advertise = config.registry.advertise_host.as_deref();
+    let instance = ServiceInstance::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+        .with_endpoint("grpc", grpc.local_addr()?, advertise)
+        .with_endpoint("http", http.local_addr()?, advertise);
+    app.register(Registry::new(&config.registry)?, instance);
 
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
     let verifier = config
