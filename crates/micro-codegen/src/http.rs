@@ -482,6 +482,10 @@ fn render_binding(
     };
     let (request, reply) = (&method.input.full_name, &method.output.full_name);
     let http_method = &binding.verb;
+    // Unary calls only: a stream cannot be sent twice.
+    let safe_to_retry = (binding.verb == "GET" || method.idempotent)
+        && !method.client_streaming
+        && !method.server_streaming;
     let template = &binding.template.text;
     quote! {
         gateway::Binding {
@@ -496,6 +500,7 @@ fn render_binding(
             query: &[#(#query),*],
             body: #body,
             response_body: #response_body,
+            safe_to_retry: #safe_to_retry,
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct Method {
     pub output: TypeRef,
     pub client_streaming: bool,
     pub server_streaming: bool,
+    /// The contract says a call can be repeated without a second effect
+    /// (`option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`).
+    pub idempotent: bool,
     /// The HTTP bindings from `google.api.http`: the rule itself, then its additional bindings.
     pub bindings: Vec<HttpBinding>,
 }

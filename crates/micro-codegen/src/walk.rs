@@ -280,9 +280,24 @@ fn build_method(
         output: type_ref(package, &output)?,
         client_streaming: method.is_client_streaming(),
         server_streaming: method.is_server_streaming(),
+        idempotent: is_idempotent(method),
         bindings,
     };
     Ok((built, skipped))
+}
+
+/// Whether the method's `idempotency_level` says repeating a call has no second effect.
+fn is_idempotent(method: &MethodDescriptor) -> bool {
+    use prost_types::method_options::IdempotencyLevel;
+    let level = method
+        .method_descriptor_proto()
+        .options
+        .as_ref()
+        .map(|options| options.idempotency_level());
+    matches!(
+        level,
+        Some(IdempotencyLevel::Idempotent | IdempotencyLevel::NoSideEffects)
+    )
 }
 
 /// A rule micro can route, or why not (a warning, never an error: the method stays on gRPC).

@@ -401,7 +401,7 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     };
     // With one request in flight on an instance, the next goes to the other.
     let pick = |balancer: &std::sync::Arc<dyn micro_runtime::gateway::Balancer>| {
-        let Ok(pick) = balancer.pick("/pair.v1.Pair/Get") else {
+        let Ok(pick) = balancer.pick("/pair.v1.Pair/Get", &[]) else {
             panic!("no instance picked");
         };
         pick
@@ -427,7 +427,7 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     let micro_runtime::gateway::Target::Balanced(balancer) = none else {
         panic!("a discovery target is balanced");
     };
-    let Err(err) = balancer.pick("/nobody.v1.Nobody/Get") else {
+    let Err(err) = balancer.pick("/nobody.v1.Nobody/Get", &[]) else {
         panic!("an instance was picked for a service with none");
     };
     assert_eq!((err.code, err.reason.as_str()), (503, "NO_INSTANCE"));
@@ -654,7 +654,7 @@ async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
             HeaderValue::from_static("acme"),
         )],
     };
-    let picked = served.scope(async { balancer.pick(operation) }).await;
+    let picked = served.scope(async { balancer.pick(operation, &[]) }).await;
     let Ok(pick) = picked else {
         panic!("the instance was not picked");
     };
@@ -664,12 +664,91 @@ async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
 
     // A callee answering 503 is shed once the breaker has seen enough of it.
     for _ in 0..150 {
-        if let Ok(pick) = balancer.pick(operation) {
+        if let Ok(pick) = balancer.pick(operation, &[]) {
             (pick.done)(503);
         }
     }
     let refused = (0..100)
-        .filter(|_| matches!(balancer.pick(operation), Err(err) if err.reason == "CIRCUITBREAKER"))
+        .filter(
+            |_| matches!(balancer.pick(operation, &[]), Err(err) if err.reason == "CIRCUITBREAKER"),
+        )
         .count();
     assert!(refused > 80, "refused {refused} of 100");
+}
+
+#[tokio::test]
+async fn a_safe_http_call_goes_to_another_instance_when_one_cannot_be_reached() {
+    use micro_runtime::gateway::{self, Binding, Body, Contracts};
+    use prost_reflect::prost_types;
+
+    // Contracts of one empty message, as generated code carries them.
+    let file = prost_types::FileDescriptorProto {
+        name: Some("t.proto".into()),
+        package: Some("t".into()),
+        message_type: vec![prost_types::DescriptorProto {
+            name: Some("Empty".into()),
+            ..Default::default()
+        }],
+        syntax: Some("proto3".into()),
+        ..Default::default()
+    };
+    let set = prost::Message::encode_to_vec(&prost_types::FileDescriptorSet { file: vec![file] });
+    let encoded: &'static str = Box::leak(BASE64.encode(set).into_boxed_str());
+    let contracts: &'static Contracts = Box::leak(Box::new(Contracts::new(encoded, false)));
+    let binding = |safe_to_retry| -> &'static Binding {
+        Box::leak(Box::new(Binding {
+            contracts,
+            operation: "/t.T/Get",
+            request: "t.Empty",
+            reply: "t.Empty",
+            method: "GET",
+            template: "/x",
+            path: &[],
+            verb: None,
+            query: &[],
+            body: Body::None,
+            response_body: None,
+            safe_to_retry,
+        }))
+    };
+
+    // One instance answers; the other is registered but nothing listens on its port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap();
+    let router = axum::Router::new().route("/x", axum::routing::get(|| async { "{}" }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut services = BTreeMap::new();
+    services.insert(
+        "pair".to_owned(),
+        vec![
+            format!("http://127.0.0.1:{}", free_port()),
+            format!("http://{live}"),
+        ],
+    );
+    let registry = Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap();
+    let target =
+        micro_runtime::registry::client::http_target(&registry, "discovery:///pair").unwrap();
+    let http = reqwest::Client::new();
+
+    // A GET is safe to send again: every call succeeds, on the live instance.
+    for _ in 0..30 {
+        let reply: Result<(), _> = gateway::send(&http, &target, binding(true), &()).await;
+        reply.expect("retried on the live instance");
+    }
+    // A call that is not safe to repeat is not sent again: the unreachable instance's share fails
+    // with a typed 503.
+    let mut failed = 0;
+    for _ in 0..40 {
+        let reply: Result<(), _> = gateway::send(&http, &target, binding(false), &()).await;
+        if let Err(err) = reply {
+            assert_eq!((err.code, err.reason.as_str()), (503, "UNAVAILABLE"));
+            failed += 1;
+        }
+    }
+    assert!(failed > 0, "no call went to the unreachable instance");
 }

@@ -152,6 +152,7 @@ fn runtime_binding(binding: &HttpBinding) -> &'static gateway::Binding {
         query: Box::leak(binding.query_fields.iter().map(bound).collect::<Box<[_]>>()),
         body,
         response_body: None,
+        safe_to_retry: false,
     }))
 }
 

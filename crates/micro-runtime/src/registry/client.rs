@@ -120,8 +120,14 @@ pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway:
         loads: Mutex::new(HashMap::new()),
         breaker: Arc::new(Breaker::new(BreakerConfig::default())),
         timeout: DEFAULT_TIMEOUT,
+        // Retries may add at most 20% to the calls made (10 a second always allowed), as
+        // counted over the last 10 s.
+        retries: tower::retry::budget::TpsBudget::new(Duration::from_secs(10), 10, 0.2),
     })))
 }
+
+/// Attempts of one call that could not reach its instance, at most.
+const MAX_ATTEMPTS: u32 = 3;
 
 /// Power-of-two-choices over the instances a registry watch reports, by requests in flight.
 #[derive(Debug)]
@@ -132,6 +138,7 @@ struct PowerOfTwo {
     loads: Mutex<HashMap<String, Arc<AtomicUsize>>>,
     breaker: Arc<Breaker>,
     timeout: Duration,
+    retries: tower::retry::budget::TpsBudget,
 }
 
 /// Counts one request in flight until dropped.
@@ -144,15 +151,19 @@ impl Drop for InFlight {
 }
 
 impl PowerOfTwo {
-    /// The base URL of the instance the next request goes to, counted in flight there.
-    fn choose(&self) -> Result<(String, InFlight), Error> {
-        let urls: Vec<String> = self
+    /// The base URL of the instance the next request goes to, counted in flight there; not one
+    /// of `avoid` while others remain.
+    fn choose(&self, avoid: &[String]) -> Result<(String, InFlight), Error> {
+        let mut urls: Vec<String> = self
             .instances
             .borrow()
             .iter()
             .filter_map(|instance| instance.endpoint("http"))
             .map(|authority| format!("http://{authority}"))
             .collect();
+        if urls.iter().any(|url| !avoid.contains(url)) {
+            urls.retain(|url| !avoid.contains(url));
+        }
         let mut loads = self
             .loads
             .lock()
@@ -188,11 +199,15 @@ impl PowerOfTwo {
 }
 
 impl gateway::Balancer for PowerOfTwo {
-    fn pick(&self, operation: &str) -> Result<gateway::Pick, Error> {
+    fn pick(&self, operation: &str, avoid: &[String]) -> Result<gateway::Pick, Error> {
+        use tower::retry::budget::Budget as _;
         let served = RequestContext::current();
         let timeout = time_left(self.timeout, served.as_ref())?;
         self.breaker.allow()?;
-        let (base_url, in_flight) = self.choose()?;
+        let (base_url, in_flight) = self.choose(avoid)?;
+        if avoid.is_empty() {
+            self.retries.deposit();
+        }
         let mut headers = http::HeaderMap::new();
         carry(&mut headers, served.as_ref());
         let breaker = Arc::clone(&self.breaker);
@@ -208,6 +223,17 @@ impl gateway::Balancer for PowerOfTwo {
                 metrics::record_client("http", operation, code, started.elapsed());
             }),
         })
+    }
+
+    fn retry(&self, failed: u32) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        use tower::retry::budget::Budget as _;
+        if failed >= MAX_ATTEMPTS || !self.retries.withdraw() {
+            return None;
+        }
+        // 10 ms, then 20 ms…, each with up to as much again of jitter.
+        let base = Duration::from_millis(10) * (1 << failed.min(6)) / 2;
+        let jitter = Duration::from_micros(random() % (base.as_micros() as u64 + 1));
+        Some(Box::pin(tokio::time::sleep(base + jitter)))
     }
 }
 

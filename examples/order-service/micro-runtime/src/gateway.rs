@@ -92,6 +92,9 @@ pub struct Binding {
     pub body: Body,
     /// The response field sent as the HTTP body instead of the whole response.
     pub response_body: Option<Field>,
+    /// A call can be sent again when its instance could not be reached: a unary `GET`, or a
+    /// method the contract marks `IDEMPOTENT` or `NO_SIDE_EFFECTS`.
+    pub safe_to_retry: bool,
 }
 
 /// What the HTTP body carries.
@@ -1005,8 +1008,17 @@ impl From<&str> for Target {
 
 /// Picks the instance each request of a typed HTTP client goes to, and governs the call.
 pub trait Balancer: Send + Sync + std::fmt::Debug {
-    /// Where one request goes and how; a typed error (`503`, `504`) when it must not go out.
-    fn pick(&self, operation: &str) -> Result<Pick, Error>;
+    /// Where one attempt of a request goes and how, avoiding the instances of earlier attempts
+    /// where others remain; a typed error (`503`, `504`) when it must not go out.
+    fn pick(&self, operation: &str, avoid: &[String]) -> Result<Pick, Error>;
+
+    /// Whether a request whose `failed` attempts could not reach their instance may try again:
+    /// a wait to complete first, or none when retries are used up (a count, and a budget so
+    /// retries cannot multiply an outage).
+    fn retry(
+        &self,
+        failed: u32,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>;
 }
 
 /// One request's instance, as a [`Balancer`] picked it.
@@ -1030,36 +1042,39 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
     binding: &Binding,
     request: &Req,
 ) -> Result<Rep, Error> {
-    let (base_url, timeout, headers, done) = match target {
-        Target::Url(url) => (
-            std::borrow::Cow::Borrowed(url.as_str()),
-            None,
-            reqwest::header::HeaderMap::new(),
-            None,
-        ),
-        Target::Balanced(balancer) => {
-            let Pick {
-                base_url,
-                timeout,
-                headers,
-                done,
-            } = balancer.pick(binding.operation)?;
-            (
-                std::borrow::Cow::Owned(base_url),
-                timeout,
-                headers,
-                Some(done),
-            )
+    let balancer = match target {
+        Target::Url(url) => {
+            let headers = reqwest::header::HeaderMap::new();
+            return send_to(http, url, None, headers, binding, request).await;
         }
+        Target::Balanced(balancer) => balancer,
     };
-    let result = send_to(http, &base_url, timeout, headers, binding, request).await;
-    if let Some(done) = done {
+    let mut tried = Vec::new();
+    loop {
+        let Pick {
+            base_url,
+            timeout,
+            headers,
+            done,
+        } = balancer.pick(binding.operation, &tried)?;
+        let result = send_to(http, &base_url, timeout, headers, binding, request).await;
         done(match &result {
             Ok(_) => 200,
             Err(err) => err.code,
         });
+        // Only a call that never reached a service is sent again, and only when a second one
+        // cannot have a second effect.
+        let unreached =
+            matches!(&result, Err(err) if err.code == 503 && err.reason == "UNAVAILABLE");
+        if !(unreached && binding.safe_to_retry) {
+            return result;
+        }
+        let Some(wait) = balancer.retry(tried.len() as u32 + 1) else {
+            return result;
+        };
+        wait.await;
+        tried.push(base_url);
     }
-    result
 }
 
 /// [`send`] to one instance.
@@ -1354,6 +1369,7 @@ mod tests {
         ],
         body: Body::Field(text_field(&["book"], &["book"])),
         response_body: None,
+        safe_to_retry: false,
     };
 
     fn object(value: Value) -> Map<String, Value> {

@@ -93,6 +93,7 @@ pub mod order_service_http {
         query: &[],
         body: gateway::Body::Whole,
         response_body: None,
+        safe_to_retry: false,
     };
 
     /// `POST /api/v1/orders` → `CreateOrder`.
@@ -132,6 +133,7 @@ pub mod order_service_http {
         query: &[],
         body: gateway::Body::None,
         response_body: None,
+        safe_to_retry: true,
     };
 
     /// `GET /api/v1/orders/{order_id}` → `GetOrder`.
@@ -188,6 +190,7 @@ pub mod order_service_http {
         ],
         body: gateway::Body::None,
         response_body: None,
+        safe_to_retry: true,
     };
 
     /// `GET /api/v1/orders` → `ListOrders`.
@@ -226,6 +229,7 @@ pub mod order_service_http {
         query: &[],
         body: gateway::Body::Whole,
         response_body: None,
+        safe_to_retry: false,
     };
 
     /// `PUT /api/v1/orders/{order_id}/cancel` → `CancelOrder`.
