@@ -226,6 +226,17 @@ impl Drop for OwnEtcd {
     }
 }
 
+/// A static registry that lists `endpoints` as the instances of `name`.
+fn static_registry(name: &str, endpoints: Vec<String>) -> Registry {
+    let services = BTreeMap::from([(name.to_owned(), endpoints)]);
+    Registry::new(&conf::Registry {
+        kind: conf::RegistryKind::Static,
+        services,
+        ..conf::Registry::default()
+    })
+    .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -380,20 +391,13 @@ async fn grpc_calls_follow_the_registry_and_spread_over_instances() {
 
 #[tokio::test]
 async fn http_requests_go_to_the_less_loaded_of_two_instances() {
-    let mut services = BTreeMap::new();
-    services.insert(
-        "pair".to_owned(),
+    let registry = static_registry(
+        "pair",
         vec![
             "http://127.0.0.1:8101?isSecure=false".to_owned(),
             "http://127.0.0.1:8102".to_owned(),
         ],
     );
-    let registry = Registry::new(&conf::Registry {
-        kind: conf::RegistryKind::Static,
-        services,
-        ..conf::Registry::default()
-    })
-    .unwrap();
     let target =
         micro_runtime::registry::client::http_target(&registry, "discovery:///pair").unwrap();
     let micro_runtime::gateway::Target::Balanced(balancer) = target else {
@@ -457,14 +461,7 @@ async fn a_dead_callee_is_shed_fast_and_calls_resume_when_it_returns() {
 
     // The only instance of `flaky` is registered but not running.
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut services = BTreeMap::new();
-    services.insert("flaky".to_owned(), vec![format!("grpc://{addr}")]);
-    let registry = Registry::new(&conf::Registry {
-        kind: conf::RegistryKind::Static,
-        services,
-        ..conf::Registry::default()
-    })
-    .unwrap();
+    let registry = static_registry("flaky", vec![format!("grpc://{addr}")]);
     let channel = grpc_channel(&registry, "discovery:///flaky").unwrap();
     let governed = Governed::new(
         channel,
@@ -560,14 +557,7 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
             .add_service(health)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    let mut services = BTreeMap::new();
-    services.insert("callee".to_owned(), vec![format!("grpc://{addr}")]);
-    let registry = Registry::new(&conf::Registry {
-        kind: conf::RegistryKind::Static,
-        services,
-        ..conf::Registry::default()
-    })
-    .unwrap();
+    let registry = static_registry("callee", vec![format!("grpc://{addr}")]);
     let mut client = HealthClient::new(governed_channel(&registry, "discovery:///callee").unwrap());
 
     // Traces as a service's telemetry sets them up (no exporter needed to have ids).
@@ -631,14 +621,7 @@ async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
     use micro_runtime::context::RequestContext;
     use tonic::codegen::http::{HeaderName, HeaderValue};
 
-    let mut services = BTreeMap::new();
-    services.insert("solo".to_owned(), vec!["http://127.0.0.1:8103".to_owned()]);
-    let registry = Registry::new(&conf::Registry {
-        kind: conf::RegistryKind::Static,
-        services,
-        ..conf::Registry::default()
-    })
-    .unwrap();
+    let registry = static_registry("solo", vec!["http://127.0.0.1:8103".to_owned()]);
     let micro_runtime::gateway::Target::Balanced(balancer) =
         micro_runtime::registry::client::http_target(&registry, "discovery:///solo").unwrap()
     else {
@@ -717,20 +700,13 @@ async fn a_safe_http_call_goes_to_another_instance_when_one_cannot_be_reached() 
     let live = listener.local_addr().unwrap();
     let router = axum::Router::new().route("/x", axum::routing::get(|| async { "{}" }));
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let mut services = BTreeMap::new();
-    services.insert(
-        "pair".to_owned(),
+    let registry = static_registry(
+        "pair",
         vec![
             format!("http://127.0.0.1:{}", free_port()),
             format!("http://{live}"),
         ],
     );
-    let registry = Registry::new(&conf::Registry {
-        kind: conf::RegistryKind::Static,
-        services,
-        ..conf::Registry::default()
-    })
-    .unwrap();
     let target =
         micro_runtime::registry::client::http_target(&registry, "discovery:///pair").unwrap();
     let http = reqwest::Client::new();
