@@ -1,6 +1,9 @@
 //! Clients for `discovery:///name` targets: the live instances of `name` from the registry, a
 //! choice among them per request by the power of two choices, and traffic that follows the
-//! registry (a new instance gets calls without a restart; one that leaves gets none).
+//! registry (a new instance gets calls without a restart; one that leaves gets none). Governed
+//! clients add what every call between services needs: a deadline (what is left of the request
+//! being served), kratos' circuit breaker, safe retries, the trace and metadata carried on, and
+//! client metrics.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -11,12 +14,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tonic::transport::channel::Change;
-use tonic::transport::{Channel, Endpoint};
-
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::codegen::http;
+use tonic::transport::channel::Change;
+use tonic::transport::{Channel, Endpoint};
 
 use super::{Registry, ServiceInstance, random};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
