@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use crate::codegen::{self, GeneratedFile, PACKAGE_FILES, Package};
 use crate::files::{self, Outcome};
 use crate::project::Project;
@@ -13,21 +15,10 @@ use crate::protos::{self, Compiled};
 
 /// Every `.proto` file at `path` (a file, or a folder searched recursively), sorted.
 pub fn proto_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_owned()]);
-    }
-    if !path.is_dir() {
+    if !path.exists() {
         anyhow::bail!("`{}` does not exist", path.display());
     }
-    let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(path) {
-        let entry = entry?;
-        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "proto") {
-            found.push(entry.into_path());
-        }
-    }
-    found.sort();
-    Ok(found)
+    protos::find(path).with_context(|| format!("reading `{}`", path.display()))
 }
 
 /// Every contract of `project` compiled, with the model of its own packages (not the bundled
@@ -58,10 +49,7 @@ pub fn read(project: &Project) -> anyhow::Result<(Compiled, Vec<Package>)> {
 
 /// Whether `dir` holds any contract (at any depth).
 pub fn any_in(dir: &Path) -> bool {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .any(|entry| entry.path().extension().is_some_and(|ext| ext == "proto"))
+    dir.is_dir() && protos::find(dir).is_ok_and(|files| !files.is_empty())
 }
 
 /// Regenerates the code of the whole contracts folder, if it holds any contract.

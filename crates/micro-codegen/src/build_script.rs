@@ -80,7 +80,8 @@ impl Contracts {
         out: &Path,
         info: &openapi::Info,
     ) -> anyhow::Result<Vec<ContractError>> {
-        let files = proto_files(&self.dir)?;
+        let files =
+            protos::find(&self.dir).with_context(|| format!("reading `{}`", self.dir.display()))?;
         if files.is_empty() {
             anyhow::bail!("`{}` holds no `.proto` files", self.dir.display());
         }
@@ -108,24 +109,4 @@ impl Contracts {
         }
         Ok(output.warnings)
     }
-}
-
-/// Every `.proto` file under `dir`, sorted, so generation does not depend on directory order.
-fn proto_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("reading `{}`", dir.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "proto") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
 }

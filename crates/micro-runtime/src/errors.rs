@@ -109,6 +109,13 @@ impl IntoResponse for Error {
     }
 }
 
+/// The status a gRPC response's headers carry: a failed call answers trailers-only, so its status
+/// is there; `OK` when they carry none (a call that went on to send messages, whose status comes
+/// in the trailers).
+pub fn grpc_code_in_headers(headers: &axum::http::HeaderMap) -> Code {
+    tonic::Status::from_header_map(headers).map_or(Code::Ok, |status| status.code())
+}
+
 /// The HTTP status code for a gRPC code, as kratos maps them.
 ///
 /// | gRPC code          | HTTP |

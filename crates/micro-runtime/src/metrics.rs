@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::errors::http_code;
+use crate::errors::{grpc_code_in_headers, http_code};
 use crate::gateway::Operation;
 
 /// Requests answered, by `kind` (`http` or `grpc`), `operation` and `code`.
@@ -128,11 +128,7 @@ where
             let response = call.await?;
             // A failed call answers trailers-only: its status is in the headers. A call whose
             // status comes in the trailers is counted as OK.
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|status| status.to_str().ok()?.parse::<i32>().ok())
-                .map_or(200, |status| http_code(tonic::Code::from(status)));
+            let code = http_code(grpc_code_in_headers(response.headers()));
             record("grpc", operation, code, start.elapsed());
             Ok(response)
         })

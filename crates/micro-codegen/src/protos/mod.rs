@@ -32,6 +32,30 @@ impl Compiled {
     }
 }
 
+/// The contracts at `path`: the file itself, or every `.proto` file below the folder, sorted so
+/// that generation does not depend on the order a directory lists its entries in.
+pub fn find(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![path.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            // Not through symbolic links, which could lead in circles.
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "proto") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// A contract that did not compile, already worded for a person.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

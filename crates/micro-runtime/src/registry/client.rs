@@ -20,10 +20,10 @@ use tonic::codegen::http;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
-use super::{Registry, ServiceInstance, random};
+use super::{Registry, ServiceInstance, backoff_from};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
 use crate::context::{RequestContext, grpc_timeout_text, parse_grpc_timeout};
-use crate::errors::{Error, http_code};
+use crate::errors::{Error, grpc_code_in_headers, http_code};
 use crate::gateway;
 use crate::metrics;
 
@@ -184,8 +184,8 @@ impl PowerOfTwo {
             }
             1 => 0,
             n => {
-                let first = (random() % n as u64) as usize;
-                let second = (first + 1 + (random() % (n as u64 - 1)) as usize) % n;
+                let two = rand::seq::index::sample(&mut rand::rng(), n, 2);
+                let (first, second) = (two.index(0), two.index(1));
                 let (a, b) = (load_of(&urls[first]), load_of(&urls[second]));
                 if b.load(Ordering::Relaxed) < a.load(Ordering::Relaxed) {
                     second
@@ -232,10 +232,13 @@ impl gateway::Balancer for PowerOfTwo {
         if failed >= MAX_ATTEMPTS || !self.retries.withdraw() {
             return None;
         }
-        // 10 ms, then 20 ms…, each with up to as much again of jitter.
-        let base = Duration::from_millis(10) * (1 << failed.min(6)) / 2;
-        let jitter = Duration::from_micros(random() % (base.as_micros() as u64 + 1));
-        Some(Box::pin(tokio::time::sleep(base + jitter)))
+        // 10–20 ms, then 20–40 ms.
+        let wait = backoff_from(
+            Duration::from_millis(20),
+            failed - 1,
+            Duration::from_secs(1),
+        );
+        Some(Box::pin(tokio::time::sleep(wait)))
     }
 }
 
@@ -332,8 +335,7 @@ where
             // whose status comes in the trailers is counted as OK.
             let code = match &result {
                 Ok(response) if !response.status().is_success() => tonic::Code::Unavailable,
-                Ok(response) => tonic::Status::from_header_map(response.headers())
-                    .map_or(tonic::Code::Ok, |status| status.code()),
+                Ok(response) => grpc_code_in_headers(response.headers()),
                 Err(_) => tonic::Code::Unavailable,
             };
             breaker.record(!is_unhealthy(code));

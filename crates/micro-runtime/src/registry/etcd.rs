@@ -54,38 +54,47 @@ impl Etcd {
         format!("{}/{}/{}", self.namespace, instance.name, instance.id)
     }
 
-    fn post(&self, url: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
-        self.http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+    /// Posts a gateway method to the first member that answers; its response. `timeout` bounds
+    /// the whole exchange (none for a watch, which streams for as long as it lasts).
+    async fn post(
+        &self,
+        method: &str,
+        body: &serde_json::Value,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut last = None;
+        for endpoint in &self.endpoints {
+            let url = format!("{endpoint}/v3/{method}");
+            let mut request = self
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
+            match request
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+            {
+                Ok(response) => return Ok(response),
+                Err(err) => last = Some(anyhow::Error::new(err).context(format!("calling {url}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint")))
     }
 
-    /// Calls a gateway method on the first member that answers.
+    /// Calls a gateway method on the first member that answers, and reads its JSON answer.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         body: serde_json::Value,
     ) -> anyhow::Result<T> {
-        let mut last = None;
-        for endpoint in &self.endpoints {
-            let url = format!("{endpoint}/v3/{method}");
-            let answer = self
-                .post(&url, &body)
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status);
-            match answer {
-                Ok(response) => {
-                    let bytes = response.bytes().await?;
-                    return serde_json::from_slice(&bytes)
-                        .with_context(|| format!("reading etcd's answer to `{method}`"));
-                }
-                Err(err) => last = Some(anyhow::Error::new(err).context(format!("calling {url}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no etcd endpoint")))
+        let response = self.post(method, &body, Some(REQUEST_TIMEOUT)).await?;
+        let bytes = response.bytes().await?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading etcd's answer to `{method}`"))
     }
 
     /// Grants a lease of the configured TTL; its id.
@@ -274,25 +283,7 @@ impl Etcd {
             "range_end": range_end,
             "start_revision": (revision + 1).to_string(),
         } });
-        let mut last = None;
-        let mut response = None;
-        for endpoint in &self.endpoints {
-            match self
-                .post(&format!("{endpoint}/v3/watch"), &body)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-            {
-                Ok(answer) => {
-                    response = Some(answer);
-                    break;
-                }
-                Err(err) => last = Some(err),
-            }
-        }
-        let Some(mut response) = response else {
-            return Err(last.map_or_else(|| anyhow::anyhow!("no etcd endpoint"), Into::into));
-        };
+        let mut response = self.post("watch", &body, None).await?;
         // The gateway streams one JSON object per watch response.
         let mut buffer = Vec::new();
         while let Some(chunk) = response.chunk().await? {

@@ -15,7 +15,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::errors::Error;
-use crate::registry::random;
 
 /// Tuning of a [`Breaker`].
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +69,7 @@ impl Breaker {
             return Ok(());
         }
         let drop_ratio = ((total as f64 - requests) / (total as f64 + 1.0)).max(0.0);
-        if (random() as f64 / u64::MAX as f64) < drop_ratio {
+        if rand::random::<f64>() < drop_ratio {
             self.record(false);
             return Err(Error::new(
                 503,

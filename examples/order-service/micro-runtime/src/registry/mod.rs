@@ -50,7 +50,7 @@ impl ServiceInstance {
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
         let name = name.into();
         ServiceInstance {
-            id: format!("{name}-{:016x}", random()),
+            id: format!("{name}-{:016x}", rand::random::<u64>()),
             name,
             version: version.into(),
             metadata: BTreeMap::new(),
@@ -68,14 +68,9 @@ impl ServiceInstance {
         advertise_host: Option<&str>,
     ) -> Self {
         let host = match advertise_host {
-            Some(host) => host.to_owned(),
-            None if !addr.ip().is_unspecified() => addr.ip().to_string(),
-            None => outbound_ip().to_string(),
-        };
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host
+            Some(host) => url_host(host),
+            None if !addr.ip().is_unspecified() => url_host(&addr.ip().to_string()),
+            None => url_host(&outbound_ip().to_string()),
         };
         self.endpoints
             .push(format!("{scheme}://{host}:{}?isSecure=false", addr.port()));
@@ -104,16 +99,13 @@ fn outbound_ip() -> std::net::IpAddr {
     local.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
-/// A random number for ids and jitter, from the standard library's per-process random keys.
-pub(crate) fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
+/// A host as a URL writes it: an IPv6 address in brackets.
+fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 /// The registry a service is configured with.
@@ -212,8 +204,7 @@ fn watch_dns(dns: conf::Dns, name: String) -> watch::Receiver<Vec<ServiceInstanc
                     let instances = ips
                         .into_iter()
                         .map(|ip| {
-                            let host = SocketAddr::new(ip, 0).to_string();
-                            let host = host.trim_end_matches(":0");
+                            let host = url_host(&ip.to_string());
                             ServiceInstance {
                                 id: format!("{name}-{host}"),
                                 name: name.clone(),
@@ -254,13 +245,16 @@ pub(crate) fn replace_if_changed(
     true
 }
 
-/// How long to wait before the `attempt`th retry: doubling from 500 ms up to `cap`, with jitter
-/// so that instances do not retry in step.
+/// How long to wait before the `attempt`th retry of talking to the registry: doubling from
+/// 500 ms up to `cap`, with jitter so that instances do not retry in step.
 pub(crate) fn backoff(attempt: u32, cap: Duration) -> Duration {
-    let base = Duration::from_millis(500).saturating_mul(1 << attempt.min(10));
-    let base = base.min(cap);
-    let jitter = Duration::from_millis(random() % (base.as_millis() as u64 / 2 + 1));
-    base / 2 + jitter
+    backoff_from(Duration::from_millis(500), attempt, cap)
+}
+
+/// A wait of between half and all of `first × 2^attempt` (at most `cap`), chosen at random.
+pub(crate) fn backoff_from(first: Duration, attempt: u32, cap: Duration) -> Duration {
+    let base = first.saturating_mul(1 << attempt.min(10)).min(cap);
+    base / 2 + base.mul_f64(rand::random::<f64>() / 2.0)
 }
 
 #[cfg(test)]
