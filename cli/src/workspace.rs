@@ -10,6 +10,8 @@ use toml_edit::{Array, DocumentMut, Item, Value};
 /// The workspace a new service joins, and its manifest as it will be written.
 pub struct Join {
     pub manifest: PathBuf,
+    /// The service's path relative to the workspace root (`services/order`).
+    pub path: String,
     /// The member path added, relative to the workspace root (`services/order`), or `None` when a
     /// glob in `members` already covers the service.
     pub member: Option<String>,
@@ -67,6 +69,7 @@ pub fn find(parent: &Path, target: &Path) -> anyhow::Result<Option<Join>> {
         };
         return Ok(Some(Join {
             manifest,
+            path: member.clone(),
             member: (!covered).then_some(member),
             new_text,
             shared,
@@ -76,6 +79,15 @@ pub fn find(parent: &Path, target: &Path) -> anyhow::Result<Option<Join>> {
 }
 
 impl Join {
+    /// Where the service sits in this workspace, as its templates need it.
+    pub fn place(&self) -> crate::scaffold::WorkspacePlace {
+        let depth = self.path.split('/').filter(|part| !part.is_empty()).count();
+        crate::scaffold::WorkspacePlace {
+            member: self.path.clone(),
+            root: vec![".."; depth.max(1)].join("/"),
+        }
+    }
+
     /// Points the service's dependencies that the workspace also declares at the workspace's
     /// version (`anyhow = { workspace = true }`), keeping their features. A dependency that turns
     /// default features off is left alone: a member cannot change that of an inherited one.

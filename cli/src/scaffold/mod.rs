@@ -22,6 +22,17 @@ pub struct ServiceOptions {
     /// The crate name, already validated.
     pub name: String,
     pub choices: Choices,
+    /// Where the service sits in the Cargo workspace it joins, if any: its image is then built
+    /// from the workspace root, which holds the shared runtime and lock file.
+    pub workspace: Option<WorkspacePlace>,
+}
+
+/// A workspace member's place: its path from the workspace root (`services/orders`) and the way
+/// back (`../..`).
+#[derive(Debug, Clone)]
+pub struct WorkspacePlace {
+    pub member: String,
+    pub root: String,
 }
 
 /// The choices a new service is made with; each is a template variable named like its flag.
@@ -48,6 +59,13 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("name", &options.name);
     context.insert("crate_name", &crate::names::crate_ident(&options.name));
     context.insert("micro_version", env!("CARGO_PKG_VERSION"));
+    // Empty outside a workspace; templates test it as a condition.
+    let (member, root) = options
+        .workspace
+        .as_ref()
+        .map_or(("", "."), |place| (place.member.as_str(), place.root.as_str()));
+    context.insert("workspace_member", member);
+    context.insert("workspace_root", root);
     let Choices {
         storage,
         messaging,

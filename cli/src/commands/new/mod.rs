@@ -57,6 +57,10 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
             options.parent.display()
         )
     })?;
+    let mut workspace = workspace::find(&options.parent, &target)?;
+    if !options.join_workspace {
+        workspace = None;
+    }
     // Questions come after every check that could refuse, so nobody answers them for nothing.
     let rendered = match &options.template {
         None => {
@@ -64,6 +68,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
             let files = scaffold::render_service(&ServiceOptions {
                 name: options.name.clone(),
                 choices,
+                workspace: workspace.as_ref().map(workspace::Join::place),
             })?;
             files::write_new(staging.path(), &files)?;
             let project = Project::load(staging.path())?;
@@ -88,13 +93,11 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
     };
 
     // Everything that could fail is decided before the service moves into place.
-    let mut workspace = workspace::find(&options.parent, &target)?;
     let manifest = rendered.join("Cargo.toml");
-    if !options.join_workspace && workspace.is_some() {
+    if !options.join_workspace && workspace::find(&options.parent, &target)?.is_some() {
         // Cargo refuses a package inside a workspace that does not list it, unless the package
         // is a workspace of its own.
         workspace::stand_alone(&manifest)?;
-        workspace = None;
     }
     // The runtime, vendored: once per workspace, at its root, or in the service itself.
     let uses_runtime =
