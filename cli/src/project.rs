@@ -88,6 +88,20 @@ impl Project {
                 };
                 includes = folders.iter().map(|folder| root.join(folder)).collect();
             }
+            if let Some(setting) = micro.get("client-only") {
+                let packages: Option<Vec<&str>> = setting
+                    .as_array()
+                    .map(|array| array.iter().map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                let Some(packages) = packages else {
+                    anyhow::bail!(
+                        "{}:{}: `client-only` in `[package.metadata.micro]` must be a list of proto packages\nhint: e.g. `client-only = [\"user.v1\"]`: contracts this service calls but does not serve",
+                        manifest.display(),
+                        line_of(Some(setting)),
+                    );
+                };
+                options.client_only = packages.into_iter().map(str::to_owned).collect();
+            }
             let setting = micro.get("json-field-names");
             match setting.map(|v| v.as_str()) {
                 None | Some(Some("json")) => {}

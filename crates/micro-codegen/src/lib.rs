@@ -112,6 +112,10 @@ pub struct Options {
     /// Write JSON field names as declared (`user_id`) instead of lowerCamelCase (`userId`).
     /// Input accepts both either way, as proto3 JSON requires.
     pub proto_field_names: bool,
+    /// Proto packages the service calls but does not serve (another service's contract, kept
+    /// beside its own): their messages and clients are generated, and the OpenAPI document,
+    /// which describes what this service answers, leaves them out.
+    pub client_only: BTreeSet<String>,
 }
 
 /// `descriptors.rs`: the descriptors of `packages` and everything they import, as an encoded
@@ -177,8 +181,12 @@ pub fn openapi(
     info: &openapi::Info,
     options: &Options,
 ) -> anyhow::Result<Vec<GeneratedFile>> {
-    let document =
-        serde_json::to_value(openapi::render(packages, info, options.proto_field_names))?;
+    let served: Vec<Package> = packages
+        .iter()
+        .filter(|package| !options.client_only.contains(&package.name))
+        .cloned()
+        .collect();
+    let document = serde_json::to_value(openapi::render(&served, info, options.proto_field_names))?;
     let notice = notice();
     let mut marked = serde_json::Map::new();
     marked.insert("x-generated-by".into(), notice.clone().into());

@@ -51,3 +51,35 @@ pub mod order {
         include!("order/v1/http.rs");
     }
 }
+
+#[allow(
+    clippy::large_enum_variant,
+    clippy::len_without_is_empty,
+    clippy::should_implement_trait,
+    clippy::enum_variant_names,
+    clippy::module_inception,
+    clippy::upper_case_acronyms,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items,
+    clippy::tabs_in_doc_comments,
+    clippy::empty_docs,
+    clippy::too_long_first_doc_paragraph,
+    clippy::derive_partial_eq_without_eq,
+    clippy::too_many_arguments,
+    clippy::type_complexity,
+    non_camel_case_types,
+    non_snake_case,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::invalid_rust_codeblocks
+)]
+pub mod user {
+    pub mod v1 {
+        include!("user/v1/pb.rs");
+        include!("user/v1/pb.serde.rs");
+        include!("user/v1/errors.rs");
+        include!("user/v1/validate.rs");
+        include!("user/v1/http.rs");
+    }
+}

@@ -30,6 +30,25 @@ pub struct Config {
     pub tracing: Tracing,
     #[serde(default)]
     pub registry: Registry,
+    #[serde(default)]
+    pub users: Users,
+}
+
+/// The user service, asked whether an order's user exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    /// `discovery:///user-service` (its instances from the registry, a call spread over them) or
+    /// one URL (`http://127.0.0.1:9001`).
+    pub target: String,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Users {
+            target: "discovery:///user-service".into(),
+        }
+    }
 }
 
 /// NATS JetStream, which receives `order.created` and `order.cancelled` events.
@@ -147,7 +166,8 @@ mod tests {
         assert_eq!(config.server.http.timeout, Duration::from_secs(1));
         assert_eq!(config.server.grpc.timeout, Duration::from_secs(1));
         assert_eq!(config.log.format, LogFormat::Pretty);
-        assert_eq!(config.registry.kind, RegistryKind::None);
+        assert_eq!(config.registry.kind, RegistryKind::Static);
+        assert_eq!(config.users.target, "discovery:///user-service");
     }
 
     #[test]

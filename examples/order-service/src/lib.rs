@@ -83,6 +83,8 @@ pub async fn serve(
 /// The order service, wired to the storage the configuration names.
 pub async fn orders(config: &conf::Config) -> anyhow::Result<Arc<service::OrderService>> {
     let store = data::open(config).await?;
-    let usecase = biz::OrderUsecase::new(store);
+    let users = data::UserClient::new(&Registry::new(&config.registry)?, &config.users.target)
+        .with_context(|| format!("`users.target` = `{}`", config.users.target))?;
+    let usecase = biz::OrderUsecase::new(store, users);
     Ok(Arc::new(service::OrderService::new(usecase)))
 }

@@ -17,10 +17,11 @@ use order_service::api::order::v1::order_service_client::OrderServiceClient;
 use common::process::{ServiceProcess, free_port};
 use common::{fixture, iphone_request_for};
 
-/// The service binary on `database_url`, once ready.
-async fn start(database_url: &str) -> ServiceProcess {
+/// The service binary on `database_url`, asking the user service at `users`, once ready.
+async fn start(database_url: &str, users: &str) -> ServiceProcess {
     let env = [
         ("APP_DATABASE__URL", database_url.to_owned()),
+        ("APP_USERS__TARGET", users.to_owned()),
         // NATS is away: events must wait in the outbox, where this test looks for them.
         ("APP_NATS__URL", format!("nats://127.0.0.1:{}", free_port())),
     ];
@@ -46,7 +47,7 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
     let fixture = fixture().await;
     let database = fixture.config.database.url.clone();
     let client = reqwest::Client::new();
-    let mut service = start(&database).await;
+    let mut service = start(&database, &fixture.users).await;
     let mut db = plenty_of_stock(&database).await;
 
     // Eight clients create orders as fast as the service takes them, noting each acknowledgement.
@@ -89,7 +90,7 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
     let acknowledged = acknowledged.lock().unwrap().clone();
 
     // Restarted on the same database, the service has every order it acknowledged.
-    let mut service = start(&database).await;
+    let mut service = start(&database, &fixture.users).await;
     for id in &acknowledged {
         let response = client
             .get(format!("{}/api/v1/orders/{id}", service.http))
@@ -123,7 +124,7 @@ async fn orders_acknowledged_before_a_sigkill_survive_it() {
 async fn a_sigterm_under_load_answers_every_request_it_took() {
     let fixture = fixture().await;
     let database = fixture.config.database.url.clone();
-    let mut service = start(&database).await;
+    let mut service = start(&database, &fixture.users).await;
     let mut db = plenty_of_stock(&database).await;
 
     // Six HTTP and six gRPC clients create orders back to back until the service stops taking

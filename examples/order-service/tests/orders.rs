@@ -464,3 +464,32 @@ async fn a_create_retried_with_its_idempotency_key_returns_the_first_order() {
     assert_eq!(replayed.order_id, first);
     running.stop().await;
 }
+
+#[tokio::test]
+async fn without_a_user_service_creates_are_a_typed_503_and_reads_go_on() {
+    let mut fixture = fixture().await;
+    let (status, created) = call(
+        &router(&fixture).await,
+        "POST",
+        "/api/v1/orders",
+        Some(iphone_order()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+
+    // Nothing listens on the port the user service is now said to be at.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    fixture.config.users.target = nowhere;
+    let router = router(&fixture).await;
+    let started = std::time::Instant::now();
+    let (status, body) = call(&router, "POST", "/api/v1/orders", Some(iphone_order())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["reason"], "USERS_UNAVAILABLE");
+    // Within the request's deadline (server.http.timeout), not after it.
+    assert!(started.elapsed() < fixture.config.server.http.timeout);
+    let id = created["orderId"].as_str().unwrap();
+    let (status, _) = call(&router, "GET", &format!("/api/v1/orders/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -53,14 +53,28 @@ fn options() -> Options {
     options
 }
 
-async fn start(database_url: &str, nats_url: &str, stream: &str) -> ServiceProcess {
+async fn start(database_url: &str, nats_url: &str, stream: &str, users: &str) -> ServiceProcess {
     let env = [
         ("APP_DATABASE__URL", database_url.to_owned()),
+        ("APP_USERS__TARGET", users.to_owned()),
         ("APP_NATS__URL", nats_url.to_owned()),
         ("APP_NATS__STREAM", stream.to_owned()),
         ("APP_NATS__SUBJECT_PREFIX", stream.to_lowercase()),
     ];
     ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await
+}
+
+/// The real user service, which creates ask about their user, in this process on free ports;
+/// its gRPC URL.
+async fn user_service(folder: &std::path::Path) -> String {
+    let mut config =
+        user_service::conf::Config::load("../user-service/configs/config.yaml".as_ref()).unwrap();
+    config.database.url = format!("sqlite://{}", folder.join("users.db").display());
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", grpc.local_addr().unwrap());
+    tokio::spawn(user_service::serve(http, grpc, config, std::future::pending()));
+    url
 }
 
 /// What one client saw: each request's latency, how many failed, and the first failure.
@@ -292,7 +306,8 @@ async fn main() {
         .unwrap_or_else(|_| format!("sqlite://{}", folder.path().join("bench.db").display()));
     let nats = std::env::var("BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let stream = format!("ORDERS_BENCH_{}", std::process::id());
-    let mut service = start(&database, &nats, &stream).await;
+    let users = user_service(folder.path()).await;
+    let mut service = start(&database, &nats, &stream, &users).await;
 
     // Enough stock for every create the run can make.
     sqlx::any::install_default_drivers();

@@ -143,6 +143,9 @@ pub enum OrderError {
     /// The store could not be reached; a retry may succeed.
     #[error("the order store cannot be reached right now; try again")]
     Unavailable(#[source] anyhow::Error),
+    /// The user service could not say whether the user exists; a retry may succeed.
+    #[error("the user service cannot be reached right now; try again")]
+    UsersUnavailable(#[source] anyhow::Error),
     #[error("storage failed")]
     Storage(#[source] anyhow::Error),
 }
@@ -174,7 +177,7 @@ pub struct Placed {
 /// cancelling also record an `order.created` / `order.cancelled` event in it, for other services.
 pub trait OrderRepo: Send + Sync + 'static {
     /// Stores `order` as pending with `total_amount`, reserving each item's quantity from stock:
-    /// all of it, or nothing and `InsufficientStock` / `ProductNotFound` / `InvalidUser`. With an
+    /// all of it, or nothing and `InsufficientStock` / `ProductNotFound`. With an
     /// idempotency key already used by the same user, stores nothing and returns that order.
     fn create(
         &self,
@@ -201,6 +204,12 @@ pub trait OrderRepo: Send + Sync + 'static {
     fn ping(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
+/// What the order use cases need to know of users, who live in the user service.
+pub trait UserDirectory: Send + Sync + 'static {
+    /// Whether `user_id` names a user; [`OrderError::UsersUnavailable`] when nobody can say.
+    fn exists(&self, user_id: &str) -> impl Future<Output = Result<bool, OrderError>> + Send;
+}
+
 /// Orders placed, and orders cancelled, since the process started (Prometheus counters, on
 /// `/metrics` with the request metrics).
 pub const ORDERS_CREATED: &str = "orders_created_total";
@@ -211,13 +220,14 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 #[derive(Debug)]
-pub struct OrderUsecase<R> {
+pub struct OrderUsecase<R, U> {
     repo: R,
+    users: U,
 }
 
-impl<R: OrderRepo> OrderUsecase<R> {
-    pub fn new(repo: R) -> Self {
-        OrderUsecase { repo }
+impl<R: OrderRepo, U: UserDirectory> OrderUsecase<R, U> {
+    pub fn new(repo: R, users: U) -> Self {
+        OrderUsecase { repo, users }
     }
 
     pub async fn ready(&self) -> anyhow::Result<()> {
@@ -238,6 +248,10 @@ impl<R: OrderRepo> OrderUsecase<R> {
                 .and_then(|line| total.checked_add(line))
         });
         let total_amount = total_amount.ok_or(OrderError::TotalTooLarge)?;
+        // Asked before the transaction, which must not wait on another service.
+        if !self.users.exists(&order.user_id).await? {
+            return Err(OrderError::InvalidUser(order.user_id));
+        }
         let Placed { order, replayed } = self.repo.create(&order, total_amount).await?;
         if replayed {
             tracing::info!(order = %order.id, "a retried create answered with its first order");

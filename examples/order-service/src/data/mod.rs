@@ -3,8 +3,10 @@
 mod cache;
 mod order;
 mod outbox;
+mod users;
 
 pub use order::OrderStore;
+pub use users::UserClient;
 
 use cache::OrderCache;
 

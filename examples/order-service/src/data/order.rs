@@ -193,14 +193,6 @@ impl OrderRepo for OrderStore {
             }
         }
         // ANCHOR_END: reserve
-        let user = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-            .bind(&order.user_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .store_context("looking up the user")?;
-        if user.is_none() {
-            return Err(OrderError::InvalidUser(order.user_id.clone()));
-        }
 
         let created = Order {
             id,

@@ -11,22 +11,24 @@ use crate::api::order::v1::{
     GetOrderRequest, GetOrderResponse, ListOrdersRequest, ListOrdersResponse, OrderItem,
     OrderStatus, error_insufficient_stock, error_invalid_user, error_order_already_cancelled,
     error_order_forbidden, error_order_not_cancellable, error_order_not_found,
-    error_product_not_found, error_store_unavailable,
+    error_product_not_found, error_store_unavailable, error_users_unavailable,
 };
-use crate::biz::{self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role};
-use crate::data::OrderStore;
+use crate::biz::{
+    self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role, UserDirectory,
+};
+use crate::data::{OrderStore, UserClient};
 use crate::server::auth::Claims;
 
 /// The metadata key (and, over HTTP, the header) that makes a create idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 #[derive(Debug)]
-pub struct OrderService<R = OrderStore> {
-    usecase: OrderUsecase<R>,
+pub struct OrderService<R = OrderStore, U = UserClient> {
+    usecase: OrderUsecase<R, U>,
 }
 
-impl<R: OrderRepo> OrderService<R> {
-    pub fn new(usecase: OrderUsecase<R>) -> Self {
+impl<R: OrderRepo, U: UserDirectory> OrderService<R, U> {
+    pub fn new(usecase: OrderUsecase<R, U>) -> Self {
         OrderService { usecase }
     }
 
@@ -54,7 +56,7 @@ fn caller<T>(request: &Request<T>) -> Caller {
 }
 
 #[tonic::async_trait]
-impl<R: OrderRepo> OrderApi for OrderService<R> {
+impl<R: OrderRepo, U: UserDirectory> OrderApi for OrderService<R, U> {
     async fn create_order(
         &self,
         request: Request<CreateOrderRequest>,
@@ -223,6 +225,10 @@ impl From<OrderError> for Status {
             OrderError::Unavailable(source) => {
                 tracing::warn!("{source:#}");
                 error_store_unavailable(message).into()
+            }
+            OrderError::UsersUnavailable(source) => {
+                tracing::warn!("{source:#}");
+                error_users_unavailable(message).into()
             }
             OrderError::Storage(source) => {
                 tracing::error!("{source:#}");

@@ -13,6 +13,9 @@ use order_service::conf;
 
 pub struct Fixture {
     pub config: conf::Config,
+    /// The gRPC URL of the user service the order service asks (`APP_USERS__TARGET` for a
+    /// service started as a process).
+    pub users: String,
     _folder: tempfile::TempDir,
 }
 
@@ -26,10 +29,31 @@ pub async fn fixture() -> Fixture {
     };
     // Tests that want events set their own NATS; the rest keep theirs in the outbox.
     config.nats = None;
+    let users = user_service(folder.path()).await;
+    config.users.target = users.clone();
     Fixture {
         config,
+        users,
         _folder: folder,
     }
+}
+
+/// The real user service (its seeded `user_123` and `user_456`), on free ports of this process,
+/// with its database in `folder`, until the test's runtime ends; its gRPC URL.
+pub async fn user_service(folder: &std::path::Path) -> String {
+    let mut config =
+        user_service::conf::Config::load("../user-service/configs/config.yaml".as_ref()).unwrap();
+    config.database.url = format!("sqlite://{}", folder.join("users.db").display());
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", grpc.local_addr().unwrap());
+    tokio::spawn(user_service::serve(
+        http,
+        grpc,
+        config,
+        std::future::pending(),
+    ));
+    url
 }
 
 /// A new schema in the database at `server`, and a URL whose connections work in it.

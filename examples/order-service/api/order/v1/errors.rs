@@ -13,6 +13,7 @@ impl ErrorReason {
             Self::ProductNotFound => 400,
             Self::OrderForbidden => 403,
             Self::StoreUnavailable => 503,
+            Self::UsersUnavailable => 503,
         }
     }
 
@@ -104,4 +105,14 @@ pub fn error_store_unavailable(message: impl Into<String>) -> ::micro_runtime::E
 /// Whether `err` has the reason `STORE_UNAVAILABLE`.
 pub fn is_store_unavailable(err: &::micro_runtime::Error) -> bool {
     err.reason == "STORE_UNAVAILABLE"
+}
+
+/// A `USERS_UNAVAILABLE` error (HTTP 503).
+pub fn error_users_unavailable(message: impl Into<String>) -> ::micro_runtime::Error {
+    ErrorReason::UsersUnavailable.error(message)
+}
+
+/// Whether `err` has the reason `USERS_UNAVAILABLE`.
+pub fn is_users_unavailable(err: &::micro_runtime::Error) -> bool {
+    err.reason == "USERS_UNAVAILABLE"
 }

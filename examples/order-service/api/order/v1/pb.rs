@@ -17,6 +17,9 @@ pub enum ErrorReason {
     OrderForbidden = 7,
     /// The order store cannot be reached for now (e.g. the database is restarting); retry later.
     StoreUnavailable = 8,
+    /// The user service, which says whether an order's user exists, cannot be reached for now (all
+    /// instances down, or its circuit breaker open); retry later.
+    UsersUnavailable = 9,
 }
 impl ErrorReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -34,6 +37,7 @@ impl ErrorReason {
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
+            Self::UsersUnavailable => "USERS_UNAVAILABLE",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -48,6 +52,7 @@ impl ErrorReason {
             "PRODUCT_NOT_FOUND" => Some(Self::ProductNotFound),
             "ORDER_FORBIDDEN" => Some(Self::OrderForbidden),
             "STORE_UNAVAILABLE" => Some(Self::StoreUnavailable),
+            "USERS_UNAVAILABLE" => Some(Self::UsersUnavailable),
             _ => None,
         }
     }

@@ -483,6 +483,7 @@ impl serde::Serialize for ErrorReason {
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderForbidden => "ORDER_FORBIDDEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
+            Self::UsersUnavailable => "USERS_UNAVAILABLE",
         };
         serializer.serialize_str(variant)
     }
@@ -503,6 +504,7 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
             "PRODUCT_NOT_FOUND",
             "ORDER_FORBIDDEN",
             "STORE_UNAVAILABLE",
+            "USERS_UNAVAILABLE",
         ];
 
         struct GeneratedVisitor;
@@ -552,6 +554,7 @@ impl<'de> serde::Deserialize<'de> for ErrorReason {
                     "PRODUCT_NOT_FOUND" => Ok(ErrorReason::ProductNotFound),
                     "ORDER_FORBIDDEN" => Ok(ErrorReason::OrderForbidden),
                     "STORE_UNAVAILABLE" => Ok(ErrorReason::StoreUnavailable),
+                    "USERS_UNAVAILABLE" => Ok(ErrorReason::UsersUnavailable),
                     _ => Err(serde::de::Error::unknown_variant(value, FIELDS)),
                 }
             }
