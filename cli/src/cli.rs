@@ -269,9 +269,11 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub watch: bool,
 
-    /// The package to run, in a workspace with several services.
+    /// The package to run, in a workspace with several services. Given more than once, runs
+    /// those services together: their output prefixed by their names, signals sent to all, and
+    /// all stopped when one exits.
     #[arg(short, long, value_name = "PACKAGE")]
-    pub package: Option<String>,
+    pub package: Vec<String>,
 
     /// The binary to run, in a package with several.
     #[arg(long, value_name = "NAME")]

@@ -100,10 +100,8 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 cwd,
                 release: args.release,
                 args: args.args,
-                selection: run::Selection {
-                    package: args.package,
-                    bin: args.bin,
-                },
+                packages: args.package,
+                bin: args.bin,
                 watch: args.watch,
                 asking: new::choices::Asking::detect(false),
             },

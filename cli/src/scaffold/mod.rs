@@ -60,10 +60,9 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("crate_name", &crate::names::crate_ident(&options.name));
     context.insert("micro_version", env!("CARGO_PKG_VERSION"));
     // Empty outside a workspace; templates test it as a condition.
-    let (member, root) = options
-        .workspace
-        .as_ref()
-        .map_or(("", "."), |place| (place.member.as_str(), place.root.as_str()));
+    let (member, root) = options.workspace.as_ref().map_or(("", "."), |place| {
+        (place.member.as_str(), place.root.as_str())
+    });
     context.insert("workspace_member", member);
     context.insert("workspace_root", root);
     let Choices {

@@ -323,7 +323,7 @@ async fn tagged_server(serving: bool) -> std::net::SocketAddr {
 }
 
 /// Makes `calls` calls on `channel`; how many reached instance A.
-async fn calls_to_a(channel: &tonic::transport::Channel, calls: usize) -> usize {
+async fn calls_to_a(channel: &micro_runtime::registry::client::GrpcChannel, calls: usize) -> usize {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
     let mut client = HealthClient::new(channel.clone());
@@ -470,7 +470,7 @@ async fn a_dead_callee_is_shed_fast_and_calls_resume_when_it_returns() {
         Duration::from_millis(300),
         BreakerConfig::default(),
     );
-    let call = |client: HealthClient<Governed<tonic::transport::Channel>>| async move {
+    let call = |client: HealthClient<Governed<micro_runtime::registry::client::GrpcChannel>>| async move {
         let mut client = client;
         let started = Instant::now();
         let request = HealthCheckRequest {

@@ -113,7 +113,13 @@ impl<'a> App<'a> {
         tokio::spawn(async move {
             shutdown.await;
             if let Some(registration) = registration {
+                let held_a_record = registration.holds_record();
                 registration.deregister().await;
+                // Callers learn of the removal from their watch; until they have, they may still
+                // pick this instance, so it keeps accepting for a moment before it drains.
+                if held_a_record {
+                    tokio::time::sleep(DEREGISTRATION_PROPAGATION).await;
+                }
             }
             readiness.set(false);
             let _ = stop.send(true);
@@ -129,6 +135,10 @@ impl<'a> App<'a> {
         }
     }
 }
+
+/// How long a service that left the registry keeps accepting calls, for its callers' watches to
+/// see it gone (etcd tells watchers within milliseconds; this leaves room for a busy machine).
+const DEREGISTRATION_PROPAGATION: Duration = Duration::from_millis(500);
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {

@@ -147,7 +147,10 @@ async fn a_postgres_restart_gives_typed_errors_then_the_service_recovers_by_itse
     let users = tempfile::tempdir().unwrap();
     let env = [
         ("APP_DATABASE__URL", cluster.url()),
-        ("APP_USERS__TARGET", common::user_service(users.path()).await),
+        (
+            "APP_USERS__TARGET",
+            common::user_service(users.path()).await,
+        ),
         ("APP_NATS__URL", format!("nats://127.0.0.1:{}", free_port())),
     ];
     let mut service = ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await;

@@ -18,14 +18,25 @@ pub struct BuildFailed(pub String);
 
 /// Builds `target` and returns its executable.
 pub fn build(target: &Target, release: bool, printer: Printer) -> anyhow::Result<PathBuf> {
+    let mut executables = build_all(std::slice::from_ref(target), release, printer)?;
+    Ok(executables.remove(0))
+}
+
+/// Builds `targets` (of one workspace) in one cargo run and returns their executables, in order.
+pub fn build_all(
+    targets: &[Target],
+    release: bool,
+    printer: Printer,
+) -> anyhow::Result<Vec<PathBuf>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&target.dir)
-        .args(["build", "--message-format=json-render-diagnostics"])
-        .args(["--package", &target.package, "--bin", &target.bin])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .current_dir(&targets.first().context("something to build")?.dir)
+        .args(["build", "--message-format=json-render-diagnostics"]);
+    for target in targets {
+        command.args(["--package", &target.package, "--bin", &target.bin]);
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     if release {
         command.arg("--release");
     }
@@ -51,15 +62,20 @@ pub fn build(target: &Target, release: bool, printer: Printer) -> anyhow::Result
     progress.set_prefix("Building");
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
 
-    let mut executable = None;
+    let mut executables: Vec<Option<PathBuf>> = vec![None; targets.len()];
     let stdout = child.stdout.take().context("cargo's output")?;
     for message in Message::parse_stream(std::io::BufReader::new(stdout)) {
         match message.context("reading cargo's messages")? {
             Message::CompilerArtifact(artifact) => {
                 progress.inc(1);
                 progress.set_message(artifact.target.name.clone());
-                if artifact.target.name == target.bin && artifact.executable.is_some() {
-                    executable = artifact.executable.map(PathBuf::from);
+                let built = targets.iter().position(|t| {
+                    t.bin == artifact.target.name
+                        && artifact.manifest_path.parent().map(|dir| dir.as_std_path())
+                            == Some(t.dir.as_path())
+                });
+                if let (Some(i), Some(executable)) = (built, &artifact.executable) {
+                    executables[i] = Some(PathBuf::from(executable));
                 }
             }
             Message::BuildFinished(_) => progress.set_message("done"),
@@ -68,8 +84,21 @@ pub fn build(target: &Target, release: bool, printer: Printer) -> anyhow::Result
     }
     progress.finish_and_clear();
     let status = child.wait().context("waiting for cargo")?;
+    let names = || {
+        targets
+            .iter()
+            .map(|t| t.bin.as_str())
+            .collect::<Vec<_>>()
+            .join("`, `")
+    };
     if !status.success() {
-        return Err(BuildFailed(target.bin.clone()).into());
+        return Err(BuildFailed(names()).into());
     }
-    executable.with_context(|| format!("cargo built no executable named `{}`", target.bin))
+    targets
+        .iter()
+        .zip(executables)
+        .map(|(target, executable)| {
+            executable.with_context(|| format!("cargo built no executable named `{}`", target.bin))
+        })
+        .collect()
 }

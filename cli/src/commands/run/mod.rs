@@ -5,6 +5,7 @@
 mod build;
 mod process;
 mod target;
+mod together;
 mod watch;
 
 use std::path::PathBuf;
@@ -19,13 +20,37 @@ pub struct Options {
     pub cwd: PathBuf,
     pub release: bool,
     pub args: Vec<String>,
-    pub selection: Selection,
+    /// `-p` as given: none (the package the folder is in), one, or several to run together.
+    pub packages: Vec<String>,
+    pub bin: Option<String>,
     pub watch: bool,
     pub asking: Asking,
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
-    let target = target::select(&options.cwd, &options.selection, options.asking)?;
+    if options.packages.len() > 1 {
+        anyhow::ensure!(
+            !options.watch && options.bin.is_none(),
+            "`--watch` and `--bin` take one service\nhint: run the others in another terminal, or drop the flag"
+        );
+        let targets = options
+            .packages
+            .iter()
+            .map(|package| {
+                let selection = Selection {
+                    package: Some(package.clone()),
+                    bin: None,
+                };
+                target::select(&options.cwd, &selection, options.asking)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return together::run(&targets, options, printer);
+    }
+    let selection = Selection {
+        package: options.packages.first().cloned(),
+        bin: options.bin.clone(),
+    };
+    let target = target::select(&options.cwd, &selection, options.asking)?;
     if options.watch {
         return watch::run(&target, options, printer);
     }
@@ -38,7 +63,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     // SIGINT, SIGTERM and SIGHUP sent to micro reach the service, which drains and exits while
     // micro waits for its exit code.
     #[cfg(unix)]
-    let forwarding = process::forward_signals(service.pid())?;
+    let forwarding = process::forward_signals(vec![service.pid()])?;
     let status = service.wait()?;
     #[cfg(unix)]
     forwarding.close();

@@ -2,10 +2,16 @@
 //! grace period, then SIGKILL), its exit code passed on.
 
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+
+/// The signal that asks a service to drain and exit.
+#[cfg(unix)]
+pub const SIGTERM: i32 = libc::SIGTERM;
+#[cfg(not(unix))]
+pub const SIGTERM: i32 = 15;
 
 pub struct Service {
     child: Child,
@@ -19,6 +25,23 @@ impl Service {
             .spawn()
             .with_context(|| format!("starting `{}`", executable.display()))?;
         Ok(Service { child })
+    }
+
+    /// Like [`Service::start`], with stdout and stderr piped to micro ([`Service::take_output`]).
+    pub fn start_piped(executable: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Service> {
+        let child = Command::new(executable)
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting `{}`", executable.display()))?;
+        Ok(Service { child })
+    }
+
+    /// The service's piped stdout and stderr, once.
+    pub fn take_output(&mut self) -> (Option<ChildStdout>, Option<ChildStderr>) {
+        (self.child.stdout.take(), self.child.stderr.take())
     }
 
     pub fn pid(&self) -> u32 {
@@ -85,15 +108,17 @@ pub fn exit_code(status: ExitStatus) -> ExitCode {
     }
 }
 
-/// Relays SIGINT, SIGTERM and SIGHUP to `pid` until the returned handle is closed.
+/// Relays SIGINT, SIGTERM and SIGHUP to every one of `pids` until the returned handle is closed.
 #[cfg(unix)]
-pub fn forward_signals(pid: u32) -> anyhow::Result<signal_hook::iterator::Handle> {
+pub fn forward_signals(pids: Vec<u32>) -> anyhow::Result<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let handle = signals.handle();
     std::thread::spawn(move || {
         for signal in signals.forever() {
-            send(pid, signal);
+            for &pid in &pids {
+                send(pid, signal);
+            }
         }
     });
     Ok(handle)

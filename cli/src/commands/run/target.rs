@@ -8,7 +8,7 @@ use cargo_metadata::{MetadataCommand, TargetKind};
 
 use crate::commands::new::choices::Asking;
 
-/// What `-p` and `--bin` asked for.
+/// What one `-p` and `--bin` asked for.
 #[derive(Debug, Default, Clone)]
 pub struct Selection {
     pub package: Option<String>,

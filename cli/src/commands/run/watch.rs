@@ -117,7 +117,7 @@ pub fn run(target: &Target, options: &Options, printer: Printer) -> anyhow::Resu
             Ok(executable) => {
                 if let Some(mut old) = service.take() {
                     printer.status("Restarting", format!("`{}`", target.bin));
-                    old.stop(libc_sigterm(), GRACE);
+                    old.stop(process::SIGTERM, GRACE);
                 }
                 service = Some(Service::start(&executable, &target.dir, &options.args)?);
             }
@@ -196,16 +196,6 @@ fn is_source(root: &Path, path: &Path) -> bool {
         || path.file_name().is_some_and(|name| name == "Cargo.toml")
         || (relative.starts_with("configs")
             && matches!(extension, "yaml" | "yml" | "toml" | "json"))
-}
-
-#[cfg(unix)]
-fn libc_sigterm() -> i32 {
-    libc::SIGTERM
-}
-
-#[cfg(not(unix))]
-fn libc_sigterm() -> i32 {
-    15
 }
 
 /// Sends SIGINT, SIGTERM and SIGHUP to micro as events, so the service is stopped first.

@@ -181,6 +181,11 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Whether a registry holds a record for this registration (only etcd does).
+    pub fn holds_record(&self) -> bool {
+        self.keeper.is_some()
+    }
+
     /// Takes the record out of the registry (so callers stop choosing this instance) and stops
     /// keeping it alive. Bounded: a registry that does not answer is left to expire the record.
     pub async fn deregister(self) {

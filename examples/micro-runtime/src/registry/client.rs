@@ -18,8 +18,13 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::codegen::http;
-use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
+use tower::ServiceExt as _;
+use tower::balance::p2c::Balance;
+use tower::buffer::Buffer;
+use tower::discover::Change as DiscoverChange;
+use tower::load::{CompleteOnResponse, PendingRequests};
+use tower::util::BoxCloneSyncService;
 
 use super::{Registry, ServiceInstance, backoff_from};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
@@ -42,23 +47,76 @@ pub fn discovered_name(target: &str) -> Option<&str> {
         .filter(|name| !name.is_empty())
 }
 
-/// A gRPC channel to `target`. For `discovery:///name`, tonic's balanced channel (tower's
-/// power-of-two-choices balancer over live connections, by in-flight requests) fed by the
-/// registry's watch of `name`'s `grpc://` endpoints; for a URL (`http://host:9000`), a channel to
-/// it. Both connect lazily: building one never waits for a peer.
-pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel> {
+/// The transport of gRPC clients made here: one channel to a URL, or a balancer over the
+/// instances of a discovered service; both clone cheaply and share their connections.
+pub type GrpcChannel = BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
+/// Why a call through a [`GrpcChannel`] got no answer (no connection, the balancer gone). A named
+/// type rather than a boxed error, so futures that hold one stay `Send` as the compiler can see.
+#[derive(Debug)]
+pub struct TransportError(tower::BoxError);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A gRPC channel to `target`. For `discovery:///name`, tower's power-of-two-choices balancer
+/// (by requests in flight) over a connection to each of `name`'s `grpc://` endpoints, fed by the
+/// registry's watch, where an instance whose connection fails sits out for a while; for a URL
+/// (`http://host:9000`), a channel to it. Both connect lazily: building one never waits for a
+/// peer.
+pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<GrpcChannel> {
+    Ok(channel_and_instances(registry, target)?.0)
+}
+
+/// [`grpc_channel`], and for `discovery:///name` the instances it currently spreads over.
+fn channel_and_instances(
+    registry: &Registry,
+    target: &str,
+) -> anyhow::Result<(GrpcChannel, Option<LiveInstances>)> {
     let Some(name) = discovered_name(target) else {
         let endpoint = Endpoint::from_shared(target.to_owned())
             .with_context(|| format!("`{target}` is neither a URL nor `discovery:///name`"))?;
-        return Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy());
+        let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
+        let channel = channel.map_err(|err| TransportError(err.into()));
+        return Ok((BoxCloneSyncService::new(channel), None));
     };
     if matches!(registry, Registry::None) {
         anyhow::bail!(
             "`{target}` needs a registry, and `registry.kind` is `none`\nhint: set `registry.kind` (etcd, static or dns), or call the service by URL"
         );
     }
-    let (channel, changes) = Channel::balance_channel::<String>(64);
+    let (changes, discovered) = tokio::sync::mpsc::channel(64);
+    let discovered = Box::pin(futures_util::stream::unfold(
+        discovered,
+        |mut discovered| async move {
+            // A registry that says no more (a static list) leaves the instances as they are.
+            let Some(change) = discovered.recv().await else {
+                return std::future::pending().await;
+            };
+            Some((Ok::<_, std::convert::Infallible>(change), discovered))
+        },
+    ));
+    let balancer = Buffer::new(Balance::new(discovered), 1024);
+    let live = LiveInstances {
+        name: name.to_owned(),
+        health: Arc::new(Mutex::new(BTreeMap::new())),
+        since: Instant::now(),
+    };
     let mut instances = registry.watch(name);
+    let health = Arc::clone(&live.health);
     let name = name.to_owned();
     tokio::spawn(async move {
         // Instance id → the `host:port` its connection goes to.
@@ -69,20 +127,26 @@ pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel
                 .iter()
                 .filter_map(|i| Some((i.id.clone(), i.endpoint("grpc")?.to_owned())))
                 .collect();
-            let gone = current
+            let mut updates = Vec::new();
+            for (id, _) in current
                 .iter()
-                .filter(|(id, addr)| next.get(*id) != Some(*addr));
-            let mut updates: Vec<Change<String, Endpoint>> =
-                gone.map(|(id, _)| Change::Remove(id.clone())).collect();
+                .filter(|(id, addr)| next.get(*id) != Some(*addr))
+            {
+                lock(&health).remove(id);
+                updates.push(DiscoverChange::Remove(id.clone()));
+            }
             for (id, addr) in next
                 .iter()
                 .filter(|(id, addr)| current.get(*id) != Some(*addr))
             {
                 match Endpoint::from_shared(format!("http://{addr}")) {
-                    Ok(endpoint) => updates.push(Change::Insert(
-                        id.clone(),
-                        endpoint.connect_timeout(CONNECT_TIMEOUT),
-                    )),
+                    Ok(endpoint) => {
+                        let instance =
+                            Instance::new(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy());
+                        lock(&health).insert(id.clone(), Arc::clone(&instance.health));
+                        let loaded = PendingRequests::new(instance, CompleteOnResponse::default());
+                        updates.push(DiscoverChange::Insert(id.clone(), loaded));
+                    }
                     Err(err) => {
                         tracing::warn!(service = %name, %addr, %err, "skipping an instance with a bad endpoint")
                     }
@@ -90,7 +154,7 @@ pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel
             }
             for update in updates {
                 if changes.send(update).await.is_err() {
-                    return; // every clone of the channel is gone
+                    return; // the balancer is gone
                 }
             }
             current = next;
@@ -99,7 +163,132 @@ pub fn grpc_channel(registry: &Registry, target: &str) -> anyhow::Result<Channel
             }
         }
     });
-    Ok(channel)
+    let balancer = balancer.map_err(TransportError);
+    Ok((BoxCloneSyncService::new(balancer), Some(live)))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long an instance whose connection failed sits out first, and at most while it keeps
+/// failing (a dead instance's record stays until its lease expires).
+const EJECTION: Duration = Duration::from_secs(1);
+const MAX_EJECTION: Duration = Duration::from_secs(10);
+
+/// Whether an instance may be chosen: transport failures in a row, and until when it sits out.
+#[derive(Debug, Default)]
+struct Health {
+    failures: u32,
+    ejected_until: Option<Instant>,
+}
+
+impl Health {
+    fn ejected(&self) -> bool {
+        self.ejected_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
+
+/// One instance's connection in a discovered balancer. A transport failure (refused, reset)
+/// makes it not ready for a while, so the balancer leaves it out: balancing by requests in
+/// flight, an instance that fails at once would otherwise look the least loaded and win.
+/// Errors the callee answers (a gRPC status) are not transport failures.
+struct Instance {
+    channel: Channel,
+    health: Arc<Mutex<Health>>,
+    sitting_out: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Instance {
+    fn new(channel: Channel) -> Self {
+        Instance {
+            channel,
+            health: Arc::default(),
+            sitting_out: None,
+        }
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Instance {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = ResponseFuture<tonic::transport::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let until = lock(&self.health).ejected_until;
+        if let Some(until) = until.filter(|until| Instant::now() < *until) {
+            let sleep = self
+                .sitting_out
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            if sleep.deadline() != until {
+                sleep.as_mut().reset(until);
+            }
+            std::task::ready!(sleep.as_mut().poll(cx));
+        }
+        self.sitting_out = None;
+        self.channel.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let call = self.channel.call(request);
+        let health = Arc::clone(&self.health);
+        Box::pin(async move {
+            let result = call.await;
+            let mut health = lock(&health);
+            match &result {
+                Ok(_) => *health = Health::default(),
+                Err(_) => {
+                    let sit_out = backoff_from(EJECTION, health.failures, MAX_EJECTION);
+                    health.failures += 1;
+                    health.ejected_until = Some(Instant::now() + sit_out);
+                }
+            }
+            result
+        })
+    }
+}
+
+/// The instances a discovered channel spreads over, and their health. With none to call, a
+/// call could only wait for one until its deadline; it is refused at once instead.
+#[derive(Debug, Clone)]
+struct LiveInstances {
+    name: String,
+    health: Arc<Mutex<BTreeMap<String, Arc<Mutex<Health>>>>>,
+    since: Instant,
+}
+
+/// How long after a discovered channel is made an empty instance list may still mean that the
+/// registry has not answered yet, rather than that there is nobody to call.
+const FIRST_ANSWER_GRACE: Duration = Duration::from_secs(1);
+
+impl LiveInstances {
+    /// A typed `503 NO_INSTANCE` when no instance is registered, or every one is sitting out
+    /// after failing.
+    fn none_left(&self) -> Option<Error> {
+        let health = lock(&self.health);
+        if health.is_empty() {
+            return (self.since.elapsed() >= FIRST_ANSWER_GRACE).then(|| {
+                Error::new(
+                    503,
+                    "NO_INSTANCE",
+                    format!("no instance of `{}` is registered", self.name),
+                )
+            });
+        }
+        health.values().all(|h| lock(h).ejected()).then(|| {
+            Error::new(
+                503,
+                "NO_INSTANCE",
+                format!(
+                    "every instance of `{}` failed its last call; trying again shortly",
+                    self.name
+                ),
+            )
+        })
+    }
 }
 
 /// The target of a typed HTTP client: for `discovery:///name`, each request goes to the less
@@ -250,12 +439,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A gRPC channel to `target` ([`grpc_channel`]) behind the client governance every call
 /// should have: a deadline ([`DEFAULT_TIMEOUT`]), and kratos' circuit breaker, so a failing
 /// callee is shed locally with a typed `503 CIRCUITBREAKER` instead of being called.
-pub fn governed_channel(registry: &Registry, target: &str) -> anyhow::Result<Governed<Channel>> {
-    Ok(Governed::new(
-        grpc_channel(registry, target)?,
-        DEFAULT_TIMEOUT,
-        BreakerConfig::default(),
-    ))
+pub fn governed_channel(
+    registry: &Registry,
+    target: &str,
+) -> anyhow::Result<Governed<GrpcChannel>> {
+    let (channel, live) = channel_and_instances(registry, target)?;
+    let mut governed = Governed::new(channel, DEFAULT_TIMEOUT, BreakerConfig::default());
+    governed.live = live;
+    Ok(governed)
 }
 
 /// A gRPC service (a channel) with a deadline per call and a [`Breaker`]; what generated tonic
@@ -266,6 +457,7 @@ pub struct Governed<S> {
     inner: S,
     timeout: Duration,
     breaker: Arc<Breaker>,
+    live: Option<LiveInstances>,
 }
 
 impl<S> Governed<S> {
@@ -274,6 +466,7 @@ impl<S> Governed<S> {
             inner,
             timeout,
             breaker: Arc::new(Breaker::new(breaker)),
+            live: None,
         }
     }
 }
@@ -309,6 +502,13 @@ where
         };
         if let Err(refused) = self.breaker.allow() {
             return Box::pin(std::future::ready(Ok(answer(refused))));
+        }
+        if let Some(nobody) = self.live.as_ref().and_then(LiveInstances::none_left) {
+            // Held against the callee like any failed call, so the breaker sees the outage.
+            self.breaker.record(false);
+            let operation = request.uri().path().to_owned();
+            metrics::record_client("grpc", operation, 503, Duration::ZERO);
+            return Box::pin(std::future::ready(Ok(answer(nobody))));
         }
         if let Ok(value) = http::HeaderValue::from_str(&grpc_timeout_text(timeout)) {
             request.headers_mut().insert("grpc-timeout", value);

@@ -73,7 +73,12 @@ async fn user_service(folder: &std::path::Path) -> String {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", grpc.local_addr().unwrap());
-    tokio::spawn(user_service::serve(http, grpc, config, std::future::pending()));
+    tokio::spawn(user_service::serve(
+        http,
+        grpc,
+        config,
+        std::future::pending(),
+    ));
     url
 }
 

@@ -5,6 +5,6 @@ mod order;
 
 pub use order::{
     Caller, DEFAULT_PAGE_SIZE, Item, MAX_PAGE_SIZE, NewOrder, ORDERS_CANCELLED, ORDERS_CREATED,
-    Order, OrderError, OrderFilter, OrderRepo, OrderUsecase, Placed, UserDirectory, Role, Status,
-    StoreUnreachable,
+    Order, OrderError, OrderFilter, OrderRepo, OrderUsecase, Placed, Role, Status,
+    StoreUnreachable, UserDirectory,
 };

@@ -5,8 +5,7 @@
 
 use micro_runtime::errors::Error;
 use micro_runtime::registry::Registry;
-use micro_runtime::registry::client::{Governed, governed_channel};
-use tonic::transport::Channel;
+use micro_runtime::registry::client::{Governed, GrpcChannel, governed_channel};
 
 use crate::api::user::v1::user_service_client::UserServiceClient;
 use crate::api::user::v1::{GetUserRequest, is_user_not_found};
@@ -14,7 +13,7 @@ use crate::biz::{OrderError, UserDirectory};
 
 #[derive(Debug, Clone)]
 pub struct UserClient {
-    client: UserServiceClient<Governed<Channel>>,
+    client: UserServiceClient<Governed<GrpcChannel>>,
 }
 
 impl UserClient {
