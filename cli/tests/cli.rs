@@ -681,6 +681,20 @@ fn new_inside_a_workspace_adds_exactly_one_member_line() {
     // Cargo reads both manifests as one workspace.
     assert!(cargo_metadata(&root.join("services/orders")).contains("\"name\":\"orders\""));
 
+    // Its image builds from the workspace root, where the shared runtime and lock file are.
+    let dockerfile = std::fs::read_to_string(root.join("services/orders/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("RUN cargo build --release --locked -p orders")
+            && dockerfile.contains("COPY services/orders/configs /app/configs"),
+        "{dockerfile}"
+    );
+    let compose = std::fs::read_to_string(root.join("services/orders/compose.yaml")).unwrap();
+    assert!(
+        compose.contains("context: ../..")
+            && compose.contains("dockerfile: services/orders/Dockerfile"),
+        "{compose}"
+    );
+
     // A second service lands under the first; `--no-workspace` leaves the workspace alone.
     let output = micro(
         &root.join("services"),
@@ -866,6 +880,77 @@ fn run_picks_a_service_of_a_workspace() {
         transcript(&output, root)
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("beta in beta"));
+}
+
+/// `micro run -p a -p b` runs both from their folders, each output line behind its name; when
+/// one exits, the other is stopped, and the first one's exit code is micro's.
+#[test]
+fn run_runs_several_services_together() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"sleeper\", \"quitter\"]\nresolver = \"3\"\n",
+    )
+    .unwrap();
+    let programs = [
+        (
+            "sleeper",
+            "println!(\"sleeping\");\n    std::thread::sleep(std::time::Duration::from_secs(120));",
+        ),
+        (
+            "quitter",
+            "std::thread::sleep(std::time::Duration::from_millis(500));\n    eprintln!(\"bye from {}\", std::env::current_dir().unwrap().display());\n    std::process::exit(3);",
+        ),
+    ];
+    for (name, body) in programs {
+        std::fs::create_dir_all(root.join(name).join("src")).unwrap();
+        std::fs::write(
+            root.join(name).join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(name).join("src/main.rs"),
+            format!("fn main() {{\n    {body}\n}}\n"),
+        )
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["run", "-p", "sleeper", "-p", "quitter"])
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        transcript(&output, root)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("sleeper | sleeping\n"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "quitter | bye from {}",
+            root.join("quitter").display()
+        )),
+        "{stderr}"
+    );
+    // The sleeper was stopped, not waited for.
+    assert!(started.elapsed() < std::time::Duration::from_secs(100));
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["run", "-p", "sleeper", "-p", "quitter", "--watch"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("take one service"));
 }
 
 /// Every shell gets a completion script naming the commands; bash's parses.

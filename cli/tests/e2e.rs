@@ -216,21 +216,37 @@ fn service_options_build_and_pass_their_tests() {
 /// on SQLite and once on the real PostgreSQL.
 #[test]
 fn the_order_service_example_passes_its_tests() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order-service");
-    succeeded(&micro(&example, &["proto", "client", "--check"]), &example);
-    // The example runs the runtime a new service gets, unedited: no drifted copy.
-    succeeded(&micro(&example, &["upgrade", "--check"]), &example);
-    cargo(&example, &["fmt", "--check"]);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let example = examples.join("order-service");
+    for service in ["order-service", "user-service"] {
+        let service = examples.join(service);
+        succeeded(&micro(&service, &["proto", "client", "--check"]), &service);
+        // The examples run the runtime a new service gets, unedited: no drifted copy.
+        succeeded(&micro(&service, &["upgrade", "--check"]), &service);
+    }
+    cargo(&examples, &["fmt", "--all", "--check"]);
     cargo(
-        &example,
+        &examples,
         &[
             "clippy",
             "--quiet",
             "--locked",
+            "--workspace",
             "--all-targets",
             "--",
             "-D",
             "warnings",
+        ],
+    );
+    cargo(
+        &examples,
+        &[
+            "test",
+            "--quiet",
+            "--locked",
+            "-p",
+            "user-service",
+            "--tests",
         ],
     );
     let (nats, redis) = (nats_url(), redis_url());

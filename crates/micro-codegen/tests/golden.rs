@@ -56,6 +56,7 @@ fn the_echo_contract_generates_as_pinned() {
 fn the_tricky_contracts_generate_as_pinned_with_proto_field_names() {
     let options = Options {
         proto_field_names: true,
+        ..Options::default()
     };
     let output = generated(
         &fixtures().join("tricky"),
