@@ -273,8 +273,25 @@ fn the_order_service_example_passes_its_tests() {
 
     // `micro call` against the example, started as its tests left it built: a typed error for a
     // missing order over both transports, and an order created over gRPC read back over HTTP.
-    let (http, grpc) = (free_port(), free_port());
+    // Creates ask the user service, started beside it.
     let data = tempfile::tempdir().unwrap();
+    let users_grpc = free_port();
+    let mut users = Command::new(shared_target_dir().join("debug/user-service"))
+        .current_dir(examples.join("user-service"))
+        .env(
+            "APP_SERVER__HTTP__ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{users_grpc}"))
+        .env(
+            "APP_DATABASE__URL",
+            format!("sqlite://{}", data.path().join("users.db").display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (http, grpc) = (free_port(), free_port());
     let mut service = Command::new(shared_target_dir().join("debug/order-service"))
         .current_dir(&example)
         .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
@@ -283,6 +300,10 @@ fn the_order_service_example_passes_its_tests() {
             "APP_DATABASE__URL",
             format!("sqlite://{}", data.path().join("orders.db").display()),
         )
+        .env(
+            "APP_USERS__TARGET",
+            format!("http://127.0.0.1:{users_grpc}"),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -290,10 +311,11 @@ fn the_order_service_example_passes_its_tests() {
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", http)).is_err()
         || TcpStream::connect(("127.0.0.1", grpc)).is_err()
+        || TcpStream::connect(("127.0.0.1", users_grpc)).is_err()
     {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the example never listened"
+            "the examples never listened"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -356,8 +378,10 @@ fn the_order_service_example_passes_its_tests() {
     );
     let id = replies[1]["orderId"].as_str().unwrap();
     assert!(replies[2].to_string().contains(id), "{stdout}");
-    service.kill().unwrap();
-    service.wait().unwrap();
+    for process in [&mut service, &mut users] {
+        process.kill().unwrap();
+        process.wait().unwrap();
+    }
 }
 
 /// A contract set written to break generators (every field shape and well-known type, every HTTP
