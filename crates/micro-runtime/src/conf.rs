@@ -129,12 +129,37 @@ pub enum LogFormat {
 }
 
 /// OpenTelemetry traces.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tracing {
     /// An OpenTelemetry collector's OTLP/gRPC endpoint (`http://localhost:4317`); spans are
     /// exported there when set, and not at all when not.
     pub otlp_endpoint: Option<String>,
+    /// The share of traces this service starts that are kept, from 0 to 1 (the key kratos' guide
+    /// uses). A request that arrives inside a trace follows its caller's choice, so a trace is
+    /// kept or dropped whole across services.
+    #[serde(deserialize_with = "ratio")]
+    pub sample_ratio: f64,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Tracing {
+            otlp_endpoint: None,
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+fn ratio<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} is not a ratio from 0 to 1 (1 keeps every trace)"
+        )))
+    }
 }
 
 /// Where the service registers itself and finds the services it calls (`registry:`).
@@ -267,6 +292,30 @@ mod tests {
         assert_eq!(joined.registry.kind, RegistryKind::Etcd);
         assert_eq!(joined.registry.etcd.namespace, "/microservices");
         assert_eq!(joined.registry.etcd.ttl, Duration::from_secs(15));
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct WithTracing {
+        #[serde(default)]
+        tracing: Tracing,
+    }
+
+    #[test]
+    fn the_sample_ratio_keeps_every_trace_unless_told_and_is_a_ratio() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let load_tracing = |yaml: &str| {
+            std::fs::write(&path, yaml).unwrap();
+            load::<WithTracing>(&path)
+        };
+        assert_eq!(load_tracing("{}").unwrap().tracing.sample_ratio, 1.0);
+        let quarter = load_tracing("tracing: {sample_ratio: 0.25}").unwrap();
+        assert_eq!(quarter.tracing.sample_ratio, 0.25);
+        let err = format!(
+            "{:#}",
+            load_tracing("tracing: {sample_ratio: 1.5}").unwrap_err()
+        );
+        assert!(err.contains("sample_ratio") && err.contains("1.5"), "{err}");
     }
 
     #[test]

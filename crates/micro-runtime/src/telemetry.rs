@@ -10,8 +10,8 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::runtime::Tokio;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -47,7 +47,7 @@ pub fn init(
         }
     };
     let traces = match &tracing.otlp_endpoint {
-        Some(endpoint) => Some(tracer_provider(service, endpoint)?),
+        Some(endpoint) => Some(tracer_provider(service, endpoint, tracing.sample_ratio)?),
         None => None,
     };
     let export = traces
@@ -62,7 +62,11 @@ pub fn init(
     Ok(Telemetry { traces })
 }
 
-fn tracer_provider(service: &'static str, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+fn tracer_provider(
+    service: &'static str,
+    endpoint: &str,
+    sample_ratio: f64,
+) -> anyhow::Result<SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
@@ -72,7 +76,10 @@ fn tracer_provider(service: &'static str, endpoint: &str) -> anyhow::Result<SdkT
     // runtime for tonic to run on.
     let batches = BatchSpanProcessor::builder(exporter, Tokio).build();
     let resource = Resource::builder().with_service_name(service).build();
+    // New traces are kept at the configured ratio; a request inside a trace follows its parent.
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(sample_ratio)));
     Ok(SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_span_processor(batches)
         .with_resource(resource)
         .build())

@@ -1,6 +1,8 @@
 //! Traces reach an OpenTelemetry collector: here a real OTLP/gRPC trace service on a free port.
 //! A test binary of its own, because it installs the process-wide logger.
 
+mod common;
+
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -41,9 +43,14 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_collector() {
             .serve_with_incoming(TcpIncoming::from(collector)),
     );
 
-    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
-    config.tracing.otlp_endpoint = Some(endpoint);
-    let telemetry = telemetry::init(env!("CARGO_PKG_NAME"), &config.log, &config.tracing).unwrap();
+    let config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
+    let mut tracing = config.tracing.clone();
+    tracing.otlp_endpoint = Some(endpoint);
+    let telemetry = telemetry::init(env!("CARGO_PKG_NAME"), &config.log, &tracing).unwrap();
+    // The user service creates ask, in this process: its spans go to the same collector.
+    let fixture = common::fixture().await;
+    let mut config = fixture.config.clone();
+    config.tracing = tracing;
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -62,29 +69,48 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_collector() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A create, in another trace: the user check it makes continues that trace in the user service.
+    let create_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = reqwest::Client::new()
+        .post(format!("http://{http_addr}/api/v1/orders"))
+        .header("content-type", "application/json")
+        .header(
+            "traceparent",
+            format!("00-{create_trace}-b7ad6b7169203331-01"),
+        )
+        .body(serde_json::to_string(&common::iphone_request_for("user_123")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
     telemetry.shutdown().await;
 
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let (resource, span) = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let export = received.recv().await.expect("the collector runs");
-            for spans in export.resource_spans {
-                let found = spans
-                    .scope_spans
-                    .iter()
-                    .flat_map(|scope| &scope.spans)
-                    .find(|span| hex(&span.trace_id) == trace_id)
-                    .cloned();
-                if let Some(span) = found {
-                    return (spans.resource.unwrap_or_default(), span);
+    let mut spans = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(export) = received.recv().await {
+            for resource_spans in export.resource_spans {
+                let resource = resource_spans.resource.unwrap_or_default();
+                for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                    spans.push((resource.clone(), span));
                 }
+            }
+            let traces: Vec<String> = spans.iter().map(|(_, s)| hex(&s.trace_id)).collect();
+            if traces.iter().any(|t| t == trace_id)
+                && traces.iter().filter(|t| *t == create_trace).count() >= 2
+            {
+                return;
             }
         }
     })
-    .await
-    .expect("the request's span within 10 s");
+    .await;
+    let (resource, span) = spans
+        .iter()
+        .find(|(_, span)| hex(&span.trace_id) == trace_id)
+        .cloned()
+        .expect("the request's span within 10 s");
     assert_eq!(span.name, "request");
     assert_eq!(hex(&span.parent_span_id), caller_span);
     let service_name = resource
@@ -95,5 +121,40 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_collector() {
     assert_eq!(
         service_name,
         Some(Value::StringValue(env!("CARGO_PKG_NAME").into()))
+    );
+
+    // The create's trace holds both services' request spans: the order service's, and the user
+    // service's below it (its parent is a span of the create's trace, not a root).
+    let path_of = |span: &opentelemetry_proto::tonic::trace::v1::Span| {
+        span.attributes
+            .iter()
+            .find(|attribute| attribute.key == "path")
+            .and_then(
+                |attribute| match attribute.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(path) => Some(path.clone()),
+                    _ => None,
+                },
+            )
+            .unwrap_or_default()
+    };
+    let create: Vec<_> = spans
+        .iter()
+        .map(|(_, span)| span)
+        .filter(|span| hex(&span.trace_id) == create_trace)
+        .collect();
+    let order = create
+        .iter()
+        .find(|span| path_of(span) == "/api/v1/orders")
+        .unwrap_or_else(|| panic!("no create span in {create:?}"));
+    let user = create
+        .iter()
+        .find(|span| path_of(span) == "/user.v1.UserService/GetUser")
+        .unwrap_or_else(|| panic!("no GetUser span in the create's trace: {create:?}"));
+    assert_eq!(hex(&order.parent_span_id), "b7ad6b7169203331");
+    assert!(
+        create
+            .iter()
+            .any(|span| span.span_id == user.parent_span_id),
+        "the user service's span hangs off the create's trace"
     );
 }
