@@ -458,6 +458,16 @@ pub struct Governed<S> {
     timeout: Duration,
     breaker: Arc<Breaker>,
     live: Option<LiveInstances>,
+    retries: Option<Arc<SafeRetries>>,
+}
+
+/// Which calls may be sent again, and the budget that bounds how many are.
+#[derive(Debug)]
+struct SafeRetries {
+    /// `/package.Service/Method` of every method the contracts mark `NO_SIDE_EFFECTS` or
+    /// `IDEMPOTENT`.
+    paths: std::collections::HashSet<String>,
+    budget: tower::retry::budget::TpsBudget,
 }
 
 impl<S> Governed<S> {
@@ -467,16 +477,52 @@ impl<S> Governed<S> {
             timeout,
             breaker: Arc::new(Breaker::new(breaker)),
             live: None,
+            retries: None,
         }
+    }
+
+    /// Sends a call again, to another instance, when its instance could not be reached (no
+    /// connection, or `UNAVAILABLE` before any answer) — only for methods `contracts` mark
+    /// `option idempotency_level = NO_SIDE_EFFECTS` (or `IDEMPOTENT`), which a second attempt
+    /// cannot duplicate; at most three attempts, 10–20 ms apart and then 20–40 ms, within the
+    /// deadline, and within a budget (retries add at most 20 % to the calls of the last 10 s) so
+    /// that they cannot multiply an outage.
+    pub fn with_safe_retries(mut self, contracts: &crate::Contracts) -> Result<Self, Error> {
+        let pool = contracts.pool()?;
+        let paths = pool
+            .services()
+            .flat_map(|service| service.methods().collect::<Vec<_>>())
+            .filter(|method| {
+                // google.protobuf.MethodOptions.idempotency_level: 1 NO_SIDE_EFFECTS, 2 IDEMPOTENT.
+                matches!(
+                    method
+                        .options()
+                        .get_field_by_name("idempotency_level")
+                        .as_deref(),
+                    Some(prost_reflect::Value::EnumNumber(1 | 2))
+                )
+            })
+            .map(|method| format!("/{}/{}", method.parent_service().full_name(), method.name()))
+            .collect();
+        self.retries = Some(Arc::new(SafeRetries {
+            paths,
+            budget: tower::retry::budget::TpsBudget::new(Duration::from_secs(10), 10, 0.2),
+        }));
+        Ok(self)
     }
 }
 
 type ResponseFuture<E> =
     Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, E>> + Send + 'static>>;
 
-impl<S, B> tower::Service<http::Request<B>> for Governed<S>
+type GrpcRequest = http::Request<tonic::body::Body>;
+
+impl<S> tower::Service<GrpcRequest> for Governed<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: tower::Service<GrpcRequest, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {
@@ -488,7 +534,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: GrpcRequest) -> Self::Future {
         let served = RequestContext::current();
         // Never more than the caller set on the call.
         let own = request
@@ -517,7 +563,26 @@ where
         let breaker = Arc::clone(&self.breaker);
         let operation = request.uri().path().to_owned();
         let started = Instant::now();
-        let call = tokio::time::timeout(timeout, self.inner.call(request));
+        let safe = self
+            .retries
+            .as_ref()
+            .filter(|retries| retries.paths.contains(&operation))
+            .map(Arc::clone);
+        let call: ResponseFuture<S::Error> = match safe {
+            None => Box::pin(self.inner.call(request)),
+            Some(retries) => {
+                // The ready clone takes this call; the next `poll_ready` readies the original.
+                let fresh = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, fresh);
+                Box::pin(call_with_retries(
+                    ready,
+                    request,
+                    retries,
+                    self.live.clone(),
+                ))
+            }
+        };
+        let call = tokio::time::timeout(timeout, call);
         Box::pin(async move {
             let result = match call.await {
                 Ok(result) => result,
@@ -543,6 +608,69 @@ where
             metrics::record_client("grpc", operation, http_code(code), started.elapsed());
             result
         })
+    }
+}
+
+/// `request` through `inner` (already ready), and again, after a pause, while its instance
+/// could not be reached and `retries` allow. The body of a unary call is small: it is read once
+/// and sent as it is each time.
+async fn call_with_retries<S>(
+    mut inner: S,
+    request: GrpcRequest,
+    retries: Arc<SafeRetries>,
+    live: Option<LiveInstances>,
+) -> Result<http::Response<tonic::body::Body>, S::Error>
+where
+    S: tower::Service<GrpcRequest, Response = http::Response<tonic::body::Body>> + Clone,
+{
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    use tower::retry::budget::Budget as _;
+
+    retries.budget.deposit();
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
+        // The message could not be read (a failed encoding); tonic reports it on a fresh body.
+        let request = http::Request::from_parts(parts, tonic::body::Body::empty());
+        return inner.call(request).await;
+    };
+    let attempt = |parts: &http::request::Parts| {
+        let mut request = http::Request::new(tonic::body::Body::new(http_body_util::Full::new(
+            body.clone(),
+        )));
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = parts.uri.clone();
+        *request.version_mut() = parts.version;
+        *request.headers_mut() = parts.headers.clone();
+        request
+    };
+    let mut result = inner.call(attempt(&parts)).await;
+    let mut failed = 1;
+    // Not when every instance is sitting out: the retry could only wait for one.
+    let someone_left = || live.as_ref().is_none_or(|live| live.none_left().is_none());
+    while unreached(&result) && failed < MAX_ATTEMPTS && someone_left() && retries.budget.withdraw()
+    {
+        tokio::time::sleep(backoff_from(
+            Duration::from_millis(20),
+            failed - 1,
+            Duration::from_secs(1),
+        ))
+        .await;
+        result = match inner.ready().await {
+            Ok(ready) => ready.call(attempt(&parts)).await,
+            Err(err) => Err(err),
+        };
+        failed += 1;
+    }
+    result
+}
+
+/// Whether a call failed before its instance could answer it: no connection, or `UNAVAILABLE`
+/// as the only answer (a server refusing new calls while it stops).
+fn unreached<E>(result: &Result<http::Response<tonic::body::Body>, E>) -> bool {
+    match result {
+        Err(_) => true,
+        Ok(response) => grpc_code_in_headers(response.headers()) == tonic::Code::Unavailable,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The user service, asked over gRPC whether an order's user exists. The channel is micro's
 //! governed one: instances found through the registry (`discovery:///user-service`) and chosen
 //! per call by the power of two choices, the caller's remaining deadline carried on, kratos'
-//! circuit breaker in front, and `client_requests_*` metrics.
+//! circuit breaker in front, safe retries, and `client_requests_*` metrics.
 
 use micro_runtime::errors::Error;
 use micro_runtime::registry::Registry;
@@ -20,8 +20,12 @@ impl UserClient {
     /// A client for the user service at `target`; connects lazily, so the order service starts
     /// (and serves everything but creates) while no user service is up.
     pub fn new(registry: &Registry, target: &str) -> anyhow::Result<Self> {
+        // GetUser is marked `NO_SIDE_EFFECTS` in the user service's contract: a call that could
+        // not reach its instance goes to another one.
+        let channel =
+            governed_channel(registry, target)?.with_safe_retries(&crate::api::CONTRACTS)?;
         Ok(UserClient {
-            client: UserServiceClient::new(governed_channel(registry, target)?),
+            client: UserServiceClient::new(channel),
         })
     }
 }
