@@ -54,6 +54,38 @@ async fn the_examples_find_each_other_through_etcd_and_ride_out_faults() {
     );
     assert!((0.3..=0.7).contains(&share), "a {on_a}, b {on_b}");
 
+    // `micro call discovery:///…` finds an instance through the registry the project's
+    // configuration names, over gRPC and HTTP.
+    for transport in [&[][..], &["--http"][..]] {
+        let output = fleet.micro_call(
+            "etcd",
+            &[
+                transport,
+                &[
+                    "discovery:///user-service",
+                    "user.v1.UserService/GetUser",
+                    r#"{"user_id": "user_123"}"#,
+                ],
+            ]
+            .concat(),
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("Demo user"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let output = fleet.micro_call(
+        "none",
+        &["discovery:///user-service", "user.v1.UserService/GetUser"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("sets no registry"),
+        "{stderr}"
+    );
+
     // SIGTERM: the instance leaves the registry before it stops accepting, so no call fails.
     let mut outcome = load(
         &http,
@@ -253,6 +285,18 @@ impl Fleet {
             .spawn()
             .unwrap();
         Process { child, http }
+    }
+
+    /// `micro call ARGS` from the order service's folder, with `registry.kind` set to `kind`.
+    fn micro_call(&self, kind: &str, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_micro"))
+            .arg("call")
+            .args(args)
+            .current_dir(self.examples.join("order-service"))
+            .env("APP_REGISTRY__KIND", kind)
+            .env("APP_REGISTRY__ETCD__ENDPOINTS", &self.etcd)
+            .output()
+            .unwrap()
     }
 
     /// Waits until etcd holds `count` user-service records.

@@ -3,7 +3,8 @@
 //! ([`validate`]), and, with the default `server` feature, the lifecycle of its servers ([`app`]),
 //! the configuration sections micro owns ([`conf`]), the middleware both transports share ([`middleware`]), Prometheus [`metrics`],
 //! logs and traces ([`telemetry`]), and the registry services find each other through
-//! ([`registry`]). Code that `micro proto client` generates calls into it.
+//! ([`registry`]; with the `discovery` feature alone, only the configuration and the registry).
+//! Code that `micro proto client` generates calls into it.
 //!
 //! A service carries a copy of this crate, vendored by `micro new` and refreshed by
 //! `micro upgrade`, and depends on it by path: micro is not on crates.io, and a service must
@@ -17,7 +18,7 @@ pub mod validate;
 pub mod app;
 #[cfg(feature = "server")]
 pub mod breaker;
-#[cfg(feature = "server")]
+#[cfg(feature = "discovery")]
 pub mod conf;
 #[cfg(feature = "server")]
 pub mod context;
@@ -25,7 +26,7 @@ pub mod context;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
-#[cfg(feature = "server")]
+#[cfg(feature = "discovery")]
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod telemetry;

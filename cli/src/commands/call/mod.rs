@@ -7,16 +7,22 @@
 mod grpc;
 mod http;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use micro_runtime::conf;
+use micro_runtime::registry::{DISCOVERY_SCHEME, Registry, discovered_name};
 
 use crate::output::Printer;
+use crate::project::Project;
 
+#[derive(Clone)]
 pub struct Options {
     pub cwd: PathBuf,
-    /// `host:port` or a URL; the default port is the scaffold's for the transport.
+    /// `host:port`, a URL, or `discovery:///name` (resolved through the project's registry); the
+    /// default port is the scaffold's for the transport.
     pub address: Option<String>,
     /// `package.Service/Method`.
     pub method: MethodName,
@@ -104,6 +110,19 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
+        let resolved;
+        let options = match options.address.as_deref().and_then(discovered_name) {
+            Some(name) => {
+                let address = discover(&options.cwd, name, options.http).await?;
+                printer.detail("Resolved", format!("{DISCOVERY_SCHEME}{name} to {address}"));
+                resolved = Options {
+                    address: Some(address),
+                    ..options.clone()
+                };
+                &resolved
+            }
+            None => options,
+        };
         match options.http {
             true => http::call(options, printer).await,
             false => grpc::call(options, printer).await,
@@ -126,6 +145,55 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
             );
             ExitCode::FAILURE
         }
+    })
+}
+
+/// How long `micro call discovery:///name` waits for the registry to list an instance.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// The `host:port` of one instance of `name` with an endpoint for the transport (`grpc://` or
+/// `http://`), found through the registry the project's configuration names (its
+/// `configs/config.yaml`, with the `APP_…` overrides the service itself would apply).
+async fn discover(cwd: &Path, name: &str, http: bool) -> anyhow::Result<String> {
+    #[derive(serde::Deserialize)]
+    struct WithRegistry {
+        #[serde(default)]
+        registry: conf::Registry,
+    }
+    let project = Project::find(cwd)?;
+    let file = project.root.join("configs/config.yaml");
+    let config: WithRegistry = conf::load(&file)?;
+    let kind = format!("{:?}", config.registry.kind).to_lowercase();
+    let registry = Registry::new(&config.registry)
+        .with_context(|| format!("the registry `{}` names", file.display()))?;
+    anyhow::ensure!(
+        !matches!(registry, Registry::None),
+        "`{}` sets no registry (`registry.kind: none`), so `{DISCOVERY_SCHEME}{name}` cannot be resolved\nhint: set `registry.kind` there (or APP_REGISTRY__KIND=etcd), or call an address",
+        file.display()
+    );
+    let scheme = if http { "http" } else { "grpc" };
+    let mut instances = registry.watch(name);
+    let waited = tokio::time::timeout(DISCOVERY_WAIT, async {
+        loop {
+            let endpoints: Vec<String> = instances
+                .borrow_and_update()
+                .iter()
+                .filter_map(|instance| instance.endpoint(scheme).map(str::to_owned))
+                .collect();
+            // Any one will do for a single call; the first keeps repeated calls on one instance.
+            if let Some(endpoint) = endpoints.into_iter().next() {
+                return Some(endpoint);
+            }
+            instances.changed().await.ok()?;
+        }
+    })
+    .await;
+    waited.ok().flatten().with_context(|| {
+        format!(
+            "the {kind} registry lists no instance of `{name}` with a `{scheme}://` endpoint (waited {}s)\nhint: is `{name}` running and registered? `registry:` in `{}` says where to look",
+            DISCOVERY_WAIT.as_secs(),
+            file.display()
+        )
     })
 }
 

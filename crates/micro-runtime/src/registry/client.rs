@@ -25,26 +25,15 @@ use tower::discover::Change as DiscoverChange;
 use tower::load::{CompleteOnResponse, PendingRequests};
 use tower::util::BoxCloneSyncService;
 
-use super::{Registry, ServiceInstance, backoff_from};
+use super::{Registry, ServiceInstance, backoff_from, discovered_name};
 use crate::breaker::{Breaker, BreakerConfig, is_unhealthy};
 use crate::context::{RequestContext, grpc_timeout_text, parse_grpc_timeout};
 use crate::errors::{Error, grpc_code_in_headers, http_code};
 use crate::gateway;
 use crate::metrics;
 
-/// The scheme of targets resolved through the registry, as kratos spells it.
-pub const DISCOVERY_SCHEME: &str = "discovery:///";
-
 /// How long connecting to one instance may take before the call fails over.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The service name of a `discovery:///name` target; none for a plain URL.
-pub fn discovered_name(target: &str) -> Option<&str> {
-    target
-        .strip_prefix(DISCOVERY_SCHEME)
-        .map(|name| name.trim_end_matches('/'))
-        .filter(|name| !name.is_empty())
-}
 
 /// The transport of gRPC clients made here: one channel to a URL, or a balancer over the
 /// instances of a discovered service; both clone cheaply and share their connections.

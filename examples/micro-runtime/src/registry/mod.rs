@@ -9,6 +9,7 @@
 //! Discovery keeps the last instances it knew when the registry cannot be reached, so a service
 //! keeps calling its peers through a registry outage.
 
+#[cfg(feature = "server")]
 pub mod client;
 pub mod etcd;
 
@@ -106,6 +107,17 @@ fn url_host(host: &str) -> String {
     } else {
         host.to_owned()
     }
+}
+
+/// The scheme of targets resolved through the registry, as kratos spells it.
+pub const DISCOVERY_SCHEME: &str = "discovery:///";
+
+/// The service name of a `discovery:///name` target; none for a plain URL.
+pub fn discovered_name(target: &str) -> Option<&str> {
+    target
+        .strip_prefix(DISCOVERY_SCHEME)
+        .map(|name| name.trim_end_matches('/'))
+        .filter(|name| !name.is_empty())
 }
 
 /// The registry a service is configured with.
