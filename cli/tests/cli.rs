@@ -987,24 +987,42 @@ fn completions_generate_for_each_shell() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-/// The order-service example's manifests (written for PostgreSQL, NATS and Redis) validate too;
-/// the example's own tests check its ConfigMap loads.
+/// The examples' manifests (the order service's written for PostgreSQL, NATS and Redis, both
+/// registering in etcd) validate too, and their compose file parses; the examples' own tests
+/// check their ConfigMaps load.
 #[test]
 fn the_examples_kubernetes_manifests_validate() {
     let validator = python_tool("kubernetes-validate==1.37.0", "kubernetes-validate");
-    let folder =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order-service/deploy/kubernetes");
-    let output = std::process::Command::new(&validator)
-        .arg("--strict")
-        .args(
-            ["configmap", "deployment", "service"].map(|name| folder.join(format!("{name}.yaml"))),
-        )
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for service in ["order-service", "user-service"] {
+        let folder = examples.join(service).join("deploy/kubernetes");
+        let output = std::process::Command::new(&validator)
+            .arg("--strict")
+            .args(
+                ["configmap", "deployment", "service"]
+                    .map(|name| folder.join(format!("{name}.yaml"))),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{service}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // PyYAML comes with the validator.
+    let output = std::process::Command::new(validator.with_file_name("python"))
+        .args([
+            "-c",
+            "import sys, yaml\nservices = yaml.safe_load(open(sys.argv[1]))['services']\nassert {'order-service', 'user-service', 'etcd'} <= set(services), services",
+        ])
+        .arg(examples.join("compose.yaml"))
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
+        "{}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
