@@ -1028,9 +1028,9 @@ pub struct Pick {
     pub timeout: Option<std::time::Duration>,
     /// Headers the request carries on (trace context, metadata).
     pub headers: reqwest::header::HeaderMap,
-    /// Told the outcome (the HTTP status answered, or `503` when there was no answer) once the
-    /// request is over.
-    pub done: Box<dyn FnOnce(u16) + Send>,
+    /// Told the outcome once the request is over: the HTTP status answered (`503` when there
+    /// was no answer), and whether the instance was reached at all.
+    pub done: Box<dyn FnOnce(u16, bool) + Send>,
 }
 
 /// Calls one binding over HTTP: the request is split into path, query string and body as the
@@ -1057,14 +1057,15 @@ pub async fn send<Req: prost::Message, Rep: prost::Message + Default>(
             done,
         } = balancer.pick(binding.operation, &tried)?;
         let result = send_to(http, &base_url, timeout, headers, binding, request).await;
-        done(match &result {
-            Ok(_) => 200,
-            Err(err) => err.code,
-        });
-        // Only a call that never reached a service is sent again, and only when a second one
-        // cannot have a second effect.
         let unreached =
             matches!(&result, Err(err) if err.code == 503 && err.reason == "UNAVAILABLE");
+        let code = match &result {
+            Ok(_) => 200,
+            Err(err) => err.code,
+        };
+        done(code, !unreached);
+        // Only a call that never reached a service is sent again, and only when a second one
+        // cannot have a second effect.
         if !(unreached && binding.safe_to_retry) {
             return result;
         }

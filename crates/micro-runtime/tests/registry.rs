@@ -416,7 +416,7 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     for _ in 0..20 {
         assert_ne!(pick(&balancer).base_url, held.base_url);
     }
-    (held.done)(200);
+    (held.done)(200, true);
     // Idle, both are chosen.
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..100 {
@@ -645,12 +645,12 @@ async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
     };
     assert!(pick.timeout.unwrap() <= Duration::from_millis(250));
     assert_eq!(pick.headers["x-md-global-tenant"], "acme");
-    (pick.done)(200);
+    (pick.done)(200, true);
 
     // A callee answering 503 is shed once the breaker has seen enough of it.
     for _ in 0..150 {
         if let Ok(pick) = balancer.pick(operation, &[]) {
-            (pick.done)(503);
+            (pick.done)(503, true);
         }
     }
     let refused = (0..100)
@@ -718,8 +718,11 @@ async fn a_safe_http_call_goes_to_another_instance_when_one_cannot_be_reached() 
         let reply: Result<(), _> = gateway::send(&http, &target, binding(true), &()).await;
         reply.expect("retried on the live instance");
     }
-    // A call that is not safe to repeat is not sent again: the unreachable instance's share fails
-    // with a typed 503.
+    // A call that is not safe to repeat is not sent again: the call that finds the instance
+    // unreachable fails with a typed 503, and the instance then sits out, so the next ones go
+    // to the live one (a fresh target, which has not met the unreachable instance yet).
+    let target =
+        micro_runtime::registry::client::http_target(&registry, "discovery:///pair").unwrap();
     let mut failed = 0;
     for _ in 0..40 {
         let reply: Result<(), _> = gateway::send(&http, &target, binding(false), &()).await;
@@ -728,5 +731,8 @@ async fn a_safe_http_call_goes_to_another_instance_when_one_cannot_be_reached() 
             failed += 1;
         }
     }
-    assert!(failed > 0, "no call went to the unreachable instance");
+    assert!(
+        (1..=3).contains(&failed),
+        "{failed} calls went to the unreachable instance"
+    );
 }

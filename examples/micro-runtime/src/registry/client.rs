@@ -179,6 +179,13 @@ impl Health {
         self.ejected_until
             .is_some_and(|until| Instant::now() < until)
     }
+
+    /// A call could not reach the instance: it sits out, longer each time in a row.
+    fn failed(&mut self) {
+        let sit_out = backoff_from(EJECTION, self.failures, MAX_EJECTION);
+        self.failures += 1;
+        self.ejected_until = Some(Instant::now() + sit_out);
+    }
 }
 
 /// One instance's connection in a discovered balancer. A transport failure (refused, reset)
@@ -229,11 +236,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Instance {
             let mut health = lock(&health);
             match &result {
                 Ok(_) => *health = Health::default(),
-                Err(_) => {
-                    let sit_out = backoff_from(EJECTION, health.failures, MAX_EJECTION);
-                    health.failures += 1;
-                    health.ejected_until = Some(Instant::now() + sit_out);
-                }
+                Err(_) => health.failed(),
             }
             result
         })
@@ -299,6 +302,7 @@ pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway:
         name: name.to_owned(),
         instances: registry.watch(name),
         loads: Mutex::new(HashMap::new()),
+        health: Arc::default(),
         breaker: Arc::new(Breaker::new(BreakerConfig::default())),
         timeout: DEFAULT_TIMEOUT,
         // Retries may add at most 20% to the calls made (10 a second always allowed), as
@@ -317,6 +321,10 @@ struct PowerOfTwo {
     instances: watch::Receiver<Vec<ServiceInstance>>,
     /// Requests in flight, by instance base URL.
     loads: Mutex<HashMap<String, Arc<AtomicUsize>>>,
+    /// Instances sitting out after a request could not reach them, by base URL (as gRPC
+    /// channels' instances do: balancing by requests in flight, one that fails at once would
+    /// otherwise look the least loaded and win).
+    health: Arc<Mutex<HashMap<String, Health>>>,
     breaker: Arc<Breaker>,
     timeout: Duration,
     retries: tower::retry::budget::TpsBudget,
@@ -344,6 +352,24 @@ impl PowerOfTwo {
             .collect();
         if urls.iter().any(|url| !avoid.contains(url)) {
             urls.retain(|url| !avoid.contains(url));
+        }
+        {
+            let mut health = lock(&self.health);
+            if health.len() > 2 * urls.len() + 8 {
+                health.retain(|url, _| urls.contains(url));
+            }
+            let sitting_out = |url: &String| health.get(url).is_some_and(Health::ejected);
+            if !urls.is_empty() && urls.iter().all(sitting_out) {
+                return Err(Error::new(
+                    503,
+                    "NO_INSTANCE",
+                    format!(
+                        "every instance of `{}` failed its last call; trying again shortly",
+                        self.name
+                    ),
+                ));
+            }
+            urls.retain(|url| !sitting_out(url));
         }
         let mut loads = self
             .loads
@@ -392,16 +418,24 @@ impl gateway::Balancer for PowerOfTwo {
         let mut headers = http::HeaderMap::new();
         carry(&mut headers, served.as_ref());
         let breaker = Arc::clone(&self.breaker);
+        let health = Arc::clone(&self.health);
         let operation = operation.to_owned();
         let started = Instant::now();
         Ok(gateway::Pick {
-            base_url,
+            base_url: base_url.clone(),
             timeout: Some(timeout),
             headers,
-            done: Box::new(move |code| {
+            done: Box::new(move |code, reached| {
                 drop(in_flight);
                 breaker.record(!matches!(code, 500 | 503 | 504));
                 metrics::record_client("http", operation, code, started.elapsed());
+                let mut health = lock(&health);
+                match reached {
+                    true => {
+                        health.remove(&base_url);
+                    }
+                    false => health.entry(base_url).or_default().failed(),
+                }
             }),
         })
     }
