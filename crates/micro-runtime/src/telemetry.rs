@@ -12,6 +12,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -99,6 +100,31 @@ impl Telemetry {
     }
 }
 
+/// How the gRPC server's trace layer tells failures apart: as HTTP counts only 5xx, a call fails
+/// only when the service is at fault (`UNKNOWN`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`,
+/// `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`). A caller's mistake (`NOT_FOUND`, `INVALID_ARGUMENT`,
+/// `UNAUTHENTICATED`…) is an answer, not an error of this service, and is not logged as one.
+/// Use it as `TraceLayer::new(telemetry::grpc_failures())`.
+pub fn grpc_failures() -> SharedClassifier<GrpcErrorsAsFailures> {
+    let answers = [
+        GrpcCode::Cancelled,
+        GrpcCode::InvalidArgument,
+        GrpcCode::NotFound,
+        GrpcCode::AlreadyExists,
+        GrpcCode::PermissionDenied,
+        GrpcCode::ResourceExhausted,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::Aborted,
+        GrpcCode::OutOfRange,
+        GrpcCode::Unauthenticated,
+    ];
+    let classifier = answers.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    );
+    SharedClassifier::new(classifier)
+}
+
 /// The span of one request, HTTP or gRPC: a child of the caller's trace when the request carries
 /// a `traceparent` header.
 pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
@@ -113,4 +139,44 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     // Only fails when no trace exporter is installed, and then there is no trace to join.
     let _ = span.set_parent(caller);
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_http::classify::{ClassifiedResponse, ClassifyResponse as _, MakeClassifier as _};
+
+    use super::*;
+
+    /// Whether the trace layer would count a trailers-only answer with `status` as a failure.
+    fn fails(status: tonic::Code) -> bool {
+        let request = axum::http::Request::new(());
+        let classifier = grpc_failures().make_classifier(&request);
+        let response = tonic::Status::new(status, "x").into_http::<()>();
+        match classifier.classify_response(&response) {
+            ClassifiedResponse::Ready(result) => result.is_err(),
+            ClassifiedResponse::RequiresEos(_) => {
+                panic!("a trailers-only answer is classified at once")
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_services_own_faults_are_failures() {
+        for answer in [
+            tonic::Code::NotFound,
+            tonic::Code::InvalidArgument,
+            tonic::Code::Unauthenticated,
+            tonic::Code::FailedPrecondition,
+        ] {
+            assert!(!fails(answer), "{answer:?}");
+        }
+        for fault in [
+            tonic::Code::Internal,
+            tonic::Code::Unavailable,
+            tonic::Code::Unknown,
+            tonic::Code::DeadlineExceeded,
+        ] {
+            assert!(fails(fault), "{fault:?}");
+        }
+    }
 }

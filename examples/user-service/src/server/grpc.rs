@@ -44,11 +44,13 @@ pub async fn serve(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(&descriptors)
         .build_v1alpha()?;
+    // A span per call; only the service's own faults are logged as failures.
+    let trace = TraceLayer::new(telemetry::grpc_failures()).make_span_with(telemetry::request_span);
     Server::builder()
         .timeout(config.timeout)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_grpc().make_span_with(telemetry::request_span))
+        .layer(trace)
         .layer(metrics::GrpcLayer)
         .layer(tonic::service::InterceptorLayer::new(
             middleware::grpc_rate_limit(middleware::rate_limiter(&config.rate_limit)),
