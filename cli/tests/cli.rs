@@ -176,6 +176,38 @@ fn proto_client_and_server_generate_the_fixture() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Kept"));
     assert_eq!(std::fs::read_to_string(&stub).unwrap(), "// mine\n");
+
+    // A service already named `…Service` keeps its name; its trait is imported as `…Api`.
+    let contract = hello.join("api/shop/v1/shop.proto");
+    std::fs::create_dir_all(contract.parent().unwrap()).unwrap();
+    std::fs::write(
+        &contract,
+        "syntax = \"proto3\";\npackage shop.v1;\nmessage Empty {}\nservice OrderService {\n  rpc Get(Empty) returns (Empty);\n}\n",
+    )
+    .unwrap();
+    let output = micro(
+        &hello,
+        &[
+            "proto",
+            "server",
+            "api/shop/v1/shop.proto",
+            "-t",
+            "src/service",
+            "-q",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let stub = std::fs::read_to_string(hello.join("src/service/order_service.rs")).unwrap();
+    assert!(
+        stub.contains("use crate::api::shop::v1::order_service_server::OrderService as OrderApi;")
+            && stub.contains("pub struct OrderService {}")
+            && stub.contains("impl OrderApi for OrderService {"),
+        "{stub}"
+    );
 }
 
 #[test]

@@ -12,8 +12,8 @@ use crate::names;
 pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
     let package_path = package_path(package)?;
     let server_module = format_ident!("{}_server", names::snake(&service.name));
-    let service_trait = format_ident!("{}", names::upper_camel(&service.name));
-    let implementor = format_ident!("{}Service", names::upper_camel(&service.name));
+    let camel = names::upper_camel(&service.name);
+    let service_trait = format_ident!("{camel}");
     let doc = format!(
         " Implements `{}`; tonic serves it over gRPC and the generated axum routes call it for HTTP.",
         service.full_name
@@ -32,6 +32,20 @@ pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
         .collect();
     local_types.sort();
     local_types.dedup();
+    // `Greeter` is implemented by `GreeterService`; a service already named `UserService` keeps
+    // its name and imports its trait as `UserApi` (no `UserServiceService`), unless a message
+    // of the package already takes one of those names.
+    let taken = |name: &str| local_types.iter().any(|ident| *ident == name);
+    let (implementor, trait_alias) = match camel.strip_suffix("Service") {
+        Some(stem) if !stem.is_empty() && !taken(&camel) && !taken(&format!("{stem}Api")) => {
+            (format_ident!("{camel}"), Some(format_ident!("{stem}Api")))
+        }
+        _ => (format_ident!("{camel}Service"), None),
+    };
+    let (trait_import, implemented) = match &trait_alias {
+        Some(alias) => (quote!(#service_trait as #alias), alias.clone()),
+        None => (quote!(#service_trait), service_trait.clone()),
+    };
     let needs_stream = service.methods.iter().any(|m| m.server_streaming);
     let stream_import = needs_stream.then(|| {
         quote!(
@@ -49,7 +63,7 @@ pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
         #streaming_import
         use tonic::{Request, Response, Status};
 
-        use #package_path::#server_module::#service_trait;
+        use #package_path::#server_module::#trait_import;
         use #package_path::{#(#local_types),*};
 
         #[doc = #doc]
@@ -63,7 +77,7 @@ pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
         }
 
         #[tonic::async_trait]
-        impl #service_trait for #implementor {
+        impl #implemented for #implementor {
             #(#methods)*
         }
     };
