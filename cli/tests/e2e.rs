@@ -5,14 +5,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
     ECHO_SERVER_ARGS, OPTION_COMBINATIONS, TRICKY_SERVER_ARGS, add_echo_contract,
-    add_tricky_contracts, fixtures, micro, new_service, python_tool, shared_target_dir, transcript,
+    add_tricky_contracts, fixtures, free_port, micro, new_service, python_tool, shared_target_dir,
+    transcript,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -721,14 +722,6 @@ fn toolchain_only_path(service: &Path) -> PathBuf {
     }
     assert!(!bin.join("protoc").exists());
     bin
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A plain HTTP/1.1 GET; returns the status code and body.

@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::shared_target_dir;
+use common::{cargo_in, free_port, shared_target_dir};
 
 const ORDER: &str = r#"{"user_id": "user_123", "items": [{"product_id": "prod_001", "product_name": "iPhone 15", "quantity": 1, "unit_price": 1}], "address": "Beijing"}"#;
 
@@ -210,19 +209,17 @@ fn plenty_of_stock(database: &Path) {
 
 /// Builds both examples' binaries into the shared target folder.
 fn build(examples: &Path) {
-    let output = Command::new(env!("CARGO"))
-        .args([
+    let output = cargo_in(
+        examples,
+        &[
             "build",
             "--locked",
             "-p",
             "order-service",
             "-p",
             "user-service",
-        ])
-        .current_dir(examples)
-        .env("CARGO_TARGET_DIR", shared_target_dir())
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -538,12 +535,4 @@ impl Drop for Etcd {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -230,6 +230,15 @@ pub fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e")
 }
 
+/// A port nothing listens on at the moment it is asked for.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs cargo with `args` in a project the tests assembled, in the shared target folder.
 pub fn cargo_in(project: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO"))

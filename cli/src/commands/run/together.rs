@@ -49,17 +49,15 @@ pub fn run(targets: &[Target], options: &Options, printer: Printer) -> anyhow::R
     let forwarding = process::forward_signals(services.iter().map(Service::pid).collect())?;
 
     let first = exits.recv().context("waiting for the services")?;
-    let mut codes = Vec::new();
     for (i, service) in services.iter_mut().enumerate() {
-        let status = match i == first {
-            true => service.wait()?,
-            false => service.stop(process::SIGTERM, GRACE),
-        };
-        codes.push(status);
+        if i != first {
+            service.stop(process::SIGTERM, GRACE);
+        }
     }
+    let status = services[first].wait()?;
     #[cfg(unix)]
     forwarding.close();
-    Ok(process::exit_code(codes[first]))
+    Ok(process::exit_code(status))
 }
 
 /// Copies `stream` to micro's stdout (or stderr) a line at a time, each behind `prefix`.

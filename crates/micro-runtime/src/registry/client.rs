@@ -370,10 +370,7 @@ impl PowerOfTwo {
             }
             urls.retain(|url| !sitting_out(url));
         }
-        let mut loads = self
-            .loads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loads = lock(&self.loads);
         if loads.len() > 2 * urls.len() + 8 {
             loads.retain(|url, _| urls.contains(url));
         }

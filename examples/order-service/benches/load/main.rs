@@ -21,6 +21,8 @@ use tonic::transport::Channel;
 mod bare;
 #[path = "../../tests/common/process.rs"]
 mod process;
+#[path = "../../tests/common/users.rs"]
+mod users;
 
 use process::ServiceProcess;
 
@@ -62,24 +64,6 @@ async fn start(database_url: &str, nats_url: &str, stream: &str, users: &str) ->
         ("APP_NATS__SUBJECT_PREFIX", stream.to_lowercase()),
     ];
     ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await
-}
-
-/// The real user service, which creates ask about their user, in this process on free ports;
-/// its gRPC URL.
-async fn user_service(folder: &std::path::Path) -> String {
-    let mut config =
-        user_service::conf::Config::load("../user-service/configs/config.yaml".as_ref()).unwrap();
-    config.database.url = format!("sqlite://{}", folder.join("users.db").display());
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", grpc.local_addr().unwrap());
-    tokio::spawn(user_service::serve(
-        http,
-        grpc,
-        config,
-        std::future::pending(),
-    ));
-    url
 }
 
 /// What one client saw: each request's latency, how many failed, and the first failure.
@@ -311,7 +295,7 @@ async fn main() {
         .unwrap_or_else(|_| format!("sqlite://{}", folder.path().join("bench.db").display()));
     let nats = std::env::var("BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let stream = format!("ORDERS_BENCH_{}", std::process::id());
-    let users = user_service(folder.path()).await;
+    let users = users::user_service(folder.path()).await;
     let mut service = start(&database, &nats, &stream, &users).await;
 
     // Enough stock for every create the run can make.

@@ -5,6 +5,9 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod process;
+pub mod users;
+
+pub use users::user_service;
 
 use order_service::api::order::v1::order_service_client::OrderServiceClient;
 use order_service::api::order::v1::{CreateOrderRequest, OrderItem};
@@ -36,24 +39,6 @@ pub async fn fixture() -> Fixture {
         users,
         _folder: folder,
     }
-}
-
-/// The real user service (its seeded `user_123` and `user_456`), on free ports of this process,
-/// with its database in `folder`, until the test's runtime ends; its gRPC URL.
-pub async fn user_service(folder: &std::path::Path) -> String {
-    let mut config =
-        user_service::conf::Config::load("../user-service/configs/config.yaml".as_ref()).unwrap();
-    config.database.url = format!("sqlite://{}", folder.join("users.db").display());
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", grpc.local_addr().unwrap());
-    tokio::spawn(user_service::serve(
-        http,
-        grpc,
-        config,
-        std::future::pending(),
-    ));
-    url
 }
 
 /// A new schema in the database at `server`, and a URL whose connections work in it.
