@@ -196,8 +196,13 @@ pub enum Auth {
     /// Every caller is served
     #[default]
     None,
-    /// JWT bearer tokens on both transports (HS256 shared secret)
+    /// Bearer JWTs (HS256 secret, RS256/ES256 public key or JWKS), roles from the contract
     Jwt,
+    /// API keys (stored hashed), roles from the contract
+    #[value(name = "apikey")]
+    ApiKey,
+    /// Bearer JWTs or API keys
+    Both,
 }
 
 #[derive(Debug, Args)]

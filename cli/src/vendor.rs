@@ -36,7 +36,9 @@ macro_rules! runtime_file {
 const SOURCES: &[(&str, &str)] = &[
     runtime_file!("Cargo.toml"),
     runtime_file!("src/lib.rs"),
+    runtime_file!("src/access.rs"),
     runtime_file!("src/app.rs"),
+    runtime_file!("src/auth.rs"),
     runtime_file!("src/breaker.rs"),
     runtime_file!("src/conf.rs"),
     runtime_file!("src/context.rs"),

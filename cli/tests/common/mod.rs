@@ -91,6 +91,7 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
     ("storage_postgres", &["--storage", "postgres"]),
     ("messaging_nats", &["--messaging", "nats"]),
     ("auth_jwt", &["--auth", "jwt"]),
+    ("auth_apikey", &["--auth", "apikey"]),
     ("transport_http", &["--transport", "http"]),
     ("transport_grpc", &["--transport", "grpc"]),
     (
@@ -101,7 +102,7 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
             "--messaging",
             "nats",
             "--auth",
-            "jwt",
+            "both",
             "--transport",
             "both",
             "--registry",

@@ -4,6 +4,7 @@
 //! disk and no terminal, so every output can be tested (and snapshotted) from a descriptor pool
 //! alone; micro's CLI decides what to write where.
 
+mod access;
 pub mod build_script;
 mod errors;
 mod http;
@@ -139,16 +140,21 @@ pub fn descriptors(
             pending.extend(file.dependencies());
         }
     }
-    // The pool lists every file after its imports, which is the order reflection wants.
-    let files = pool
-        .files()
-        .filter(|f| needed.contains(f.name()))
-        .map(|f| prost_types::FileDescriptorProto {
-            source_code_info: None,
-            ..f.file_descriptor_proto().clone()
-        })
-        .collect();
-    let set = prost_types::FileDescriptorSet { file: files }.encode_to_vec();
+    // The pool lists every file after its imports, which is the order reflection wants. Each
+    // file is encoded through prost-reflect, which keeps the options' extensions (prost's own
+    // types drop them, and the runtime reads `micro/auth.proto`'s), less its source positions.
+    let file_proto = prost_reflect::DescriptorPool::global()
+        .get_message_by_name("google.protobuf.FileDescriptorProto")
+        .context("prost-reflect's own descriptor.proto")?;
+    let mut set = Vec::new();
+    for file in pool.files().filter(|f| needed.contains(f.name())) {
+        let mut proto =
+            prost_reflect::DynamicMessage::decode(file_proto.clone(), file.encode_to_vec().as_slice())
+                .context("re-reading a compiled file descriptor (a micro bug)")?;
+        proto.clear_field_by_name("source_code_info");
+        // google.protobuf.FileDescriptorSet { repeated FileDescriptorProto file = 1; }
+        prost::encoding::bytes::encode(1, &proto.encode_to_vec(), &mut set);
+    }
     let encoded = base64::engine::general_purpose::STANDARD.encode(set);
     let lines = encoded
         .as_bytes()

@@ -59,6 +59,19 @@ pub struct Method {
     pub idempotent: bool,
     /// The HTTP bindings from `google.api.http`: the rule itself, then its additional bindings.
     pub bindings: Vec<HttpBinding>,
+    /// Who may call it, as `micro/auth.proto`'s options say.
+    pub access: Access,
+}
+
+/// Who may call a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// The contract says nothing: whatever the service's authentication asks.
+    Unstated,
+    /// `option (micro.auth.public) = true`: anyone, with no credential.
+    Public,
+    /// A caller with this role (a value of the package's roles enum, by its name) or a higher one.
+    MinRole(String),
 }
 
 /// A message type as seen from inside the module of the package that refers to it.

@@ -1,7 +1,7 @@
 //! Every naming rule micro applies, in one place: crate names a user types, and the Rust identifiers
 //! that prost and tonic derive from proto names (which our own generated code must match exactly).
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 /// Words Rust reserves, in any edition micro targets.
 const RUST_KEYWORDS: &[&str] = &[
@@ -83,6 +83,11 @@ pub fn snake(name: &str) -> String {
 /// A type name, as prost and tonic derive it from a proto name.
 pub fn upper_camel(name: &str) -> String {
     sanitize(&name.to_upper_camel_case())
+}
+
+/// The prefix protobuf style gives an enum's values, without its `_`: `CourseRole` → `COURSE_ROLE`.
+pub fn upper_snake(name: &str) -> String {
+    name.to_shouty_snake_case()
 }
 
 /// An enum variant as prost names it: the value in UpperCamelCase, without the enum's name when

@@ -14,9 +14,9 @@ use openapiv3::{
 };
 
 use super::model::{
-    Body, BoundField, Check, Enum, FieldLabel, FieldPath, FieldType, FieldValidation, HttpBinding,
-    Limit, Message, MessageField, Method, Package, Segment, Service, StringFormat, Subject,
-    ValueKind,
+    Access, Body, BoundField, Check, Enum, FieldLabel, FieldPath, FieldType, FieldValidation,
+    HttpBinding, Limit, Message, MessageField, Method, Package, Segment, Service, StringFormat,
+    Subject, ValueKind,
 };
 
 /// The OpenAPI version written; 3.0 is what most client generators and gateways read.
@@ -81,6 +81,12 @@ pub fn render(packages: &[Package], info: &Info, proto_field_names: bool) -> Ope
         }
     }
 
+    let restricted = packages
+        .iter()
+        .flat_map(|p| &p.services)
+        .flat_map(|s| &s.methods)
+        .any(|m| matches!(m.access, Access::MinRole(_)));
+
     // The contracts' types by name, then the error body every operation shares.
     let mut schemas: Vec<(String, SchemaOrRef)> = types.schemas(&used).into_iter().collect();
     schemas.push((
@@ -114,10 +120,49 @@ pub fn render(packages: &[Package], info: &Info, proto_field_names: bool) -> Ope
         },
         components: Some(Components {
             schemas: schemas.into_iter().collect(),
+            security_schemes: if restricted {
+                security_schemes().into_iter().collect()
+            } else {
+                Default::default()
+            },
             ..Components::default()
         }),
         ..OpenAPI::default()
     }
+}
+
+/// The credentials micro's authentication takes, either of which a restricted operation accepts.
+const BEARER_SCHEME: &str = "bearerAuth";
+const API_KEY_SCHEME: &str = "apiKeyAuth";
+
+fn credentials() -> Vec<openapiv3::SecurityRequirement> {
+    [BEARER_SCHEME, API_KEY_SCHEME]
+        .into_iter()
+        .map(|scheme| [(scheme.to_owned(), Vec::new())].into_iter().collect())
+        .collect()
+}
+
+fn security_schemes() -> [(String, ReferenceOr<openapiv3::SecurityScheme>); 2] {
+    let bearer = openapiv3::SecurityScheme::HTTP {
+        scheme: "bearer".into(),
+        bearer_format: Some("JWT".into()),
+        description: Some(
+            "A JWT whose roles claim names the caller's roles (values of the contract's roles \
+             enum)."
+                .into(),
+        ),
+        extensions: Default::default(),
+    };
+    let api_key = openapiv3::SecurityScheme::APIKey {
+        location: openapiv3::APIKeyLocation::Header,
+        name: "X-API-Key".into(),
+        description: Some("An API key issued with the service's roles.".into()),
+        extensions: Default::default(),
+    };
+    [
+        (BEARER_SCHEME.to_owned(), ReferenceOr::Item(bearer)),
+        (API_KEY_SCHEME.to_owned(), ReferenceOr::Item(api_key)),
+    ]
 }
 
 /// One segment of a binding's OpenAPI path. A variable bound to one segment is a parameter named
@@ -392,12 +437,24 @@ impl<'a> Types<'a> {
             content: content("application/json", schema_ref(ERROR_SCHEMA)),
             ..Response::default()
         };
+        let (security, description) = match &method.access {
+            Access::Unstated => (None, description),
+            Access::Public => (Some(Vec::new()), description),
+            Access::MinRole(role) => (
+                Some(credentials()),
+                join_text(
+                    &description,
+                    &format!("Needs the role `{role}` or a higher one."),
+                ),
+            ),
+        };
         Operation {
             tags: vec![tag.to_owned()],
             summary: text(&summary),
             description: text(&description),
             operation_id: Some(operation_id),
             parameters,
+            security,
             request_body,
             responses: Responses {
                 default: Some(ReferenceOr::Item(error)),

@@ -12,6 +12,7 @@ use super::model::{
     Body, BoundField, Enum, ErrorEnum, ErrorValue, FieldLabel, FieldPath, FieldType, HttpBinding,
     Message, MessageField, Method, Package, PathTemplate, Segment, Service, TypeRef, ValueKind,
 };
+use crate::model::Access;
 use crate::names;
 
 /// A contract that compiles but cannot be turned into code, worded for a person.
@@ -60,6 +61,7 @@ pub fn packages(
     for name in packages {
         let mut services = Vec::new();
         let mut warnings = Vec::new();
+        let mut access = super::access::rules(pool, name)?;
         for service in pool.services().filter(|s| s.package_name() == name) {
             let file = service.parent_file().name().to_owned();
             let trait_name = names::upper_camel(service.name());
@@ -99,8 +101,11 @@ pub fn packages(
                         message,
                     )
                 };
-                let (built, skipped) =
+                let (mut built, skipped) =
                     build_method(name, &method, rules.as_ref(), &validating).map_err(at)?;
+                if let Some(rule) = access.remove(method.full_name()) {
+                    built.access = rule;
+                }
                 warnings.extend(skipped.into_iter().map(at));
                 methods.push(built);
             }
@@ -282,6 +287,7 @@ fn build_method(
         server_streaming: method.is_server_streaming(),
         idempotent: is_idempotent(method),
         bindings,
+        access: Access::Unstated,
     };
     Ok((built, skipped))
 }

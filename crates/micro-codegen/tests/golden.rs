@@ -96,3 +96,53 @@ fn a_contract_error_is_an_error_not_a_panic() {
     assert_eq!(err.file, "bad/v1/bad.proto");
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+/// Access rules that could not be enforced stop generation, naming the line and the fix.
+#[test]
+fn access_rules_that_cannot_hold_are_refused_with_their_line() {
+    let cases = [
+        (
+            "option (micro.auth.min_role) = \"ROOT\";",
+            "",
+            "`ROOT` is not a role of `bad.v1.Role`; it has ROLE_READER, ROLE_WRITER",
+        ),
+        (
+            "option (micro.auth.min_role) = \"writer\"; option (micro.auth.public) = true;",
+            "",
+            "cannot be `public` and have a `min_role`",
+        ),
+        (
+            "",
+            "enum Other { option (micro.auth.roles) = true; OTHER_UNSPECIFIED = 0; OTHER_A = 1; }",
+            "already has a roles enum, `bad.v1.Role`",
+        ),
+    ];
+    for (method_options, more, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let contract = dir.path().join("bad/v1/bad.proto");
+        fs_err::create_dir_all(contract.parent().unwrap()).unwrap();
+        fs_err::write(
+            &contract,
+            format!(
+                "syntax = \"proto3\";\npackage bad.v1;\nimport \"micro/auth.proto\";\n\
+                 enum Role {{ option (micro.auth.roles) = true; ROLE_UNSPECIFIED = 0; \
+                 ROLE_READER = 1; ROLE_WRITER = 2; }}\n{more}\n\
+                 message Req {{}}\nmessage Rep {{}}\n\
+                 service Bad {{\n  rpc Get(Req) returns (Rep) {{ {method_options} }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let compiled = protos::compile(&[contract], &[dir.path().to_owned()]).unwrap();
+        let packages = BTreeSet::from(["bad.v1".to_owned()]);
+        let info = openapi::Info {
+            title: "bad".into(),
+            version: "0.1.0".into(),
+        };
+        let err = generate(&compiled.pool, &packages, &Options::default(), &info)
+            .unwrap_err()
+            .downcast::<micro_codegen::ContractError>()
+            .expect("a typed contract error");
+        assert!(err.to_string().contains(expected), "{err}");
+        assert!(err.position.starts_with(':'), "no line in {err}");
+    }
+}

@@ -127,11 +127,18 @@ impl Roles {
     }
 }
 
-/// `CourseRole` → `COURSE_ROLE`, as protobuf style prefixes enum values.
+/// `CourseRole` → `COURSE_ROLE`, `HTTPRole` → `HTTP_ROLE`: the prefix protobuf style gives an
+/// enum's values (as micro's generator computes it).
 fn upper_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = i > 0
+            && c.is_ascii_uppercase()
+            && (chars[i - 1].is_ascii_lowercase()
+                || chars[i - 1].is_ascii_digit()
+                || chars.get(i + 1).is_some_and(char::is_ascii_lowercase));
+        if starts_word && !out.ends_with('_') {
             out.push('_');
         }
         out.push(c.to_ascii_uppercase());
@@ -298,6 +305,14 @@ mod tests {
             credential: Credential::ApiKey { name: "k".into() },
         });
         extensions
+    }
+
+    #[test]
+    fn enum_prefixes_are_what_protobuf_style_writes() {
+        assert_eq!(upper_snake("Role"), "ROLE");
+        assert_eq!(upper_snake("CourseRole"), "COURSE_ROLE");
+        assert_eq!(upper_snake("HTTPRole"), "HTTP_ROLE");
+        assert_eq!(upper_snake("Role_Kind"), "ROLE_KIND");
     }
 
     #[test]

@@ -17,11 +17,22 @@ pub struct Service {
     child: Child,
 }
 
+/// What tells a service it runs on a developer's machine, where the `dev-only-…` credentials its
+/// configuration ships with are accepted; one already set (to run as in production) is kept.
+const ENVIRONMENT: (&str, &str) = ("MICRO_ENV", "development");
+
+fn command(executable: &Path, dir: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(executable);
+    command.args(args).current_dir(dir);
+    if std::env::var_os(ENVIRONMENT.0).is_none() {
+        command.env(ENVIRONMENT.0, ENVIRONMENT.1);
+    }
+    command
+}
+
 impl Service {
     pub fn start(executable: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Service> {
-        let child = Command::new(executable)
-            .args(args)
-            .current_dir(dir)
+        let child = command(executable, dir, args)
             .spawn()
             .with_context(|| format!("starting `{}`", executable.display()))?;
         Ok(Service { child })
@@ -29,9 +40,7 @@ impl Service {
 
     /// Like [`Service::start`], with stdout and stderr piped to micro ([`Service::take_output`]).
     pub fn start_piped(executable: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Service> {
-        let child = Command::new(executable)
-            .args(args)
-            .current_dir(dir)
+        let child = command(executable, dir, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
