@@ -148,9 +148,11 @@ pub fn descriptors(
         .context("prost-reflect's own descriptor.proto")?;
     let mut set = Vec::new();
     for file in pool.files().filter(|f| needed.contains(f.name())) {
-        let mut proto =
-            prost_reflect::DynamicMessage::decode(file_proto.clone(), file.encode_to_vec().as_slice())
-                .context("re-reading a compiled file descriptor (a micro bug)")?;
+        let mut proto = prost_reflect::DynamicMessage::decode(
+            file_proto.clone(),
+            file.encode_to_vec().as_slice(),
+        )
+        .context("re-reading a compiled file descriptor (a micro bug)")?;
         proto.clear_field_by_name("source_code_info");
         // google.protobuf.FileDescriptorSet { repeated FileDescriptorProto file = 1; }
         prost::encoding::bytes::encode(1, &proto.encode_to_vec(), &mut set);

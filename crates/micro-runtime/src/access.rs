@@ -26,6 +26,9 @@ pub struct Identity {
     pub roles: Vec<String>,
     /// What proved it.
     pub credential: Credential,
+    /// The service that passed the call on for the subject: the name of the API key presented
+    /// next to a forwarded token. `None` when the subject called directly.
+    pub via: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -35,6 +38,7 @@ impl std::fmt::Debug for Identity {
             .field("subject", &self.subject)
             .field("roles", &self.roles)
             .field("credential", &self.credential.kind())
+            .field("via", &self.via)
             .finish()
     }
 }
@@ -303,6 +307,7 @@ mod tests {
             subject: "u1".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             credential: Credential::ApiKey { name: "k".into() },
+            via: None,
         });
         extensions
     }

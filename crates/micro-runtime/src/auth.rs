@@ -98,27 +98,32 @@ impl Authenticator {
         Ok(Arc::new(Authenticator { tokens, api_keys }))
     }
 
-    /// The identity the credential in `headers` proves: none without a credential, the typed
-    /// `401` saying what is wrong with one that does not hold.
+    /// The identity the credentials in `headers` prove: none without a credential, the typed
+    /// `401` saying what is wrong with one that does not hold. A bearer token and an API key
+    /// together are a service calling for a user: the token's subject, [`Identity::via`] the
+    /// key's name; both must hold.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Identity>, Error> {
-        if let Some(value) = headers.get(AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or_else(|| unauthenticated("`authorization` must be `Bearer TOKEN`"))?;
-            let tokens = self
-                .tokens
-                .as_ref()
-                .ok_or_else(|| unauthenticated("this service accepts no bearer tokens"))?;
-            return tokens.verify(token).await.map(Some);
-        }
         let key = headers.get("x-api-key").or_else(|| headers.get("apikey"));
-        if let Some(key) = key {
-            return self.api_key(key.as_bytes()).map(Some);
-        }
-        Ok(None)
+        let key = match key {
+            Some(key) => Some(self.api_key(key.as_bytes())?),
+            None => None,
+        };
+        let Some(value) = headers.get(AUTHORIZATION) else {
+            return Ok(key);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| unauthenticated("`authorization` must be `Bearer TOKEN`"))?;
+        let tokens = self
+            .tokens
+            .as_ref()
+            .ok_or_else(|| unauthenticated("this service accepts no bearer tokens"))?;
+        let mut identity = tokens.verify(token).await?;
+        identity.via = key.map(|service| service.subject);
+        Ok(Some(identity))
     }
 
     fn api_key(&self, key: &[u8]) -> Result<Identity, Error> {
@@ -144,6 +149,7 @@ impl Authenticator {
             credential: Credential::ApiKey {
                 name: entry.name.clone(),
             },
+            via: None,
         })
     }
 }
@@ -260,6 +266,7 @@ impl Tokens {
             subject,
             roles,
             credential: Credential::Token { claims },
+            via: None,
         })
     }
 }
@@ -606,6 +613,47 @@ mod tests {
         assert_eq!(auth.authenticate(&HeaderMap::new()).await.unwrap(), None);
         // A bearer token where only keys are accepted is refused, not ignored.
         headers.insert(AUTHORIZATION, "Bearer x.y.z".parse().unwrap());
+        assert_eq!(auth.authenticate(&headers).await.unwrap_err().code, 401);
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_token_next_to_a_services_key_is_the_user_via_the_service() {
+        const SECRET: &str = "a-secret-of-at-least-thirty-two-bytes";
+        let config = conf::Auth {
+            jwt: Some(conf::Jwt {
+                secret: Some(SECRET.into()),
+                ..conf::Jwt::default()
+            }),
+            api_keys: vec![conf::ApiKey {
+                name: "order-service".into(),
+                sha256: hex(&Sha256::digest(b"order-service-key")),
+                roles: vec![],
+            }],
+        };
+        let auth = Authenticator::new(&config, false).await.unwrap();
+        let claims = serde_json::json!({"sub": "user_123", "exp": u32::MAX});
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers.insert("x-api-key", "order-service-key".parse().unwrap());
+        let identity = auth.authenticate(&headers).await.unwrap().unwrap();
+        assert_eq!(identity.subject, "user_123");
+        assert_eq!(identity.via.as_deref(), Some("order-service"));
+        // The service calling for itself.
+        headers.remove(AUTHORIZATION);
+        let identity = auth.authenticate(&headers).await.unwrap().unwrap();
+        assert_eq!(
+            (identity.subject.as_str(), identity.via),
+            ("order-service", None)
+        );
+        // A wrong key next to a good token is refused, not ignored.
+        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers.insert("x-api-key", "stolen-token-wrong-key".parse().unwrap());
         assert_eq!(auth.authenticate(&headers).await.unwrap_err().code, 401);
     }
 

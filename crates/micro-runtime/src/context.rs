@@ -1,7 +1,8 @@
 //! What a request being served hands on to the calls made while serving it: its deadline (an
-//! outbound call gets what is left of it, never more) and kratos' global metadata (`x-md-global-*`
-//! headers travel on every hop; `x-md-local-*` only one, so they are not handed on). The server
-//! middleware of both transports sets it; governed clients read it.
+//! outbound call gets what is left of it, never more), kratos' global metadata (`x-md-global-*`
+//! headers travel on every hop; `x-md-local-*` only one, so they are not handed on), and the
+//! caller's bearer token, for clients told to forward it. The server middleware of both
+//! transports sets it; governed clients read it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,6 +20,9 @@ pub struct RequestContext {
     pub deadline: Instant,
     /// The caller's `x-md-global-*` headers.
     pub global_metadata: Vec<(HeaderName, HeaderValue)>,
+    /// The caller's `authorization: Bearer …` header, passed on only by clients set to forward
+    /// it (an API key, the caller's own secret, never is).
+    pub bearer: Option<HeaderValue>,
 }
 
 tokio::task_local! {
@@ -38,9 +42,14 @@ impl RequestContext {
             .filter(|(name, _)| name.as_str().starts_with(GLOBAL_METADATA_PREFIX))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
+        let bearer = headers
+            .get(tonic::codegen::http::header::AUTHORIZATION)
+            .filter(|value| value.as_bytes().starts_with(b"Bearer "))
+            .cloned();
         RequestContext {
             deadline: Instant::now() + timeout,
             global_metadata,
+            bearer,
         }
     }
 

@@ -532,7 +532,7 @@ async fn a_dead_callee_is_shed_fast_and_calls_resume_when_it_returns() {
 #[tokio::test]
 async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_global_metadata() {
     use micro_runtime::context::{RequestContext, parse_grpc_timeout};
-    use micro_runtime::registry::client::governed_channel;
+    use micro_runtime::registry::client::{Credentials, governed_channel};
     use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
     use tonic::codegen::http::{HeaderMap, HeaderName, HeaderValue};
     use tonic_health::pb::HealthCheckRequest;
@@ -560,7 +560,12 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     let registry = static_registry("callee", vec![format!("grpc://{addr}")]);
-    let mut client = HealthClient::new(governed_channel(&registry, "discovery:///callee").unwrap());
+    // Calls made for the served request's user, by a service that presents its own key too.
+    let credentials = Credentials::new(true, Some("order-service-key")).unwrap();
+    let governed = governed_channel(&registry, "discovery:///callee")
+        .unwrap()
+        .with_credentials(credentials);
+    let mut client = HealthClient::new(governed);
 
     // Traces as a service's telemetry sets them up (no exporter needed to have ids).
     opentelemetry::global::set_text_map_propagator(
@@ -571,13 +576,14 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _installed = tracing::subscriber::set_default(subscriber);
 
-    // Serving a request with 300 ms left and a tenant in kratos' global metadata.
+    // Serving a request with 300 ms left, a tenant in kratos' global metadata, and a user's token.
     let served = RequestContext {
         deadline: tokio::time::Instant::now() + Duration::from_millis(300),
         global_metadata: vec![(
             HeaderName::from_static("x-md-global-tenant"),
             HeaderValue::from_static("acme"),
         )],
+        bearer: Some(HeaderValue::from_static("Bearer the-users-token")),
     };
     let span = tracing::info_span!("serving");
     let trace_id = span.context().span().span_context().trace_id();
@@ -600,6 +606,8 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
         "grpc-timeout {timeout:?}"
     );
     assert_eq!(headers["x-md-global-tenant"], "acme");
+    assert_eq!(headers["authorization"], "Bearer the-users-token");
+    assert_eq!(headers["x-api-key"], "order-service-key");
     let traceparent = headers["traceparent"].to_str().unwrap();
     assert!(
         traceparent.contains(&trace_id.to_string()),
@@ -638,6 +646,7 @@ async fn http_calls_carry_the_served_request_and_shed_a_failing_callee() {
             HeaderName::from_static("x-md-global-tenant"),
             HeaderValue::from_static("acme"),
         )],
+        bearer: None,
     };
     let picked = served.scope(async { balancer.pick(operation, &[]) }).await;
     let Ok(pick) = picked else {

@@ -325,3 +325,88 @@ mod tests {
         assert!(err.contains("consul"), "{err}");
     }
 }
+
+/// How callers prove who they are (`auth:`): bearer JWTs, API keys, or both. What each contract
+/// method then asks of them is the contract's to say (`micro/auth.proto`).
+#[cfg(feature = "auth")]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Bearer tokens (`authorization: Bearer …`); none are accepted without it.
+    pub jwt: Option<Jwt>,
+    /// API keys (`x-api-key: …` or `apikey: …`), stored as SHA-256 hashes. Two entries under one
+    /// name are how a key is rotated: both work until the old one is removed.
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// Where token signatures are checked from: exactly one of `secret` (HS256), `public_key` (a PEM
+/// RSA or P-256 key: RS256 or ES256) and `jwks_url` (an identity provider's key set).
+#[cfg(feature = "auth")]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jwt {
+    pub secret: Option<String>,
+    pub public_key: Option<String>,
+    pub jwks_url: Option<String>,
+    /// The `iss` a token must carry, when set.
+    pub issuer: Option<String>,
+    /// The `aud` a token must include, when set.
+    pub audience: Option<String>,
+    /// How far the clocks of issuer and service may disagree when `exp` and `nbf` are checked.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// The claim that holds the caller's roles (a string or a list of strings), as a dotted path
+    /// for nested claims (`realm_access.roles`).
+    pub roles_claim: String,
+    /// The key set is fetched again when a token names a key it does not hold, at most this often.
+    #[serde(with = "humantime_serde")]
+    pub jwks_min_refresh: Duration,
+    /// ...and in any case once it is this old.
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+}
+
+#[cfg(feature = "auth")]
+impl Default for Jwt {
+    fn default() -> Self {
+        Jwt {
+            secret: None,
+            public_key: None,
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            leeway: Duration::from_secs(30),
+            roles_claim: "roles".into(),
+            jwks_min_refresh: Duration::from_secs(30),
+            jwks_max_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[cfg(feature = "auth")]
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("Jwt")
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("public_key", &self.public_key.is_some())
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
+            .field("roles_claim", &self.roles_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API key: who it stands for, the roles it carries, and the SHA-256 of the key in hex
+/// (`printf %s "$KEY" | sha256sum`); the key itself is never stored.
+#[cfg(feature = "auth")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}

@@ -142,12 +142,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
 
 impl Call {
     /// Builds the request message of `binding` from this call and its body, wrapped as a tonic
-    /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's.
+    /// request whose metadata holds the HTTP headers and whose extensions are the HTTP request's;
+    /// first of all, refuses a caller the contract does not let call it
+    /// ([`Contracts::authorize`]).
     pub fn decode<T: prost::Message + Default>(
         mut self,
         binding: &Binding,
         body: &Bytes,
     ) -> Result<tonic::Request<T>, Error> {
+        binding
+            .contracts
+            .authorize(binding.operation, &self.extensions)?;
         self.strip_verb(binding);
         let message = self.message(binding, parse_body(body)?)?;
         Ok(self.into_request(message))
@@ -167,6 +172,9 @@ impl Call {
     where
         T: prost::Message + Default + Send + 'static,
     {
+        binding
+            .contracts
+            .authorize(binding.operation, &self.extensions)?;
         self.strip_verb(binding);
         let url = UrlFields {
             query: std::mem::take(&mut self.query),
@@ -481,6 +489,7 @@ pub struct Contracts {
     descriptor_set_base64: &'static str,
     proto_field_names: bool,
     pool: std::sync::OnceLock<Result<DescriptorPool, String>>,
+    access: std::sync::OnceLock<crate::access::Rules>,
 }
 
 impl std::fmt::Debug for Contracts {
@@ -499,6 +508,7 @@ impl Contracts {
             descriptor_set_base64,
             proto_field_names,
             pool: std::sync::OnceLock::new(),
+            access: std::sync::OnceLock::new(),
         }
     }
 
@@ -514,6 +524,29 @@ impl Contracts {
             })
             .as_ref()
             .map_err(|err| Error::new(500, "CODEC", format!("the contracts' descriptors: {err}")))
+    }
+
+    /// Whether the caller of a request with `extensions` may call the RPC at `path`
+    /// (`/pkg.Service/Method`) by the contracts' `micro/auth.proto` options; an RPC that is not
+    /// the contracts' (health, reflection) is not theirs to judge.
+    pub fn authorize(&self, path: &str, extensions: &Extensions) -> Result<(), Error> {
+        match self.access_rules().get(path) {
+            Some(rule) => crate::access::check(rule, extensions),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the RPC at `path` is one of the contracts'.
+    pub fn governs(&self, path: &str) -> bool {
+        self.access_rules().get(path).is_some()
+    }
+
+    fn access_rules(&self) -> &crate::access::Rules {
+        self.access.get_or_init(|| {
+            self.pool()
+                .map(crate::access::Rules::from_pool)
+                .unwrap_or_default()
+        })
     }
 
     fn descriptor(&self, full_name: &str) -> Result<MessageDescriptor, Error> {

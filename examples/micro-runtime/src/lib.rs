@@ -11,12 +11,15 @@
 //! `micro upgrade`, and depends on it by path: micro is not on crates.io, and a service must
 //! build from crates.io and its own folder alone.
 
+pub mod access;
 pub mod errors;
 pub mod gateway;
 pub mod validate;
 
 #[cfg(feature = "server")]
 pub mod app;
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(feature = "server")]
 pub mod breaker;
 #[cfg(feature = "discovery")]

@@ -18,9 +18,10 @@ pub struct Config {
     /// Where order events go; without it they stay in the outbox table.
     #[serde(default)]
     pub nats: Option<Nats>,
-    /// Bearer-token auth on both transports; off when absent (the development default).
+    /// Bearer-token auth on both transports; off when absent (the development default). A token's
+    /// subject is the user, who sees only their own orders; the role `admin` sees all.
     #[serde(default)]
-    pub auth: Option<Auth>,
+    pub auth: Option<micro_runtime::conf::Auth>,
     /// A Redis read-through cache for single orders; reads go to the database when absent.
     #[serde(default)]
     pub cache: Option<Cache>,
@@ -35,18 +36,36 @@ pub struct Config {
 }
 
 /// The user service, asked whether an order's user exists.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Users {
     /// `discovery:///user-service` (its instances from the registry, a call spread over them) or
     /// one URL (`http://127.0.0.1:9001`).
     pub target: String,
+    /// Calls made for a request carry its bearer token, so the user service sees the user.
+    pub forward_credentials: bool,
+    /// This service's own API key, presented on every call (`APP_USERS__API_KEY`): the user
+    /// service then knows which service passed a user's call on, or that it called for itself.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of logs.
+        f.debug_struct("Users")
+            .field("target", &self.target)
+            .field("forward_credentials", &self.forward_credentials)
+            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl Default for Users {
     fn default() -> Self {
         Users {
             target: "discovery:///user-service".into(),
+            forward_credentials: true,
+            api_key: None,
         }
     }
 }
@@ -99,31 +118,6 @@ fn default_max_connections() -> u32 {
 
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
-}
-
-/// Bearer tokens: HS256 JWTs signed with `secret`, their subject the user, their `roles` what
-/// else the bearer may do (`admin`: every user's orders).
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Auth {
-    /// At least 32 bytes, from a secret store in production (`APP_AUTH__SECRET`).
-    pub secret: String,
-    /// When set, tokens must name this issuer (`iss`).
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// When set, tokens must name this audience (`aud`).
-    #[serde(default)]
-    pub audience: Option<String>,
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret stays out of logs.
-        f.debug_struct("Auth")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Redis, which keeps recently read orders for `ttl`; a cancel removes the order from it.
@@ -206,10 +200,8 @@ mod tests {
             .collect();
         let config = load_text(&uncommented);
         assert_eq!(config.cache.unwrap().ttl, Duration::from_secs(60));
-        assert_eq!(
-            config.auth.unwrap().audience.as_deref(),
-            Some("order-service")
-        );
+        let jwt = config.auth.unwrap().jwt.unwrap();
+        assert_eq!(jwt.audience.as_deref(), Some("order-service"));
     }
 
     /// The Kubernetes ConfigMap's config is one the service accepts, with every option on.

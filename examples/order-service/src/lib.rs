@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use micro_runtime::App;
+use micro_runtime::auth::Authenticator;
 use micro_runtime::registry::{Registry, ServiceInstance};
 use tokio::net::TcpListener;
 
@@ -56,23 +57,23 @@ pub async fn serve(
     app.register(Registry::new(&config.registry)?, instance);
 
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
-    let verifier = config
-        .auth
-        .as_ref()
-        .map(server::auth::Verifier::new)
-        .transpose()?;
+    // The development secret counts only where MICRO_ENV=development (`micro run` sets it).
+    let authenticator = match &config.auth {
+        Some(auth) => Some(Authenticator::new(auth, micro_runtime::auth::development()).await?),
+        None => None,
+    };
     let router = server::http::router(
         orders.clone(),
         app.readiness(),
         &config.server.http,
-        verifier.clone(),
+        authenticator.clone(),
     );
     app.server(server::http::serve(http, router, app.stopping()));
     app.server(server::grpc::serve(
         grpc,
         orders,
         &config.server.grpc,
-        verifier,
+        authenticator,
         app.stopping(),
     ));
     // Once shutdown starts, readiness turns off and the servers stop accepting and drain; past
@@ -83,7 +84,7 @@ pub async fn serve(
 /// The order service, wired to the storage the configuration names.
 pub async fn orders(config: &conf::Config) -> anyhow::Result<Arc<service::OrderService>> {
     let store = data::open(config).await?;
-    let users = data::UserClient::new(&Registry::new(&config.registry)?, &config.users.target)
+    let users = data::UserClient::new(&Registry::new(&config.registry)?, &config.users)
         .with_context(|| format!("`users.target` = `{}`", config.users.target))?;
     let usecase = biz::OrderUsecase::new(store, users);
     Ok(Arc::new(service::OrderService::new(usecase)))

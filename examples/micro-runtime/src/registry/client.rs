@@ -479,6 +479,56 @@ pub struct Governed<S> {
     breaker: Arc<Breaker>,
     live: Option<LiveInstances>,
     retries: Option<Arc<SafeRetries>>,
+    credentials: Credentials,
+}
+
+/// The credentials a client's calls present to the callee.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// The bearer token of the request being served travels on, so the callee sees the user the
+    /// call is made for.
+    pub forward: bool,
+    /// The service's own credential, as a header (`x-api-key: …`): the callee sees the service,
+    /// or, next to a forwarded token, which service passed the user's call on.
+    pub own: Option<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The service's own key stays out of logs.
+        f.debug_struct("Credentials")
+            .field("forward", &self.forward)
+            .field("own", &self.own.as_ref().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Forwarding the served request's bearer token (`forward`), and presenting `api_key` as the
+    /// service's own (`x-api-key`).
+    pub fn new(forward: bool, api_key: Option<&str>) -> anyhow::Result<Credentials> {
+        let own = match api_key {
+            Some(key) => {
+                let mut value = http::HeaderValue::from_str(key)
+                    .map_err(|_| anyhow::anyhow!("an API key must be visible ASCII"))?;
+                value.set_sensitive(true);
+                Some((http::HeaderName::from_static("x-api-key"), value))
+            }
+            None => None,
+        };
+        Ok(Credentials { forward, own })
+    }
+
+    fn apply(&self, headers: &mut http::HeaderMap, served: Option<&RequestContext>) {
+        if self.forward
+            && let Some(bearer) = served.and_then(|s| s.bearer.as_ref())
+        {
+            headers.insert(http::header::AUTHORIZATION, bearer.clone());
+        }
+        if let Some((name, value)) = &self.own {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Which calls may be sent again, and the budget that bounds how many are.
@@ -498,7 +548,15 @@ impl<S> Governed<S> {
             breaker: Arc::new(Breaker::new(breaker)),
             live: None,
             retries: None,
+            credentials: Credentials::default(),
         }
+    }
+
+    /// Calls present `credentials`: the served request's bearer token, the service's own key, or
+    /// both.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     /// Sends a call again, to another instance, when its instance could not be reached (no
@@ -580,6 +638,8 @@ where
             request.headers_mut().insert("grpc-timeout", value);
         }
         carry(request.headers_mut(), served.as_ref());
+        self.credentials
+            .apply(request.headers_mut(), served.as_ref());
         let breaker = Arc::clone(&self.breaker);
         let operation = request.uri().path().to_owned();
         let started = Instant::now();

@@ -5,11 +5,12 @@
 
 use micro_runtime::errors::Error;
 use micro_runtime::registry::Registry;
-use micro_runtime::registry::client::{Governed, GrpcChannel, governed_channel};
+use micro_runtime::registry::client::{Credentials, Governed, GrpcChannel, governed_channel};
 
 use crate::api::user::v1::user_service_client::UserServiceClient;
 use crate::api::user::v1::{GetUserRequest, is_user_not_found};
 use crate::biz::{OrderError, UserDirectory};
+use crate::conf;
 
 #[derive(Debug, Clone)]
 pub struct UserClient {
@@ -17,13 +18,15 @@ pub struct UserClient {
 }
 
 impl UserClient {
-    /// A client for the user service at `target`; connects lazily, so the order service starts
+    /// A client for the user service at `config.target`; connects lazily, so the order service starts
     /// (and serves everything but creates) while no user service is up.
-    pub fn new(registry: &Registry, target: &str) -> anyhow::Result<Self> {
+    pub fn new(registry: &Registry, config: &conf::Users) -> anyhow::Result<Self> {
         // GetUser is marked `NO_SIDE_EFFECTS` in the user service's contract: a call that could
         // not reach its instance goes to another one.
-        let channel =
-            governed_channel(registry, target)?.with_safe_retries(&crate::api::CONTRACTS)?;
+        let credentials = Credentials::new(config.forward_credentials, config.api_key.as_deref())?;
+        let channel = governed_channel(registry, &config.target)?
+            .with_safe_retries(&crate::api::CONTRACTS)?
+            .with_credentials(credentials);
         Ok(UserClient {
             client: UserServiceClient::new(channel),
         })

@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use micro_runtime::auth::{self, Authenticator};
 use micro_runtime::context::GrpcContextLayer;
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -16,7 +16,6 @@ use tower_http::trace::TraceLayer;
 use crate::api::order::v1::ValidatedOrderService;
 use crate::api::order::v1::order_service_server::OrderServiceServer;
 use crate::conf;
-use crate::server::auth::{self, Verifier};
 use crate::server::{metrics, middleware};
 use crate::service::OrderService;
 use crate::telemetry;
@@ -25,13 +24,13 @@ use crate::telemetry;
 type Served = OrderServiceServer<ValidatedOrderService<OrderService>>;
 
 /// Serves gRPC on `listener` until `shutdown` completes, then waits for in-flight calls. The
-/// `grpc.health.v1.Health` service reports SERVING until shutdown begins. With a `verifier`, the
-/// order service needs a bearer token; health and reflection never do.
+/// `grpc.health.v1.Health` service reports SERVING until shutdown begins. With an
+/// `authenticator`, the order service needs a credential; health and reflection never do.
 pub async fn serve(
     listener: TcpListener,
     orders: Arc<OrderService>,
     config: &conf::Grpc,
-    verifier: Option<Arc<Verifier>>,
+    authenticator: Option<Arc<Authenticator>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     metrics::handle();
@@ -66,14 +65,16 @@ pub async fn serve(
         .layer(GrpcContextLayer {
             timeout: config.timeout,
         })
+        // With an authenticator, the contract's calls need a credential; health and reflection
+        // stay open.
+        .layer(tower::util::option_layer(authenticator.map(
+            |authenticator| auth::GrpcLayer::new(authenticator, &crate::api::CONTRACTS),
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         // Requests are validated against the contract's rules before the service sees them.
-        .add_service(InterceptedService::new(
-            OrderServiceServer::new(ValidatedOrderService(orders)),
-            auth::grpc(verifier),
-        ))
+        .add_service(OrderServiceServer::new(ValidatedOrderService(orders)))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
     Ok(())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{Uri, header};
 use axum::routing::get;
+use micro_runtime::auth::{self, Authenticator};
 use micro_runtime::errors::Error;
 use swagger_ui_dist::{ApiDefinition, OpenApiSource};
 use tokio::net::TcpListener;
@@ -14,22 +15,24 @@ use tokio::net::TcpListener;
 use crate::api::order::v1::order_service_http;
 use crate::api::{OPENAPI_JSON, OPENAPI_YAML};
 use crate::conf;
-use crate::server::auth::{self, Verifier};
 use crate::server::{Readiness, metrics, middleware};
 use crate::service::OrderService;
 
 /// Every HTTP route of the service, in the shared middleware. `/readyz` answers 503 once
 /// shutdown begins or while storage does not answer. Unknown paths get the same typed
-/// JSON error as every route. With a `verifier`, the contract's routes need a bearer token.
+/// JSON error as every route. With an `authenticator`, the contract's routes need a credential.
 pub fn router(
     orders: Arc<OrderService>,
     readiness: Readiness,
     config: &conf::Http,
-    verifier: Option<Arc<Verifier>>,
+    authenticator: Option<Arc<Authenticator>>,
 ) -> Router {
     let api = order_service_http::router(orders.clone());
-    let api = match verifier {
-        Some(verifier) => api.layer(axum::middleware::from_fn_with_state(verifier, auth::http)),
+    let api = match authenticator {
+        Some(authenticator) => api.layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            auth::http,
+        )),
         None => api,
     };
     let recorder = metrics::handle();

@@ -1,7 +1,6 @@
 //! The transports: an axum server for HTTP/JSON and a tonic server for gRPC, both serving the
 //! same service implementations.
 
-pub mod auth;
 pub mod grpc;
 pub mod http;
 

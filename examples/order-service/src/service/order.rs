@@ -1,6 +1,7 @@
 //! `order.v1.OrderService` over both transports: contract messages in, domain types to the use
 //! case, typed errors out.
 
+use micro_runtime::auth::Identity;
 use micro_runtime::errors::Error;
 use tonic::{Request, Response, Status};
 
@@ -17,7 +18,6 @@ use crate::biz::{
     self, Caller, NewOrder, OrderError, OrderFilter, OrderRepo, OrderUsecase, Role, UserDirectory,
 };
 use crate::data::{OrderStore, UserClient};
-use crate::server::auth::Claims;
 
 /// The metadata key (and, over HTTP, the header) that makes a create idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -41,10 +41,10 @@ impl<R: OrderRepo, U: UserDirectory> OrderService<R, U> {
 /// The caller of `request`: the token's subject and highest known role when auth is on (the auth
 /// layer has then put the token's claims in the request), anyone when it is off.
 fn caller<T>(request: &Request<T>) -> Caller {
-    match request.extensions().get::<Claims>() {
-        Some(claims) => Caller::User {
-            id: claims.sub.clone(),
-            role: claims
+    match request.extensions().get::<Identity>() {
+        Some(identity) => Caller::User {
+            id: identity.subject.clone(),
+            role: identity
                 .roles
                 .iter()
                 .filter_map(|name| Role::from_name(name))
