@@ -587,6 +587,29 @@ impl Contracts {
         Ok(out)
     }
 
+    /// A message (`full_name`) in its protobuf encoding, from its proto3 JSON as
+    /// [`Contracts::decode_json`] reads it: for transports that carry either.
+    pub fn json_to_protobuf(&self, full_name: &str, json: &[u8]) -> Result<Vec<u8>, Error> {
+        let value = strict_json(json).map_err(|err| codec(format!("malformed JSON: {err}")))?;
+        let message = dynamic_from_json(&self.descriptor(full_name)?, value, "message")?;
+        Ok(prost::Message::encode_to_vec(&message))
+    }
+
+    /// A message (`full_name`) in its protobuf encoding, as proto3 JSON the way
+    /// [`Contracts::encode_json`] writes it.
+    pub fn protobuf_to_json(&self, full_name: &str, protobuf: &[u8]) -> Result<Vec<u8>, Error> {
+        let message = DynamicMessage::decode(self.descriptor(full_name)?, protobuf)
+            .map_err(|err| codec(format!("invalid message: {err}")))?;
+        let mut out = Vec::with_capacity(128);
+        message
+            .serialize_with_options(
+                &mut serde_json::Serializer::new(&mut out),
+                &self.serialize_options(),
+            )
+            .map_err(encoding_failed)?;
+        Ok(out)
+    }
+
     /// The proto3 JSON of a message, as a value.
     fn to_json<T: prost::Message>(&self, full_name: &str, message: &T) -> Result<Value, Error> {
         to_dynamic(&self.descriptor(full_name)?, message)?
@@ -673,32 +696,39 @@ fn normalize(descriptor: &MessageDescriptor, json: &mut Value, at: &str) -> Resu
 /// A message from its proto3 JSON, by the canonical mapping; the error names the field at fault.
 fn from_json<T: prost::Message + Default>(
     descriptor: &MessageDescriptor,
-    mut json: Value,
+    json: Value,
     what: &str,
 ) -> Result<T, Error> {
+    dynamic_from_json(descriptor, json, what)?
+        .transcode_to::<T>()
+        .map_err(|err| codec(format!("invalid {what}: {err}")))
+}
+
+fn dynamic_from_json(
+    descriptor: &MessageDescriptor,
+    mut json: Value,
+    what: &str,
+) -> Result<DynamicMessage, Error> {
     normalize(descriptor, &mut json, "")?;
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
     // Unknown fields are ignored, as grpc-gateway ignores them (and a newer client's fields must
     // not break an older service).
     let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-    let dynamic =
-        DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options)
-            .map_err(|err| {
-                let path = track.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!("`{path}`: ")
-                };
-                codec(format!(
-                    "invalid {what}: {at}{}",
-                    plain_error(&err.to_string())
-                ))
-            })?;
-    dynamic
-        .transcode_to::<T>()
-        .map_err(|err| codec(format!("invalid {what}: {err}")))
+    DynamicMessage::deserialize_with_options(descriptor.clone(), deserializer, &options).map_err(
+        |err| {
+            let path = track.path().to_string();
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!("`{path}`: ")
+            };
+            codec(format!(
+                "invalid {what}: {at}{}",
+                plain_error(&err.to_string())
+            ))
+        },
+    )
 }
 
 /// A message as the reflection of its type, which the JSON mapping writes.

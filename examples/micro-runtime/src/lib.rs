@@ -30,6 +30,8 @@ pub mod context;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "discovery")]
 pub mod registry;
 #[cfg(feature = "server")]
