@@ -43,6 +43,7 @@ const SOURCES: &[(&str, &str)] = &[
     runtime_file!("src/conf.rs"),
     runtime_file!("src/context.rs"),
     runtime_file!("src/errors.rs"),
+    runtime_file!("src/events.rs"),
     runtime_file!("src/gateway.rs"),
     runtime_file!("src/metrics.rs"),
     runtime_file!("src/middleware.rs"),

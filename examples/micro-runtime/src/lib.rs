@@ -26,6 +26,8 @@ pub mod breaker;
 pub mod conf;
 #[cfg(feature = "server")]
 pub mod context;
+#[cfg(feature = "nats")]
+pub mod events;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
