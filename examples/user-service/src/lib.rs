@@ -58,6 +58,9 @@ pub async fn serve(
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "serving");
     let router = server::http::router(users.clone(), app.readiness(), &config.server.http);
     app.server(server::http::serve(http, router, app.stopping()));
+    if let Some(events) = config.events.clone() {
+        app.server(server::events::serve(users.clone(), events, app.stopping()));
+    }
     app.server(server::grpc::serve(
         grpc,
         users,

@@ -43,6 +43,7 @@ async fn request_spans_continue_the_callers_trace_and_reach_the_collector() {
 
     let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
     config.tracing.otlp_endpoint = Some(endpoint);
+    config.events = None;
     let telemetry = telemetry::init(env!("CARGO_PKG_NAME"), &config.log, &config.tracing).unwrap();
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();

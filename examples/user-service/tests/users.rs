@@ -13,9 +13,12 @@ use user_service::api::user::v1::user_service_client::UserServiceClient;
 use user_service::api::user::v1::{GetUserRequest, is_user_not_found};
 use user_service::{conf, server, service};
 
-/// The shipped configuration with its `APP_…` overrides, as the service would run.
+/// The shipped configuration with its `APP_…` overrides, as the service would run, without
+/// the order service's events (`tests/events.rs` consumes a stream of its own).
 fn config() -> conf::Config {
-    conf::Config::load("configs/config.yaml".as_ref()).unwrap()
+    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
+    config.events = None;
+    config
 }
 
 async fn users() -> Arc<service::UserService> {
@@ -69,7 +72,7 @@ async fn http_reads_a_seeded_user() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        serde_json::json!({ "user": { "userId": "user_123", "name": "Demo user" } })
+        serde_json::json!({ "user": { "userId": "user_123", "name": "Demo user", "openOrders": 0 } })
     );
 }
 

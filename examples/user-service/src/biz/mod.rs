@@ -3,4 +3,4 @@
 
 mod user;
 
-pub use user::{User, UserError, UserRepo, UserUsecase};
+pub use user::{OrderEvent, User, UserError, UserRepo, UserUsecase};

@@ -1,6 +1,7 @@
 //! The transports: an axum server for HTTP/JSON and a tonic server for gRPC, both serving the
-//! same service implementations.
+//! same service implementations, and the order service's events.
 
+pub mod events;
 pub mod grpc;
 pub mod http;
 

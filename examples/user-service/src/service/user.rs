@@ -1,8 +1,10 @@
+use micro_runtime::errors::Error;
+use micro_runtime::events::Delivery;
 use tonic::{Request, Response, Status};
 
 use crate::api::user::v1 as api;
 use crate::api::user::v1::user_service_server::UserService as UserApi;
-use crate::biz::{User, UserError, UserRepo, UserUsecase};
+use crate::biz::{OrderEvent, User, UserError, UserRepo, UserUsecase};
 use crate::data::UserStore;
 
 /// `user.v1.UserService`, backed by the user use case.
@@ -19,6 +21,23 @@ impl<R: UserRepo> UserService<R> {
     /// Whether the service can take traffic, for `/readyz`.
     pub async fn ready(&self) -> anyhow::Result<()> {
         self.usecase.ready().await
+    }
+
+    /// Handles one order service event: a typed `400 BAD_EVENT` for one this service cannot read
+    /// (dead-lettered after its attempts), `503` while storage fails (tried again).
+    pub async fn order_event(&self, delivery: Delivery) -> Result<(), Error> {
+        let event = OrderEvent::from_json(&delivery.payload)
+            .map_err(|why| Error::new(400, "BAD_EVENT", why))?;
+        let applied = self
+            .usecase
+            .apply(&delivery.id, &event)
+            .await
+            .map_err(|err| {
+                tracing::warn!(id = %delivery.id, "{err:#}");
+                Error::new(503, "STORE_UNAVAILABLE", "the event could not be stored")
+            })?;
+        tracing::debug!(id = %delivery.id, applied, "order event");
+        Ok(())
     }
 }
 
@@ -40,6 +59,8 @@ impl From<User> for api::User {
         api::User {
             user_id: user.id,
             name: user.name,
+            // Far beyond any person's orders; saturates rather than wraps.
+            open_orders: i32::try_from(user.open_orders).unwrap_or(i32::MAX),
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct User {
     pub user_id: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub name: ::prost::alloc::string::String,
+    /// Orders placed and not cancelled, counted from the order service's events (so it can lag
+    /// behind the order service for as long as the events take to arrive).
+    #[prost(int32, tag = "3")]
+    pub open_orders: i32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetUserRequest {

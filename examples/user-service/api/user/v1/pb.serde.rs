@@ -278,12 +278,18 @@ impl serde::Serialize for User {
         if true {
             len += 1;
         }
+        if true {
+            len += 1;
+        }
         let mut struct_ser = serializer.serialize_struct("user.v1.User", len)?;
         if true {
             struct_ser.serialize_field("userId", &self.user_id)?;
         }
         if true {
             struct_ser.serialize_field("name", &self.name)?;
+        }
+        if true {
+            struct_ser.serialize_field("openOrders", &self.open_orders)?;
         }
         struct_ser.end()
     }
@@ -298,12 +304,15 @@ impl<'de> serde::Deserialize<'de> for User {
             "user_id",
             "userId",
             "name",
+            "open_orders",
+            "openOrders",
         ];
 
         #[allow(clippy::enum_variant_names)]
         enum GeneratedField {
             UserId,
             Name,
+            OpenOrders,
             __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
@@ -328,6 +337,7 @@ impl<'de> serde::Deserialize<'de> for User {
                         match value {
                             "userId" | "user_id" => Ok(GeneratedField::UserId),
                             "name" => Ok(GeneratedField::Name),
+                            "openOrders" | "open_orders" => Ok(GeneratedField::OpenOrders),
                             _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
@@ -349,6 +359,7 @@ impl<'de> serde::Deserialize<'de> for User {
             {
                 let mut user_id__ = None;
                 let mut name__ = None;
+                let mut open_orders__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UserId => {
@@ -363,6 +374,14 @@ impl<'de> serde::Deserialize<'de> for User {
                             }
                             name__ = Some(map_.next_value()?);
                         }
+                        GeneratedField::OpenOrders => {
+                            if open_orders__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("openOrders"));
+                            }
+                            open_orders__ = 
+                                Some(map_.next_value::<::pbjson::private::NumberDeserialize<_>>()?.0)
+                            ;
+                        }
                         GeneratedField::__SkipField__ => {
                             let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -371,6 +390,7 @@ impl<'de> serde::Deserialize<'de> for User {
                 Ok(User {
                     user_id: user_id__.unwrap_or_default(),
                     name: name__.unwrap_or_default(),
+                    open_orders: open_orders__.unwrap_or_default(),
                 })
             }
         }
