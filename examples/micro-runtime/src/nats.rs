@@ -145,12 +145,24 @@ where
     while tasks.join_next().await.is_some() {}
     // Leaves discovery too; with every endpoint already stopped, it may find nothing left to do.
     let _ = service.stop().await;
-    // Once the server has the unsubscriptions, requests go to the other instances (or find no
-    // responder at once) instead of waiting on this one.
-    client
-        .flush()
+    // Once the server has processed the unsubscriptions, requests go to the other instances (or
+    // find no responder at once) instead of waiting on this one. A flush only writes them out,
+    // and the server reads each connection on its own, so a message sent to this connection's
+    // own inbox and received back is what proves it.
+    round_trip(&client)
         .await
         .map_err(|err| anyhow::anyhow!("leaving NATS: {err}"))?;
+    Ok(())
+}
+
+async fn round_trip(client: &async_nats::Client) -> Result<(), async_nats::Error> {
+    let inbox = client.new_inbox();
+    let mut echo = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, Bytes::new()).await?;
+    client.flush().await?;
+    tokio::time::timeout(Duration::from_secs(5), echo.next())
+        .await
+        .map_err(|_| "no answer from the server within 5 s")?;
     Ok(())
 }
 
