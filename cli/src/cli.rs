@@ -34,7 +34,7 @@ pub enum Command {
     Proto(ProtoArgs),
     /// Build and run a service of this project or workspace; `--watch` rebuilds it on changes.
     Run(RunArgs),
-    /// Call one method of a running service with a JSON request, over gRPC or `--http`.
+    /// Call one method of a running service with a JSON request, over gRPC, `--http` or `--nats`.
     Call(CallArgs),
     /// List every operation of the project's contracts with its gRPC name and HTTP bindings.
     Routes,
@@ -49,7 +49,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  micro call helloworld.v1.Greeter/SayHello '{\"name\": \"Ada\"}'\n  micro call localhost:9001 order.v1.OrderService/GetOrder '{\"order_id\": \"…\"}'\n  micro call --http order.v1.OrderService/ListOrders '{\"user_id\": \"user_123\"}'"
+    after_help = "Examples:\n  micro call helloworld.v1.Greeter/SayHello '{\"name\": \"Ada\"}'\n  micro call localhost:9001 order.v1.OrderService/GetOrder '{\"order_id\": \"…\"}'\n  micro call --http order.v1.OrderService/ListOrders '{\"user_id\": \"user_123\"}'\n  micro call --nats helloworld.v1.Greeter/SayHello '{\"name\": \"Ada\"}'"
 )]
 pub struct CallArgs {
     /// `[ADDR] package.Service/Method [JSON]`: the address (default localhost:9000, or :8000 with
@@ -59,8 +59,14 @@ pub struct CallArgs {
     pub args: Vec<String>,
 
     /// Call the method's HTTP binding (from the project's contracts) instead of gRPC.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nats")]
     pub http: bool,
+
+    /// Call the method over NATS request-reply instead of gRPC: ADDR is the NATS server (default
+    /// the project's `server.nats.url`, else nats://localhost:4222), the subject
+    /// `{prefix}.{package}.{Service}.{Method}` (prefix from `server.nats.prefix`, else `micro`).
+    #[arg(long, conflicts_with = "proto")]
+    pub nats: bool,
 
     /// Describe the method from the project's contracts instead of the server's reflection.
     #[arg(long)]
@@ -124,9 +130,10 @@ pub struct NewArgs {
     #[arg(long, value_enum)]
     pub auth: Option<Auth>,
 
-    /// Which transports serve the contracts [default: both; asked on a terminal].
-    #[arg(long, value_enum)]
-    pub transport: Option<Transport>,
+    /// Which transports serve the contracts, comma-separated (`http,grpc,nats`) [default:
+    /// http,grpc; asked on a terminal].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "TRANSPORT,...")]
+    pub transport: Vec<Transport>,
 
     /// Where the service registers itself and finds the services it calls [default: none; asked
     /// on a terminal].
@@ -169,15 +176,16 @@ pub enum Messaging {
     Nats,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
-    /// HTTP/JSON on :8000 and gRPC on :9000, one implementation behind both
-    #[default]
-    Both,
-    /// HTTP/JSON only
+    /// HTTP/JSON on :8000
     Http,
-    /// gRPC only (HTTP keeps health, readiness and metrics for probes and scrapers)
+    /// gRPC on :9000 (without HTTP, :8000 keeps health, readiness and metrics)
     Grpc,
+    /// NATS request-reply, a NATS micro service beside gRPC
+    Nats,
+    /// HTTP and gRPC (the default; the same as `http,grpc`)
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -1163,7 +1163,7 @@ fn new_without_a_terminal_names_the_defaults_it_took() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(
-            "Defaulted --messaging none --auth none --transport both --registry none (no terminal to ask on;"
+            "Defaulted --messaging none --auth none --transport http,grpc --registry none (no terminal to ask on;"
         ),
         "{stderr}"
     );

@@ -175,8 +175,10 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
 }
 
 /// The options beyond the default: SQLite alone, each single transport, and the fullest
-/// combination (PostgreSQL, NATS, JWT, both transports). Each service's own tests run against the real SQLite file, the PostgreSQL on
-/// 127.0.0.1:5432 (database `test`) and the NATS on 127.0.0.1:4222 (`.ci/run` makes sure both run).
+/// combination (PostgreSQL, NATS events, JWTs and API keys, HTTP, gRPC and NATS, etcd). Each
+/// service's own tests run against the real SQLite file, the PostgreSQL on 127.0.0.1:5432
+/// (database `test`) and the NATS on 127.0.0.1:4222 (`.ci/run` makes sure both run); the fullest
+/// then runs under `micro run` and answers `micro call` the same over its three transports.
 #[test]
 fn service_options_build_and_pass_their_tests() {
     let work = tempfile::tempdir().unwrap();
@@ -203,13 +205,76 @@ fn service_options_build_and_pass_their_tests() {
         if flags.contains(&"nats") {
             env.push(("APP_NATS__URL", &nats));
         }
+        if flags.contains(&"http,grpc,nats") {
+            env.push(("APP_SERVER__NATS__URL", &nats));
+        }
         cargo(&service, &["fmt", "--check"]);
         cargo_with_env(&service, &["test", "--quiet", "--tests"], &env);
         cargo(
             &service,
             &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
         );
+        if *name == "fullest" {
+            answers_the_same_over_three_transports(&service, &env);
+        }
     }
+}
+
+/// `micro call` over gRPC, HTTP and NATS against the running service: the same reply and the same
+/// typed error from each, with the scaffold's development API key (`micro run` sets
+/// `MICRO_ENV=development`).
+fn answers_the_same_over_three_transports(service: &Path, env: &[(&str, &str)]) {
+    let (http, grpc) = (free_port(), free_port());
+    // Subjects and a registry namespace of this run's own, on the shared servers.
+    let prefix = format!("e2e{}", std::process::id());
+    let namespace = format!("/micro-e2e-nats-{}", std::process::id());
+    let mut env = env.to_vec();
+    env.extend([
+        ("APP_SERVER__NATS__PREFIX", prefix.as_str()),
+        ("APP_REGISTRY__ETCD__NAMESPACE", namespace.as_str()),
+    ]);
+    let mut running = MicroRun::start(service, http, grpc, &env);
+    running.wait_until_listening(grpc, Duration::from_secs(300));
+    let call = |transport: &[&str], request: &str| {
+        let mut args = vec!["call", "-H", "x-api-key: dev-only-key-do-not-deploy"];
+        args.extend_from_slice(transport);
+        args.extend(["helloworld.v1.Greeter/SayHello", request]);
+        micro(service, &args)
+    };
+    let grpc_address = format!("127.0.0.1:{grpc}");
+    let http_address = format!("127.0.0.1:{http}");
+    let transports: [&[&str]; 3] = [
+        &[&grpc_address],
+        &["--http", &http_address],
+        &["--nats", &nats_url()],
+    ];
+    // NATS serves once the service has subscribed, which may follow the ports by a moment.
+    let start = Instant::now();
+    while call(transports[2], r#"{"name": "ping"}"#).status.code() != Some(0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no answer over NATS:\n{}",
+            running.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for transport in transports {
+        let reply = call(transport, r#"{"name": "micro"}"#);
+        succeeded(&reply, service);
+        let reply: serde_json::Value = serde_json::from_slice(&reply.stdout).unwrap();
+        assert_eq!(
+            reply,
+            serde_json::json!({"message": "Hello micro"}),
+            "{transport:?}"
+        );
+        let refused = call(transport, r#"{"name": ""}"#);
+        assert_eq!(refused.status.code(), Some(1), "{transport:?}");
+        let error: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+        assert_eq!(error["code"], 400, "{transport:?}: {error}");
+        assert_eq!(error["reason"], "NAME_REQUIRED", "{transport:?}: {error}");
+    }
+    let exit = running.terminate(Duration::from_secs(30));
+    assert!(exit.success(), "exited with {exit}:\n{}", running.logs());
 }
 
 /// The order-service example: its generated code matches its contracts, and it passes fmt, clippy

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Command, ProtoCommand};
 use crate::output::Printer;
+use crate::scaffold::Transports;
 
 pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
@@ -26,7 +27,9 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     storage: args.storage,
                     messaging: args.messaging,
                     auth: args.auth,
-                    transport: args.transport,
+                    transport: (!args.transport.is_empty())
+                        .then(|| Transports::from_flags(&args.transport))
+                        .transpose()?,
                     registry: args.registry,
                 },
                 asking: new::choices::Asking::detect(args.yes),
@@ -75,6 +78,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                     method,
                     request,
                     http: args.http,
+                    nats: args.nats,
                     local_contracts: args.proto,
                     headers,
                 },

@@ -41,8 +41,97 @@ pub struct Choices {
     pub storage: Storage,
     pub messaging: Messaging,
     pub auth: Auth,
-    pub transport: Transport,
+    pub transport: Transports,
     pub registry: Registry,
+}
+
+/// The transports that serve a service's contracts. NATS hands its requests to the gRPC stack,
+/// so it comes with gRPC; HTTP or gRPC (or both) always serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    pub http: bool,
+    pub grpc: bool,
+    pub nats: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports {
+            http: true,
+            grpc: true,
+            nats: false,
+        }
+    }
+}
+
+impl Transports {
+    /// The combinations `micro new` offers on a terminal, the default first.
+    pub const OFFERED: [Transports; 5] = [
+        Transports::new(true, true, false),
+        Transports::new(true, false, false),
+        Transports::new(false, true, false),
+        Transports::new(true, true, true),
+        Transports::new(false, true, true),
+    ];
+
+    const fn new(http: bool, grpc: bool, nats: bool) -> Transports {
+        Transports { http, grpc, nats }
+    }
+
+    /// The transports `--transport` names (`both` is `http,grpc`), or why they cannot serve.
+    pub fn from_flags(flags: &[Transport]) -> anyhow::Result<Transports> {
+        let has = |transport| {
+            flags.contains(&transport)
+                || (transport != Transport::Nats && flags.contains(&Transport::Both))
+        };
+        let transports = Transports::new(
+            has(Transport::Http),
+            has(Transport::Grpc),
+            has(Transport::Nats),
+        );
+        if transports.nats && !transports.grpc {
+            anyhow::bail!(
+                "`--transport {}`: NATS hands its requests to the service's gRPC stack, so it needs gRPC too; \
+                 try `--transport {}`",
+                flags
+                    .iter()
+                    .map(|t| value_name(*t))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Transports {
+                    grpc: true,
+                    ..transports
+                }
+            );
+        }
+        Ok(transports)
+    }
+
+    /// How the templates name the HTTP and gRPC part: `both`, `http` or `grpc`.
+    fn mode(self) -> &'static str {
+        match (self.http, self.grpc) {
+            (true, false) => "http",
+            (false, true) => "grpc",
+            _ => "both",
+        }
+    }
+}
+
+impl std::fmt::Display for Transports {
+    /// As `--transport` takes it: `http,grpc,nats`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.http, "http"),
+            (self.grpc, "grpc"),
+            (self.nats, "nats"),
+        ];
+        let named: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+        f.write_str(&named.join(","))
+    }
 }
 
 /// The name a choice has on the command line and in templates (`postgres`).
@@ -75,7 +164,8 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("storage", &value_name(storage));
     context.insert("messaging", &value_name(messaging));
     context.insert("auth", &value_name(auth));
-    context.insert("transport", &value_name(transport));
+    context.insert("transport", transport.mode());
+    context.insert("nats_transport", &transport.nats);
     context.insert("registry", &value_name(registry));
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;

@@ -104,7 +104,7 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
             "--auth",
             "both",
             "--transport",
-            "both",
+            "http,grpc,nats",
             "--registry",
             "etcd",
         ],

@@ -85,6 +85,49 @@ async fn typed_errors(request: Request, next: Next) -> Response {
     typed
 }
 
+/// The gRPC services behind the shared middleware, as one cloneable service: what the gRPC server
+/// runs, and what NATS hands its requests to, so that every transport carrying gRPC calls applies
+/// the same request ids, traces, metrics, rate limit, panic recovery and deadlines.
+pub type GrpcStack = tower::util::BoxCloneService<
+    axum::http::Request<tonic::body::Body>,
+    axum::http::Response<tonic::body::Body>,
+    tower::BoxError,
+>;
+
+/// Wraps `services` (the contracts' gRPC services, with whatever the service puts around them,
+/// such as its access checks) in the shared middleware, listed from the outermost in.
+pub fn grpc<S, B>(services: S, config: &conf::Grpc) -> GrpcStack
+where
+    S: tower::Service<axum::http::Request<tonic::body::Body>, Response = axum::http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError> + std::fmt::Display + 'static,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<tower::BoxError>,
+{
+    // A span per call; only the service's own faults are logged as failures.
+    let trace = TraceLayer::new(telemetry::grpc_failures()).make_span_with(telemetry::request_span);
+    let stack = tower::ServiceBuilder::new()
+        .map_err(Into::into)
+        .map_response(|response: axum::http::Response<_>| response.map(tonic::body::Body::new))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(metrics::GrpcLayer)
+        .layer(tonic::service::InterceptorLayer::new(grpc_rate_limit(
+            rate_limiter(&config.rate_limit),
+        )))
+        .layer(CatchPanicLayer::custom(grpc_panic))
+        // Calls made while serving get what is left of the deadline, and kratos' global metadata.
+        .layer(crate::context::GrpcContextLayer {
+            timeout: config.timeout,
+        })
+        .service(services);
+    tower::util::BoxCloneService::new(stack)
+}
+
 /// The token bucket of a rate limit, or `None` when it is off.
 pub fn rate_limiter(config: &conf::RateLimit) -> Option<Arc<DefaultDirectRateLimiter>> {
     let per_second = NonZeroU32::new(config.per_second)?;

@@ -37,6 +37,9 @@ pub struct Server {
     /// The gRPC listener; a service that serves HTTP only has no use for it.
     #[serde(default)]
     pub grpc: Grpc,
+    /// NATS request-reply, a third transport for the services gRPC serves; off when absent.
+    #[serde(default)]
+    pub nats: Option<NatsTransport>,
     /// How long in-flight requests may run on after a shutdown signal.
     #[serde(with = "humantime_serde", default = "default_grace")]
     pub shutdown_grace: Duration,
@@ -92,6 +95,28 @@ impl Default for Grpc {
             rate_limit: RateLimit::default(),
         }
     }
+}
+
+/// The contracts' services over NATS request-reply (see `micro_runtime::nats`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsTransport {
+    /// `nats://host:port`; the service starts while NATS is down and serves once it connects.
+    pub url: String,
+    /// The first token of every subject: `{prefix}.{package}.{Service}.{Method}`.
+    #[serde(default = "default_nats_prefix")]
+    pub prefix: String,
+    /// How long a call may take when its request does not say (`grpc-timeout`).
+    #[serde(with = "humantime_serde", default = "default_nats_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_nats_prefix() -> String {
+    "micro".into()
+}
+
+fn default_nats_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 /// A token bucket: `per_second` requests a second on average, up to `burst` at once. Requests

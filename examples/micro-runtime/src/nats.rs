@@ -27,6 +27,20 @@ use tower::ServiceExt as _;
 use crate::errors::Error;
 use crate::gateway::Contracts;
 
+pub use async_nats::{Client, HeaderMap};
+
+/// Connects to NATS as `name` (the crate's, shown by `$SRV.INFO` and the server's monitoring). The
+/// connection is made in the background: a service starts while NATS is down, serves over it
+/// once connected, and reconnects by itself after an outage.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .map_err(|err| anyhow::anyhow!("connecting to NATS at `{url}`: {err}"))
+}
+
 /// The header that carries the whole typed error of a failed call, as JSON.
 pub const ERROR_HEADER: &str = "Micro-Error";
 

@@ -6,6 +6,7 @@
 
 mod grpc;
 mod http;
+mod nats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ pub struct Options {
     /// The request as proto3 JSON.
     pub request: String,
     pub http: bool,
+    /// Over NATS request-reply instead (`address` is then the NATS server).
+    pub nats: bool,
     /// Describe the method from the project's contracts, not the server's reflection.
     pub local_contracts: bool,
     /// Headers over HTTP, metadata over gRPC.
@@ -112,6 +115,9 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let outcome = runtime.block_on(async {
         let resolved;
         let options = match options.address.as_deref().and_then(discovered_name) {
+            Some(name) if options.nats => anyhow::bail!(
+                "`{DISCOVERY_SCHEME}{name}` is for HTTP and gRPC; over NATS, the server finds the service's instances itself\nhint: leave the address out, or name the NATS server (`nats://host:4222`)"
+            ),
             Some(name) => {
                 let address = discover(&options.cwd, name, options.http).await?;
                 printer.detail("Resolved", format!("{DISCOVERY_SCHEME}{name} to {address}"));
@@ -123,9 +129,12 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
             }
             None => options,
         };
-        match options.http {
-            true => http::call(options, printer).await,
-            false => grpc::call(options, printer).await,
+        if options.nats {
+            nats::call(options, printer).await
+        } else if options.http {
+            http::call(options, printer).await
+        } else {
+            grpc::call(options, printer).await
         }
     })?;
     Ok(match outcome {

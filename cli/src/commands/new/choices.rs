@@ -6,9 +6,9 @@ use clap::ValueEnum;
 use dialoguer::Select;
 use dialoguer::theme::ColorfulTheme;
 
-use crate::cli::{Auth, Messaging, Registry, Storage, Transport};
+use crate::cli::{Auth, Messaging, Registry, Storage};
 use crate::output::Printer;
-use crate::scaffold::{Choices, value_name};
+use crate::scaffold::{Choices, Transports, value_name};
 
 /// The answers given so far: by flags, `None` where no flag was passed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,7 +16,7 @@ pub struct Given {
     pub storage: Option<Storage>,
     pub messaging: Option<Messaging>,
     pub auth: Option<Auth>,
-    pub transport: Option<Transport>,
+    pub transport: Option<Transports>,
     pub registry: Option<Registry>,
 }
 
@@ -60,11 +60,7 @@ pub fn decide(given: Given, asking: Asking, printer: Printer) -> anyhow::Result<
         )?,
         messaging: ask.one("messaging", "Does it publish events?", given.messaging)?,
         auth: ask.one("auth", "How do callers authenticate?", given.auth)?,
-        transport: ask.one(
-            "transport",
-            "Which transports serve the contract?",
-            given.transport,
-        )?,
+        transport: ask.transports(given.transport)?,
         registry: ask.one(
             "registry",
             "How does it find the services it calls?",
@@ -124,5 +120,40 @@ impl Question<'_> {
             .default(variants.iter().position(|v| *v == default).unwrap_or(0))
             .interact()?;
         Ok(variants[picked])
+    }
+
+    /// The transports: a list on the command line, one of the useful combinations on a terminal.
+    fn transports(&mut self, given: Option<Transports>) -> anyhow::Result<Transports> {
+        if let Some(transports) = given {
+            return Ok(transports);
+        }
+        let default = Transports::default();
+        if self.asking != Asking::Prompt {
+            self.defaulted.push(format!("--transport {default}"));
+            return Ok(default);
+        }
+        let items: Vec<String> = Transports::OFFERED
+            .iter()
+            .map(|transports| format!("{:<14} {}", transports.to_string(), describe(*transports)))
+            .collect();
+        let picked = Select::with_theme(&ColorfulTheme::default())
+            .with_prompt("Which transports serve the contract? (--transport)")
+            .items(&items)
+            .default(0)
+            .interact()?;
+        Ok(Transports::OFFERED[picked])
+    }
+}
+
+/// One line on what a combination of transports serves.
+fn describe(transports: Transports) -> &'static str {
+    match (transports.http, transports.grpc, transports.nats) {
+        (true, true, false) => {
+            "HTTP/JSON on :8000 and gRPC on :9000, one implementation behind both"
+        }
+        (true, false, false) => "HTTP/JSON only",
+        (false, true, false) => "gRPC only (HTTP keeps health, readiness and metrics)",
+        (true, true, true) => "HTTP/JSON, gRPC, and NATS request-reply (a NATS micro service)",
+        _ => "gRPC and NATS request-reply (HTTP keeps health, readiness and metrics)",
     }
 }
