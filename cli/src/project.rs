@@ -102,6 +102,16 @@ impl Project {
                 };
                 options.client_only = packages.into_iter().map(str::to_owned).collect();
             }
+            if let Some(setting) = micro.get("nats-clients") {
+                let Some(on) = setting.as_bool() else {
+                    anyhow::bail!(
+                        "{}:{}: `nats-clients` in `[package.metadata.micro]` must be true or false\nhint: `nats-clients = true` generates a typed NATS client per service (`greeter_nats::Client`); it needs the runtime's `nats` feature",
+                        manifest.display(),
+                        line_of(Some(setting)),
+                    );
+                };
+                options.nats = on;
+            }
             let setting = micro.get("json-field-names");
             match setting.map(|v| v.as_str()) {
                 None | Some(Some("json")) => {}

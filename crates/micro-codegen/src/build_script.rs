@@ -54,6 +54,12 @@ impl Contracts {
         self
     }
 
+    /// A typed NATS client per service; the build-script twin of `nats-clients = true`.
+    pub fn nats_clients(mut self, on: bool) -> Self {
+        self.options.nats = on;
+        self
+    }
+
     /// Generates into `$OUT_DIR/micro/`, tells Cargo to run again when a contract changes, and
     /// passes on what the contracts ask for that was left out as Cargo warnings.
     pub fn generate(&self) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ mod errors;
 mod http;
 mod messages;
 pub mod model;
+mod nats;
 pub mod openapi;
 mod rules;
 mod stubs;
@@ -36,6 +37,7 @@ pub const PACKAGE_FILES: &[&str] = &[
     "errors.rs",
     "validate.rs",
     "http.rs",
+    "nats.rs",
 ];
 
 /// The [`PACKAGE_FILES`] of `package` that are among `files`, in `mod.rs` order.
@@ -117,6 +119,9 @@ pub struct Options {
     /// beside its own): their messages and clients are generated, and the OpenAPI document,
     /// which describes what this service answers, leaves them out.
     pub client_only: BTreeSet<String>,
+    /// Generate a typed NATS request-reply client per service (`{service}_nats::Client`), for
+    /// services whose runtime has its `nats` feature (`nats = true`).
+    pub nats: bool,
 }
 
 /// `descriptors.rs`: the descriptors of `packages` and everything they import, as an encoded
@@ -255,6 +260,14 @@ pub fn client(
             files.push(GeneratedFile {
                 path: dir.join("http.rs"),
                 contents: header() + format(routes)?.as_str(),
+            });
+        }
+        if options.nats
+            && let Some(clients) = nats::render(package)
+        {
+            files.push(GeneratedFile {
+                path: dir.join("nats.rs"),
+                contents: header() + format(clients)?.as_str(),
             });
         }
     }

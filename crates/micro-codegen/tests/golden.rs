@@ -53,9 +53,10 @@ fn the_echo_contract_generates_as_pinned() {
 }
 
 #[test]
-fn the_tricky_contracts_generate_as_pinned_with_proto_field_names() {
+fn the_tricky_contracts_generate_as_pinned_with_proto_field_names_and_nats_clients() {
     let options = Options {
         proto_field_names: true,
+        nats: true,
         ..Options::default()
     };
     let output = generated(
