@@ -172,7 +172,7 @@ pub enum Messaging {
     /// No events
     #[default]
     None,
-    /// Events published to NATS (async-nats)
+    /// Events published to NATS, and a JetStream consumer of them
     Nats,
 }
 

@@ -1125,7 +1125,11 @@ fn new_asks_on_a_terminal() {
     session
         .exp_string("Does it publish events? (--messaging)")
         .unwrap();
-    answer(&mut session, "Events published to NATS (async-nats)", 1);
+    answer(
+        &mut session,
+        "Events published to NATS, and a JetStream consumer of them",
+        1,
+    );
     session
         .exp_string("Which transports serve the contract? (--transport)")
         .unwrap();
