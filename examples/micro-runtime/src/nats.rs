@@ -348,14 +348,27 @@ fn unframe(body: Bytes) -> Result<Bytes, Error> {
 
 /// Calls an RPC over NATS: `request` as protobuf to `subject`, within `timeout`; the reply, or the
 /// typed error the service answered (or `503 UNAVAILABLE` when no instance answers,
-/// `504 TIMEOUT` when none does in time). `headers` go with it (a bearer token, say).
+/// `504 TIMEOUT` when none does in time). `headers` go with it (a bearer token, say). Made while
+/// serving a request, the call gets no more than what is left of that request's deadline, and its
+/// `x-md-global-*` metadata.
 pub async fn call<Req: prost::Message, Rep: prost::Message + Default>(
     client: &async_nats::Client,
     subject: &str,
     request: &Req,
     mut headers: NatsHeaders,
-    timeout: Duration,
+    mut timeout: Duration,
 ) -> Result<Rep, Error> {
+    if let Some(context) = crate::context::RequestContext::current() {
+        let left = context
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        timeout = timeout.min(left);
+        for (name, value) in &context.global_metadata {
+            if let Ok(value) = value.to_str() {
+                headers.insert(name.as_str(), value);
+            }
+        }
+    }
     headers.insert(
         "grpc-timeout",
         crate::context::grpc_timeout_text(timeout).as_str(),

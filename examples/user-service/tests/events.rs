@@ -1,40 +1,62 @@
-//! The order service's events, consumed against a real NATS server (127.0.0.1:4222, or
-//! `MICRO_TEST_NATS_URL`) into a real SQLite store: a burst of creates and cancels counted once
-//! each into users' open orders, across a consumer killed mid-stream and started again; an event
-//! the service cannot read set aside on the dead-letter subject without holding up the rest.
+//! The order service's events, consumed by the user service's own binary against a real NATS
+//! server (127.0.0.1:4222, or `MICRO_TEST_NATS_URL`) into a real SQLite store: a burst of creates
+//! and cancels counted once each into users' open orders, across the process killed with SIGKILL
+//! mid-stream and started again; an event the service cannot read set aside on the dead-letter
+//! subject without holding up the rest.
 
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use tokio::net::TcpListener;
-use user_service::conf;
 
 fn nats_url() -> String {
     std::env::var("MICRO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// The user service on free ports, with its database in `folder`, consuming `events`; stopped by
-/// the returned sender.
-async fn start(
-    folder: &std::path::Path,
-    events: &conf::Events,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let mut config = conf::Config::load("configs/config.yaml".as_ref()).unwrap();
-    config.database.url = format!("sqlite://{}", folder.join("users.db").display());
-    config.events = Some(events.clone());
-    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", http.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(user_service::serve(http, grpc, config, async {
-        let _ = stopped.await;
-    }));
-    (base, stop, running)
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The user service's binary, as it is deployed: the shipped configuration with its database in
+/// `folder` and the event consumer `events` (a YAML section) turned on. Returns the process and
+/// its HTTP address once it listens.
+fn start(folder: &Path, events: &str) -> (Child, String) {
+    let shipped = std::fs::read_to_string("configs/config.yaml").unwrap();
+    let config = folder.join("config.yaml");
+    std::fs::write(&config, format!("{shipped}\n{events}")).unwrap();
+    let (http, grpc) = (free_port(), free_port());
+    let log = std::fs::File::create(folder.join("service.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_user-service"))
+        .arg("--conf")
+        .arg(&config)
+        .env(
+            "APP_DATABASE__URL",
+            format!("sqlite://{}", folder.join("users.db").display()),
+        )
+        .env("APP_SERVER__HTTP__ADDR", format!("127.0.0.1:{http}"))
+        .env("APP_SERVER__GRPC__ADDR", format!("127.0.0.1:{grpc}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not listening:\n{}",
+            std::fs::read_to_string(folder.join("service.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, format!("http://127.0.0.1:{http}"))
 }
 
 async fn open_orders(base: &str, user: &str) -> i64 {
@@ -49,7 +71,7 @@ async fn open_orders(base: &str, user: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn order_events_count_once_across_a_restart_and_poison_is_set_aside() {
+async fn order_events_count_once_across_a_sigkill_and_poison_is_set_aside() {
     let unique = format!(
         "us{}x{}",
         std::process::id(),
@@ -68,23 +90,15 @@ async fn order_events_count_once_across_a_restart_and_poison_is_set_aside() {
     })
     .await
     .unwrap();
-    let events = conf::Events {
-        url: nats_url(),
-        stream: stream.clone(),
-        durable: format!("users-{unique}"),
-        subjects: vec![
-            format!("{unique}.order.created"),
-            format!("{unique}.order.cancelled"),
-        ],
-        ack_wait: Duration::from_secs(1).into(),
-        max_deliver: 2,
-        dead_letter_subject: format!("dead.{unique}"),
-        backoff: vec![Duration::from_millis(50).into()],
-    };
-    let mut dead = client
-        .subscribe(events.dead_letter_subject.clone())
-        .await
-        .unwrap();
+    let durable = format!("users-{unique}");
+    let dead_letters = format!("dead.{unique}");
+    let events = format!(
+        "events:\n  url: {url}\n  stream: {stream}\n  durable: {durable}\n  \
+         subjects: [{unique}.order.created, {unique}.order.cancelled]\n  ack_wait: 1s\n  \
+         max_deliver: 2\n  dead_letter_subject: {dead_letters}\n  backoff: [50ms]\n",
+        url = nats_url(),
+    );
+    let mut dead = client.subscribe(dead_letters).await.unwrap();
     client.flush().await.unwrap();
 
     // Events as the order service's outbox publishes them: its event id as `Nats-Msg-Id`.
@@ -105,7 +119,7 @@ async fn order_events_count_once_across_a_restart_and_poison_is_set_aside() {
     let cancelled = |user: &str| format!(r#"{{"type":"order.cancelled","user_id":"{user}"}}"#);
 
     let folder = tempfile::tempdir().unwrap();
-    let (base, stop, running) = start(folder.path(), &events).await;
+    let (mut service, base) = start(folder.path(), &events);
     // A burst for user_123: 40 creates, 15 cancels; one for user_456; and one unreadable.
     for i in 0..40 {
         publish(format!("c{i}"), "order.created", created("user_123")).await;
@@ -116,18 +130,17 @@ async fn order_events_count_once_across_a_restart_and_poison_is_set_aside() {
     publish("poison".into(), "order.created", "{not json".into()).await;
     publish("c-456".into(), "order.created", created("user_456")).await;
 
-    // Killed mid-stream, once it has counted some: events it held, handled or not, are not
-    // acknowledged, and come again to the next instance.
+    // SIGKILL mid-stream, once it has counted some: events it held, counted or not, were not
+    // acknowledged, and come again to the next process.
     while open_orders(&base, "user_123").await < 10 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    running.abort();
-    let _ = running.await;
-    drop(stop);
+    service.kill().unwrap();
+    service.wait().unwrap();
     for i in 40..60 {
         publish(format!("c{i}"), "order.created", created("user_123")).await;
     }
-    let (base_again, stop, running) = start(folder.path(), &events).await;
+    let (mut service, base_again) = start(folder.path(), &events);
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -166,13 +179,13 @@ async fn order_events_count_once_across_a_restart_and_poison_is_set_aside() {
         .get_stream(&stream)
         .await
         .unwrap()
-        .consumer_info(&events.durable)
+        .consumer_info(&durable)
         .await
         .unwrap();
     assert_eq!((info.num_pending, info.num_ack_pending), (0, 0), "{info:?}");
     assert_eq!(open_orders(&base_again, "user_123").await, 45);
 
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    service.kill().unwrap();
+    service.wait().unwrap();
     js.delete_stream(&stream).await.unwrap();
 }
