@@ -31,8 +31,8 @@ fn render_service(service: &Service) -> Option<TokenStream> {
                 #[doc = #doc]
                 pub async fn #name(&self, request: &#input) -> Result<#output, Error> {
                     let subject = nats::subject(&self.prefix, SERVICE, #proto_name);
-                    nats::call(&self.nats, &subject, request, self.headers.clone(), self.timeout)
-                        .await
+                    let headers = nats::outgoing(&self.headers, self.forward_bearer);
+                    nats::call(&self.nats, &subject, request, headers, self.timeout).await
                 }
             }
         })
@@ -68,6 +68,7 @@ fn render_service(service: &Service) -> Option<TokenStream> {
                 prefix: String,
                 timeout: Duration,
                 headers: HeaderMap,
+                forward_bearer: bool,
             }
 
             impl Client {
@@ -79,6 +80,7 @@ fn render_service(service: &Service) -> Option<TokenStream> {
                         prefix: prefix.into(),
                         timeout: Duration::from_secs(1),
                         headers: HeaderMap::new(),
+                        forward_bearer: false,
                     }
                 }
 
@@ -88,9 +90,16 @@ fn render_service(service: &Service) -> Option<TokenStream> {
                     self
                 }
 
-                #[doc = " A header sent with every call, e.g. `x-api-key`."]
+                #[doc = " A header sent with every call, e.g. the service's own `x-api-key`."]
                 pub fn with_header(mut self, name: &str, value: &str) -> Self {
                     self.headers.insert(name, value);
+                    self
+                }
+
+                #[doc = " Calls made while serving a request carry its bearer token, so that the callee sees"]
+                #[doc = " the user the call is made for."]
+                pub fn forwarding_bearer(mut self) -> Self {
+                    self.forward_bearer = true;
                     self
                 }
 

@@ -283,3 +283,26 @@ async fn nats_calls_pass_through_authentication() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+/// A call made while serving a request carries its bearer token only when told to.
+#[tokio::test]
+async fn calls_forward_the_served_bearer_token_when_told_to() {
+    use micro_runtime::context::RequestContext;
+
+    let mut served = axum::http::HeaderMap::new();
+    served.insert("authorization", "Bearer user-token".parse().unwrap());
+    let mut own = nats::HeaderMap::new();
+    own.insert("x-api-key", "svc-key");
+    let context = RequestContext::from_headers(&served, Duration::from_secs(5));
+    let (forwarded, kept) = context
+        .scope(async { (nats::outgoing(&own, true), nats::outgoing(&own, false)) })
+        .await;
+    assert_eq!(
+        forwarded.get("authorization").map(|v| v.as_str()),
+        Some("Bearer user-token")
+    );
+    assert_eq!(forwarded.get("x-api-key").map(|v| v.as_str()), Some("svc-key"));
+    assert!(kept.get("authorization").is_none());
+    // Outside a served request there is nothing to forward.
+    assert!(nats::outgoing(&own, true).get("authorization").is_none());
+}

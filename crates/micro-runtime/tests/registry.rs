@@ -439,6 +439,50 @@ async fn http_requests_go_to_the_less_loaded_of_two_instances() {
     assert_eq!((err.code, err.reason.as_str()), (503, "NO_INSTANCE"));
 }
 
+/// A typed HTTP client given credentials presents them as governed gRPC clients do: the served
+/// request's bearer token when told to forward it, and the service's own key.
+#[tokio::test]
+async fn http_requests_carry_the_credentials_they_are_given() {
+    use micro_runtime::context::RequestContext;
+    use micro_runtime::registry::client::{Credentials, http_target_with_credentials};
+
+    let registry = static_registry("solo", vec!["http://127.0.0.1:8103".to_owned()]);
+    let balancer = |credentials| {
+        let target = http_target_with_credentials(&registry, "discovery:///solo", credentials);
+        let Ok(micro_runtime::gateway::Target::Balanced(balancer)) = target else {
+            panic!("a discovery target is balanced");
+        };
+        balancer
+    };
+    let mut served = axum::http::HeaderMap::new();
+    served.insert("authorization", "Bearer user-token".parse().unwrap());
+    let context = RequestContext::from_headers(&served, Duration::from_secs(5));
+    let headers_of = |balancer: std::sync::Arc<dyn micro_runtime::gateway::Balancer>| {
+        let context = context.clone();
+        async move {
+            context
+                .scope(async move {
+                    let Ok(pick) = balancer.pick("/solo.v1.Solo/Get", &[]) else {
+                        panic!("no instance picked");
+                    };
+                    let headers = pick.headers.clone();
+                    (pick.done)(200, true);
+                    headers
+                })
+                .await
+        }
+    };
+
+    let both = headers_of(balancer(Credentials::new(true, Some("svc-key")).unwrap())).await;
+    assert_eq!(both["authorization"], "Bearer user-token");
+    assert_eq!(both["x-api-key"], "svc-key");
+    let own = headers_of(balancer(Credentials::new(false, Some("svc-key")).unwrap())).await;
+    assert!(own.get("authorization").is_none(), "{own:?}");
+    assert_eq!(own["x-api-key"], "svc-key");
+    let none = headers_of(balancer(Credentials::default())).await;
+    assert!(none.get("authorization").is_none() && none.get("x-api-key").is_none());
+}
+
 /// A health server on `addr`, answering `SERVING` for `who`.
 async fn serve_health_at(addr: std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
