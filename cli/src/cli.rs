@@ -141,16 +141,19 @@ pub struct NewArgs {
     pub registry: Option<Registry>,
 
     /// Make the service from a cargo-generate template instead of micro's own: a folder, or a git
-    /// URL. Its placeholders are asked on a terminal and take their defaults otherwise.
+    /// URL (`-r`/`--repo`, as kratos' layout repository). Its placeholders are asked on a
+    /// terminal and take their defaults otherwise.
     #[arg(
+        short = 'r',
         long,
+        visible_alias = "repo",
         value_name = "PATH|GIT_URL",
         conflicts_with_all = ["storage", "messaging", "auth", "transport", "registry"]
     )]
     pub template: Option<String>,
 
     /// The git branch of `--template` to use.
-    #[arg(long, requires = "template")]
+    #[arg(short = 'b', long, requires = "template")]
     pub branch: Option<String>,
 }
 
@@ -274,14 +277,25 @@ pub struct ProtoServerArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The service's folder, or a folder inside it, as `kratos run DIR` takes it [default: the
+    /// current folder].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
     /// Build with optimizations.
     #[arg(long)]
     pub release: bool,
 
     /// Rebuild and restart on changes to `.rs`, `.proto` (regenerating their code first),
-    /// `Cargo.toml` and `configs/`; a failed build keeps the running service.
-    #[arg(short, long)]
+    /// `Cargo.toml` and `configs/`; a failed build keeps the running service. (`-w` is kratos'
+    /// work directory, hence `-W`.)
+    #[arg(short = 'W', long)]
     pub watch: bool,
+
+    /// The folder the service runs in, where its relative paths such as `configs/config.yaml`
+    /// resolve, as kratos' `-w` [default: the service's own folder].
+    #[arg(short = 'w', long = "work", value_name = "DIR")]
+    pub work: Option<PathBuf>,
 
     /// The package to run, in a workspace with several services. Given more than once, runs
     /// those services together: their output prefixed by their names, signals sent to all, and

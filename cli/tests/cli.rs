@@ -912,6 +912,34 @@ fn run_picks_a_service_of_a_workspace() {
         transcript(&output, root)
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("beta in beta"));
+
+    // kratos' spellings: `run DIR` names the service by its folder, `-w` where it runs.
+    let output = run(root, &["alpha"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        transcript(&output, root)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("alpha in alpha"));
+    let output = run(root, &["alpha", "-w", "beta/src"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        transcript(&output, root)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("alpha in src"),
+        "{}",
+        transcript(&output, root)
+    );
+    let output = run(root, &["nowhere"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("`micro run DIR` takes the service's folder")
+    );
 }
 
 /// `micro run -p a -p b` runs both from their folders, each output line behind its name; when
@@ -1202,7 +1230,8 @@ fn new_renders_a_custom_template_folder() {
     assert_eq!(leftovers(work.path()), ["team-svc"]);
 }
 
-/// `--template URL --branch B` clones the branch (here from a local repository, offline).
+/// `-r URL -b B` (kratos' spellings of `--template URL --branch B`) clones the branch (here from
+/// a local repository, offline).
 #[test]
 fn new_renders_a_custom_template_branch_from_git() {
     let work = tempfile::tempdir().unwrap();
@@ -1238,7 +1267,7 @@ fn new_renders_a_custom_template_branch_from_git() {
     std::fs::create_dir_all(&parent).unwrap();
     let url = format!("file://{}", repository.display());
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
-        .args(["new", "loud-svc", "--template", &url, "--branch", "loud"])
+        .args(["new", "loud-svc", "-r", &url, "-b", "loud"])
         .current_dir(&parent)
         .output()
         .unwrap();

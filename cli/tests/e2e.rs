@@ -235,11 +235,17 @@ fn answers_the_same_over_three_transports(service: &Path, env: &[(&str, &str)]) 
     ]);
     let mut running = MicroRun::start(service, http, grpc, &env);
     running.wait_until_listening(grpc, Duration::from_secs(300));
+    // `micro call --nats` reads the subject prefix as the service does: its configuration, with
+    // the same `APP_…` overrides.
     let call = |transport: &[&str], request: &str| {
-        let mut args = vec!["call", "-H", "x-api-key: dev-only-key-do-not-deploy"];
-        args.extend_from_slice(transport);
-        args.extend(["helloworld.v1.Greeter/SayHello", request]);
-        micro(service, &args)
+        Command::new(env!("CARGO_BIN_EXE_micro"))
+            .args(["call", "-H", "x-api-key: dev-only-key-do-not-deploy"])
+            .args(transport)
+            .args(["helloworld.v1.Greeter/SayHello", request])
+            .current_dir(service)
+            .env("APP_SERVER__NATS__PREFIX", &prefix)
+            .output()
+            .expect("micro runs")
     };
     let grpc_address = format!("127.0.0.1:{grpc}");
     let http_address = format!("127.0.0.1:{http}");

@@ -101,7 +101,11 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
         }
         Command::Run(args) => run::run(
             &run::Options {
-                cwd,
+                cwd: match args.dir {
+                    Some(dir) => cwd.join(dir),
+                    None => cwd.clone(),
+                },
+                workdir: args.work.map(|work| cwd.join(work)),
                 release: args.release,
                 args: args.args,
                 packages: args.package,

@@ -301,7 +301,10 @@ async fn calls_forward_the_served_bearer_token_when_told_to() {
         forwarded.get("authorization").map(|v| v.as_str()),
         Some("Bearer user-token")
     );
-    assert_eq!(forwarded.get("x-api-key").map(|v| v.as_str()), Some("svc-key"));
+    assert_eq!(
+        forwarded.get("x-api-key").map(|v| v.as_str()),
+        Some("svc-key")
+    );
     assert!(kept.get("authorization").is_none());
     // Outside a served request there is nothing to forward.
     assert!(nats::outgoing(&own, true).get("authorization").is_none());

@@ -346,6 +346,19 @@ fn unframe(body: Bytes) -> Result<Bytes, Error> {
     Ok(body.slice(5..))
 }
 
+/// The headers of a call: `headers`, and with `forward_bearer` the served request's bearer token,
+/// so that the callee sees the user the call is made for.
+pub fn outgoing(headers: &NatsHeaders, forward_bearer: bool) -> NatsHeaders {
+    let mut outgoing = headers.clone();
+    if forward_bearer
+        && let Some(context) = crate::context::RequestContext::current()
+        && let Some(bearer) = context.bearer.as_ref().and_then(|b| b.to_str().ok())
+    {
+        outgoing.insert("authorization", bearer);
+    }
+    outgoing
+}
+
 /// Calls an RPC over NATS: `request` as protobuf to `subject`, within `timeout`; the reply, or the
 /// typed error the service answered (or `503 UNAVAILABLE` when no instance answers,
 /// `504 TIMEOUT` when none does in time). `headers` go with it (a bearer token, say). Made while

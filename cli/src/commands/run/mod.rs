@@ -17,7 +17,10 @@ use crate::output::Printer;
 pub use target::Selection;
 
 pub struct Options {
+    /// Where to look for the service: its folder or one inside it.
     pub cwd: PathBuf,
+    /// Where the service runs, when not in its own folder.
+    pub workdir: Option<PathBuf>,
     pub release: bool,
     pub args: Vec<String>,
     /// `-p` as given: none (the package the folder is in), one, or several to run together.
@@ -28,10 +31,22 @@ pub struct Options {
 }
 
 pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        options.cwd.is_dir(),
+        "`{}` is not a folder\nhint: `micro run DIR` takes the service's folder",
+        options.cwd.display()
+    );
+    if let Some(work) = &options.workdir {
+        anyhow::ensure!(
+            work.is_dir(),
+            "the work directory `{}` is not a folder",
+            work.display()
+        );
+    }
     if options.packages.len() > 1 {
         anyhow::ensure!(
-            !options.watch && options.bin.is_none(),
-            "`--watch` and `--bin` take one service\nhint: run the others in another terminal, or drop the flag"
+            !options.watch && options.bin.is_none() && options.workdir.is_none(),
+            "`--watch`, `--bin` and `--work` take one service\nhint: run the others in another terminal, or drop the flag"
         );
         let targets = options
             .packages
@@ -55,11 +70,12 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         return watch::run(&target, options, printer);
     }
     let executable = build::build(&target, options.release, printer)?;
+    let workdir = options.workdir.as_deref().unwrap_or(&target.dir);
     printer.status(
         "Running",
-        format!("`{}` in `{}`", target.bin, target.dir.display()),
+        format!("`{}` in `{}`", target.bin, workdir.display()),
     );
-    let mut service = process::Service::start(&executable, &target.dir, &options.args)?;
+    let mut service = process::Service::start(&executable, workdir, &options.args)?;
     // SIGINT, SIGTERM and SIGHUP sent to micro reach the service, which drains and exits while
     // micro waits for its exit code.
     #[cfg(unix)]

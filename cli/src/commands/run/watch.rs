@@ -119,7 +119,11 @@ pub fn run(target: &Target, options: &Options, printer: Printer) -> anyhow::Resu
                     printer.status("Restarting", format!("`{}`", target.bin));
                     old.stop(process::SIGTERM, GRACE);
                 }
-                service = Some(Service::start(&executable, &target.dir, &options.args)?);
+                service = Some(Service::start(
+                    &executable,
+                    options.workdir.as_deref().unwrap_or(&target.dir),
+                    &options.args,
+                )?);
             }
             Err(err) if err.is::<BuildFailed>() => report_kept(printer, &err, service.is_some()),
             Err(err) => return Err(err),
@@ -134,15 +138,12 @@ fn build_and_start(
 ) -> anyhow::Result<Option<Service>> {
     match build::build(target, options.release, printer) {
         Ok(executable) => {
+            let workdir = options.workdir.as_deref().unwrap_or(&target.dir);
             printer.status(
                 "Running",
-                format!("`{}` in `{}`", target.bin, target.dir.display()),
+                format!("`{}` in `{}`", target.bin, workdir.display()),
             );
-            Ok(Some(Service::start(
-                &executable,
-                &target.dir,
-                &options.args,
-            )?))
+            Ok(Some(Service::start(&executable, workdir, &options.args)?))
         }
         Err(err) if err.is::<BuildFailed>() => {
             printer.warn(format!("{err}; fix it and save to try again"));

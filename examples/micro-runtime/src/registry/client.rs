@@ -288,6 +288,16 @@ impl LiveInstances {
 /// `http://` endpoint, governed as [`governed_channel`] governs gRPC calls (deadline, breaker,
 /// trace and metadata carried on, client metrics); a URL is used as it is.
 pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway::Target> {
+    http_target_with_credentials(registry, target, Credentials::default())
+}
+
+/// Like [`http_target`], with calls to a registry's instances presenting `credentials` (the
+/// served request's bearer token, the service's own key, or both), as governed gRPC clients do.
+pub fn http_target_with_credentials(
+    registry: &Registry,
+    target: &str,
+    credentials: Credentials,
+) -> anyhow::Result<gateway::Target> {
     let Some(name) = discovered_name(target) else {
         return Ok(gateway::Target::Url(
             target.trim_end_matches('/').to_owned(),
@@ -308,6 +318,7 @@ pub fn http_target(registry: &Registry, target: &str) -> anyhow::Result<gateway:
         // Retries may add at most 20% to the calls made (10 a second always allowed), as
         // counted over the last 10 s.
         retries: tower::retry::budget::TpsBudget::new(Duration::from_secs(10), 10, 0.2),
+        credentials,
     })))
 }
 
@@ -328,6 +339,7 @@ struct PowerOfTwo {
     breaker: Arc<Breaker>,
     timeout: Duration,
     retries: tower::retry::budget::TpsBudget,
+    credentials: Credentials,
 }
 
 /// Counts one request in flight until dropped.
@@ -414,6 +426,7 @@ impl gateway::Balancer for PowerOfTwo {
         }
         let mut headers = http::HeaderMap::new();
         carry(&mut headers, served.as_ref());
+        self.credentials.apply(&mut headers, served.as_ref());
         let breaker = Arc::clone(&self.breaker);
         let health = Arc::clone(&self.health);
         let operation = operation.to_owned();
