@@ -53,8 +53,9 @@ pub enum Command {
 )]
 pub struct CallArgs {
     /// `[ADDR] package.Service/Method [JSON]`: the address (default localhost:9000, or :8000 with
-    /// `--http`; `discovery:///name` finds one through the project's registry), the method, and
-    /// the request in proto3 JSON (default `{}`; `-` reads stdin).
+    /// `--http`; `discovery:///name` finds one through the project's registry), the method (with
+    /// `--nats`, or a whole subject such as `micro.helloworld.v1.Greeter.SayHello`), and the
+    /// request in proto3 JSON (default `{}`; `-` reads stdin).
     #[arg(num_args = 1..=3, required = true, value_name = "ARGS")]
     pub args: Vec<String>,
 

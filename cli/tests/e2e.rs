@@ -279,6 +279,23 @@ fn answers_the_same_over_three_transports(service: &Path, env: &[(&str, &str)]) 
         assert_eq!(error["code"], 400, "{transport:?}: {error}");
         assert_eq!(error["reason"], "NAME_REQUIRED", "{transport:?}: {error}");
     }
+    // Over NATS, the subject itself names the method too.
+    let subject = format!("{prefix}.helloworld.v1.Greeter.SayHello");
+    let by_subject = Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args([
+            "call",
+            "--nats",
+            "-H",
+            "x-api-key: dev-only-key-do-not-deploy",
+        ])
+        .args([nats_url().as_str(), &subject, r#"{"name": "subject"}"#])
+        .current_dir(service)
+        .output()
+        .expect("micro runs");
+    succeeded(&by_subject, service);
+    let reply: serde_json::Value = serde_json::from_slice(&by_subject.stdout).unwrap();
+    assert_eq!(reply, serde_json::json!({"message": "Hello subject"}));
+
     let exit = running.terminate(Duration::from_secs(30));
     assert!(exit.success(), "exited with {exit}:\n{}", running.logs());
 }

@@ -65,7 +65,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
             .map(|()| ExitCode::SUCCESS),
         },
         Command::Call(args) => {
-            let (address, method, request) = call::split_arguments(&args.args)?;
+            let (address, method, request) = call::split_arguments(&args.args, args.nats)?;
             let headers = args
                 .headers
                 .iter()

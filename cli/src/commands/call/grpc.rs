@@ -98,11 +98,12 @@ async fn describe(
     channel: &Channel,
     printer: Printer,
 ) -> anyhow::Result<MethodDescriptor> {
+    let name = options.method.method()?;
     let pool = if options.local_contracts {
         printer.detail("Described", "the method from the project's contracts");
         local_pool(options)?
     } else {
-        match reflected_pool(channel, &options.method.service).await? {
+        match reflected_pool(channel, &name.service).await? {
             Some(pool) => {
                 printer.detail("Described", "the method by the server's reflection");
                 pool
@@ -113,26 +114,24 @@ async fn describe(
             }
         }
     };
-    let Some(service) = pool.get_service_by_name(&options.method.service) else {
+    let Some(service) = pool.get_service_by_name(&name.service) else {
         let known: Vec<String> = match options.local_contracts {
             true => pool.services().map(|s| s.full_name().to_owned()).collect(),
             false => reflected_services(channel).await.unwrap_or_default(),
         };
         anyhow::bail!(
             "the service has no `{}`\nhint: it serves {}",
-            options.method.service,
+            name.service,
             known.join(", ")
         );
     };
-    let method = service
-        .methods()
-        .find(|m| m.name() == options.method.method);
+    let method = service.methods().find(|m| m.name() == name.method);
     method.with_context(|| {
         let known: Vec<String> = service.methods().map(|m| m.name().to_owned()).collect();
         format!(
             "`{}` has no method `{}`\nhint: its methods are: {}",
             service.full_name(),
-            options.method.method,
+            name.method,
             known.join(", ")
         )
     })

@@ -18,12 +18,13 @@ pub async fn call(options: &Options, printer: Printer) -> anyhow::Result<Result<
     let project = Project::find(&options.cwd)
         .context("`micro call --http` reads the method's HTTP rule from the project's contracts")?;
     let (_, packages) = crate::contracts::read(&project)?;
+    let name = options.method.method()?;
     let method = packages
         .iter()
         .flat_map(|package| &package.services)
-        .filter(|service| service.full_name == options.method.service)
+        .filter(|service| service.full_name == name.service)
         .flat_map(|service| &service.methods)
-        .find(|method| method.name == options.method.method)
+        .find(|method| method.name == name.method)
         .with_context(|| format!("the project's contracts declare no `{}`", options.method))?;
     let binding = method.bindings.first().with_context(|| {
         format!(

@@ -25,8 +25,8 @@ pub struct Options {
     /// `host:port`, a URL, or `discovery:///name` (resolved through the project's registry); the
     /// default port is the scaffold's for the transport.
     pub address: Option<String>,
-    /// `package.Service/Method`.
-    pub method: MethodName,
+    /// `package.Service/Method`, or with `--nats` a whole subject.
+    pub method: Callee,
     /// The request as proto3 JSON.
     pub request: String,
     pub http: bool,
@@ -36,6 +36,34 @@ pub struct Options {
     pub local_contracts: bool,
     /// Headers over HTTP, metadata over gRPC.
     pub headers: Vec<(String, String)>,
+}
+
+/// What `micro call` calls: a method, or (over NATS) a subject as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callee {
+    Method(MethodName),
+    Subject(String),
+}
+
+impl Callee {
+    /// The method, for the transports that call one by name.
+    pub fn method(&self) -> anyhow::Result<&MethodName> {
+        match self {
+            Callee::Method(method) => Ok(method),
+            Callee::Subject(subject) => anyhow::bail!(
+                "`{subject}` is a NATS subject\nhint: name the method as `package.Service/Method`, or call the subject with `--nats`"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Callee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Callee::Method(method) => method.fmt(f),
+            Callee::Subject(subject) => f.write_str(subject),
+        }
+    }
 }
 
 /// `package.Service/Method`, split.
@@ -69,16 +97,33 @@ impl std::fmt::Display for MethodName {
     }
 }
 
-/// Sorts `micro call`'s one to three positional arguments into address, method and request.
-pub fn split_arguments(args: &[String]) -> anyhow::Result<(Option<String>, MethodName, String)> {
+/// Whether `text` reads as a NATS subject (`micro.helloworld.v1.Greeter.SayHello`): dotted tokens,
+/// none of them empty, without the `/` of a method or the `:` of an address.
+fn is_subject(text: &str) -> bool {
+    text.contains('.')
+        && !text.contains(['/', ':', ' ', '{', '"'])
+        && text.split('.').all(|token| !token.is_empty())
+}
+
+/// Sorts `micro call`'s one to three positional arguments into address, callee and request; a
+/// subject stands for the method only over NATS.
+pub fn split_arguments(
+    args: &[String],
+    nats: bool,
+) -> anyhow::Result<(Option<String>, Callee, String)> {
     let usage = "usage: micro call [ADDR] package.Service/Method [JSON]";
+    let callee = |arg: &str| match MethodName::parse(arg) {
+        Some(method) => Some(Callee::Method(method)),
+        None if nats && is_subject(arg) => Some(Callee::Subject(arg.to_owned())),
+        None => None,
+    };
     let position = args
         .iter()
-        .position(|arg| MethodName::parse(arg).is_some())
+        .position(|arg| callee(arg).is_some())
         .with_context(|| {
-            format!("no method among {args:?}\nhint: name it as `package.Service/Method`, e.g. `helloworld.v1.Greeter/SayHello`; {usage}")
+            format!("no method among {args:?}\nhint: name it as `package.Service/Method`, e.g. `helloworld.v1.Greeter/SayHello` (or, with `--nats`, a subject); {usage}")
         })?;
-    let method = MethodName::parse(&args[position]).expect("found above");
+    let method = callee(&args[position]).expect("found above");
     let (address, request) = match (position, &args[position + 1..]) {
         (0, []) => (None, None),
         (0, [request]) => (None, Some(request)),
@@ -237,23 +282,34 @@ mod tests {
     #[test]
     fn arguments_sort_into_address_method_and_request() {
         let (address, method, request) =
-            split_arguments(&strings(&["order.v1.OrderService/GetOrder"])).unwrap();
+            split_arguments(&strings(&["order.v1.OrderService/GetOrder"]), false).unwrap();
         assert_eq!((address, request.as_str()), (None, "{}"));
         assert_eq!(method.to_string(), "order.v1.OrderService/GetOrder");
 
-        let (address, method, request) = split_arguments(&strings(&[
-            "localhost:9001",
-            "/order.v1.OrderService/GetOrder",
-            r#"{"order_id":"x"}"#,
-        ]))
+        let (address, method, request) = split_arguments(
+            &strings(&[
+                "localhost:9001",
+                "/order.v1.OrderService/GetOrder",
+                r#"{"order_id":"x"}"#,
+            ]),
+            false,
+        )
         .unwrap();
         assert_eq!(address.as_deref(), Some("localhost:9001"));
-        assert_eq!(method.method, "GetOrder");
+        assert_eq!(method.method().unwrap().method, "GetOrder");
         assert_eq!(request, r#"{"order_id":"x"}"#);
 
-        let err = split_arguments(&strings(&["GetOrder", "{}"])).unwrap_err();
+        let err = split_arguments(&strings(&["GetOrder", "{}"]), false).unwrap_err();
         assert!(err.to_string().contains("package.Service/Method"), "{err}");
-        assert!(split_arguments(&strings(&["a", "b", "x.y.Z/M", "{}"])).is_err());
+        assert!(split_arguments(&strings(&["a", "b", "x.y.Z/M", "{}"]), false).is_err());
+
+        // Over NATS, a subject may stand for the method; an address is not taken for one.
+        let subject = "micro.order.v1.OrderService.GetOrder";
+        let (address, callee, _) =
+            split_arguments(&strings(&["nats://10.0.0.5:4222", subject, "{}"]), true).unwrap();
+        assert_eq!(address.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(callee, Callee::Subject(subject.to_owned()));
+        assert!(split_arguments(&strings(&[subject]), false).is_err());
     }
 
     #[test]

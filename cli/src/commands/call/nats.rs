@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use micro_runtime::conf;
 
-use super::{Options, TypedError};
+use super::{Callee, Options, TypedError};
 use crate::output::Printer;
 use crate::project::Project;
 
@@ -35,10 +35,10 @@ pub async fn call(options: &Options, printer: Printer) -> anyhow::Result<Result<
     let prefix = transport
         .as_ref()
         .map_or(DEFAULT_PREFIX, |t| t.prefix.as_str());
-    let subject = format!(
-        "{prefix}.{}.{}",
-        options.method.service, options.method.method
-    );
+    let subject = match &options.method {
+        Callee::Method(method) => format!("{prefix}.{}.{}", method.service, method.method),
+        Callee::Subject(subject) => subject.clone(),
+    };
     serde_json::from_str::<serde_json::Value>(&options.request)
         .context("the request is not JSON")?;
 
