@@ -229,7 +229,8 @@ pub enum ProtoCommand {
     Add(ProtoAddArgs),
     /// Generate messages, gRPC client and server, and HTTP routes from contracts.
     Client(ProtoClientArgs),
-    /// Generate an implementation skeleton for each service of a contract; never overwrites.
+    /// Generate an implementation skeleton for each service of a contract; an existing one gains
+    /// only stubs for the RPCs it lacks.
     Server(ProtoServerArgs),
 }
 

@@ -170,11 +170,19 @@ fn proto_client_and_server_generate_the_fixture() {
     let stub = hello.join("src/service/echo.rs");
     assert_snapshot!("proto_server_echo", std::fs::read_to_string(&stub).unwrap());
 
-    // The stub is the user's now: a second run keeps their edits.
-    std::fs::write(&stub, "// mine\n").unwrap();
+    // The stub is the user's now: with nothing missing, a second run keeps it as it is...
     let output = micro(&hello, ECHO_SERVER_ARGS);
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Kept"));
+    // ...and one without the service's `impl` is refused, and left as it was.
+    std::fs::write(&stub, "// mine\n").unwrap();
+    let output = micro(&hello, ECHO_SERVER_ARGS);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("src/service/echo.rs: no `impl Echo for …` block"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(&stub).unwrap(), "// mine\n");
 
     // A service already named `…Service` keeps its name; its trait is imported as `…Api`.

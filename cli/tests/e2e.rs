@@ -47,6 +47,36 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     )
     .unwrap();
 
+    // The greeter contract gains two RPCs: `micro proto server` adds their stubs, and only them,
+    // to the implementation the scaffold wrote (which the project's tests then build).
+    let contract = hello.join("api/helloworld/v1/greeter.proto");
+    let text = std::fs::read_to_string(&contract).unwrap();
+    let grown = text.replacen(
+        "\n}\n",
+        "\n  rpc SayGoodbye(HelloRequest) returns (HelloReply);\n  rpc GreetAll(HelloRequest) returns (stream HelloReply);\n}\n",
+        1,
+    );
+    assert_ne!(grown, text);
+    std::fs::write(&contract, grown).unwrap();
+    ok(micro(&hello, &["proto", "client", "-q"]));
+    let implementation = hello.join("src/service/greeter.rs");
+    let before = std::fs::read_to_string(&implementation).unwrap();
+    let added = micro(
+        &hello,
+        &["proto", "server", "api/helloworld/v1/greeter.proto"],
+    );
+    succeeded(&added, work.path());
+    assert!(
+        String::from_utf8_lossy(&added.stderr)
+            .contains("Added `SayGoodbye`, `GreetAll` to `src/service/greeter.rs`"),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let after = std::fs::read_to_string(&implementation).unwrap();
+    let end = before.rfind("\n}").unwrap();
+    assert!(after.starts_with(&before[..end]) && after.ends_with(&before[end..]));
+    assert!(after.contains("async fn say_goodbye(") && after.contains("type GreetAllStream"));
+
     // The project's own tests (greeter on both transports, every HTTP binding of the fixture,
     // `micro call` on its streaming method with this micro), and clippy with warnings denied over
     // everything, generated code included.

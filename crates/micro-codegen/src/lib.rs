@@ -13,7 +13,7 @@ pub mod model;
 mod nats;
 pub mod openapi;
 mod rules;
-mod stubs;
+pub mod stubs;
 mod validate;
 mod walk;
 

@@ -1,6 +1,9 @@
 //! Renders a service implementation skeleton (`micro proto server`): a struct implementing tonic's
 //! service trait with one method per RPC that answers `UNIMPLEMENTED` until the user fills it in.
-//! The file is the user's from then on; micro never writes it again.
+//! The file is the user's from then on: when the contract gains RPCs, micro only adds their stubs
+//! to its `impl` block ([`append_missing`]), every byte already there kept.
+
+use std::collections::BTreeMap;
 
 use quote::{format_ident, quote};
 
@@ -21,7 +24,7 @@ pub fn render(package: &Package, service: &Service) -> anyhow::Result<String> {
     let methods = service
         .methods
         .iter()
-        .map(|method| render_method(&package_path, method));
+        .map(|method| render_method(&package_path, method, Naming::Imported));
     // The package's own message types (one-segment paths) are imported; others keep their full
     // path.
     let mut local_types: Vec<&syn::Ident> = service
@@ -94,12 +97,55 @@ fn package_path(package: &Package) -> anyhow::Result<syn::Path> {
     Ok(path)
 }
 
-fn render_method(package_path: &syn::Path, method: &Method) -> proc_macro2::TokenStream {
+/// How a stub names the types it uses.
+#[derive(Clone, Copy)]
+enum Naming<'a> {
+    /// As the skeleton's own imports allow: the package's messages and tonic's stream types by
+    /// their names.
+    Imported,
+    /// In a file whose imports are the user's: by name what it imports (name → full path), by
+    /// full path the rest. tonic's `Request`, `Response` and `Status` are assumed imported, as
+    /// every implementation uses them.
+    AsFileImports(&'a BTreeMap<String, String>),
+}
+
+impl Naming<'_> {
+    /// `name` (whose full path is `full`) by name, or by its full path when not imported.
+    fn name(self, name: &syn::Ident, full: &str) -> proc_macro2::TokenStream {
+        match self {
+            Naming::Imported => quote!(#name),
+            Naming::AsFileImports(imports)
+                if imports
+                    .get(&name.to_string())
+                    .is_some_and(|path| path == full) =>
+            {
+                quote!(#name)
+            }
+            Naming::AsFileImports(_) => full.parse().expect("a path is tokens"),
+        }
+    }
+}
+
+fn render_method(
+    package_path: &syn::Path,
+    method: &Method,
+    naming: Naming<'_>,
+) -> proc_macro2::TokenStream {
     let name = &method.rust_name;
-    let input = absolute(package_path, &method.input.rust_path);
-    let output = absolute(package_path, &method.output.rust_path);
+    let package = quote!(#package_path).to_string().replace(' ', "");
+    let type_path = |path: &syn::Path| match path.get_ident() {
+        Some(ident) => naming.name(ident, &format!("{package}::{ident}")),
+        None => {
+            let path = absolute(package_path, path);
+            quote!(#path)
+        }
+    };
+    let input = type_path(&method.input.rust_path);
+    let output = type_path(&method.output.rust_path);
+    let streaming = naming.name(&format_ident!("Streaming"), "tonic::Streaming");
+    let box_stream = naming.name(&format_ident!("BoxStream"), "tonic::codegen::BoxStream");
     let request = if method.client_streaming {
-        quote!(Request<Streaming<#input>>)
+        quote!(Request<#streaming<#input>>)
     } else {
         quote!(Request<#input>)
     };
@@ -109,7 +155,7 @@ fn render_method(package_path: &syn::Path, method: &Method) -> proc_macro2::Toke
         // tonic names the associated type after the proto method name, verbatim.
         let stream = format_ident!("{}Stream", method.name);
         quote! {
-            type #stream = BoxStream<#output>;
+            type #stream = #box_stream<#output>;
 
             async fn #name(&self, _request: #request) -> Result<Response<Self::#stream>, Status> {
                 #body
@@ -143,4 +189,177 @@ fn absolute(package_path: &syn::Path, relative: &syn::Path) -> syn::Path {
     let rest = relative.segments.iter().filter(|s| s.ident != "super");
     path.segments.extend(rest.cloned());
     path
+}
+
+/// What [`append_missing`] made of a user's implementation file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The file with the new stubs in its `impl` block.
+    pub contents: String,
+    /// The RPCs stubbed, by their proto names.
+    pub added: Vec<String>,
+}
+
+/// Why stubs could not be added to a user's file; it is left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(
+        "{line}:{column}: the file does not parse ({message}); fix it, then run `micro proto server` again"
+    )]
+    Unparsable {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "no `impl {0} for …` block; add the stubs for {1} yourself, or move the file aside to get a new skeleton"
+    )]
+    NoImpl(String, String),
+}
+
+/// Adds to `existing` (a file implementing `service`, as [`render`] once wrote it and its user
+/// has changed it since) a stub for each RPC its `impl` of the service trait lacks, before that
+/// block's closing brace; every other byte stays as it was. `None` when nothing is missing.
+pub fn append_missing(
+    package: &Package,
+    service: &Service,
+    existing: &str,
+) -> Result<Option<Appended>, AppendError> {
+    let file = syn::parse_file(existing).map_err(|err| {
+        let start = err.span().start();
+        AppendError::Unparsable {
+            line: start.line,
+            column: start.column + 1,
+            message: err.to_string(),
+        }
+    })?;
+    let camel = names::upper_camel(&service.name);
+    // The trait by its name, or by the name a `use … as` gave it (`UserApi`).
+    let mut trait_names = vec![camel.clone()];
+    let mut imports = BTreeMap::new();
+    for item in &file.items {
+        if let syn::Item::Use(item) = item {
+            renames(&item.tree, &camel, &mut trait_names);
+            imported(&item.tree, String::new(), &mut imports);
+        }
+    }
+    let implementation = file.items.iter().find_map(|item| match item {
+        syn::Item::Impl(block)
+            if block.trait_.as_ref().is_some_and(|(_, path, _)| {
+                path.segments
+                    .last()
+                    .is_some_and(|last| trait_names.iter().any(|name| last.ident == name))
+            }) =>
+        {
+            Some(block)
+        }
+        _ => None,
+    });
+    let missing: Vec<&Method> = match implementation {
+        None => {
+            let all: Vec<String> = service.methods.iter().map(|m| format!("`{}`", m.name)).collect();
+            return Err(AppendError::NoImpl(camel, all.join(", ")));
+        }
+        Some(block) => service
+            .methods
+            .iter()
+            .filter(|method| {
+                !block.items.iter().any(|item| {
+                    matches!(item, syn::ImplItem::Fn(function) if function.sig.ident == method.rust_name)
+                })
+            })
+            .collect(),
+    };
+    let Some(block) = implementation.filter(|_| !missing.is_empty()) else {
+        return Ok(None);
+    };
+
+    // The stubs, formatted as the block's body: rendered inside a stand-in block, then taken out.
+    let package_path =
+        package_path(package).map_err(|err| AppendError::NoImpl(camel.clone(), err.to_string()))?;
+    let methods = missing
+        .iter()
+        .map(|method| render_method(&package_path, method, Naming::AsFileImports(&imports)));
+    let formatted = super::format(quote! {
+        impl Stand for In {
+            #(#methods)*
+        }
+    })
+    .expect("stubs render to valid Rust");
+    let body: Vec<&str> = formatted.lines().collect();
+    let stubs: String = body[1..body.len() - 1]
+        .iter()
+        .map(|line| format!("{line}\n"))
+        .collect();
+
+    let close = block.brace_token.span.close().start();
+    let brace = byte_offset(existing, close.line, close.column);
+    let line_start = existing[..brace].rfind('\n').map_or(0, |i| i + 1);
+    let empty_body = existing[..brace].trim_end().ends_with('{');
+    let mut contents = String::with_capacity(existing.len() + stubs.len() + 2);
+    if existing[line_start..brace].trim().is_empty() {
+        // The closing brace on a line of its own: the stubs go on the lines before it, after a
+        // blank line unless the block was empty.
+        contents.push_str(&existing[..line_start]);
+        if !empty_body {
+            contents.push('\n');
+        }
+        contents.push_str(&stubs);
+        contents.push_str(&existing[line_start..]);
+    } else {
+        // `impl … {}` on one line.
+        contents.push_str(&existing[..brace]);
+        contents.push('\n');
+        contents.push_str(&stubs);
+        contents.push_str(&existing[brace..]);
+    }
+    Ok(Some(Appended {
+        contents,
+        added: missing.iter().map(|method| method.name.clone()).collect(),
+    }))
+}
+
+/// The names `use` trees give `name` by renaming it (`use …::Greeter as Hello`).
+fn renames(tree: &syn::UseTree, name: &str, out: &mut Vec<String>) {
+    match tree {
+        syn::UseTree::Path(path) => renames(&path.tree, name, out),
+        syn::UseTree::Rename(rename) if rename.ident == name => out.push(rename.rename.to_string()),
+        syn::UseTree::Group(group) => group.items.iter().for_each(|tree| renames(tree, name, out)),
+        _ => {}
+    }
+}
+
+/// The names `use` trees import as they are, each with its full path (`HelloReply` →
+/// `crate::api::helloworld::v1::HelloReply`).
+fn imported(tree: &syn::UseTree, prefix: String, out: &mut BTreeMap<String, String>) {
+    let join = |name: &syn::Ident| match prefix.as_str() {
+        "" => name.to_string(),
+        prefix => format!("{prefix}::{name}"),
+    };
+    match tree {
+        syn::UseTree::Path(path) => imported(&path.tree, join(&path.ident), out),
+        syn::UseTree::Name(name) => {
+            out.insert(name.ident.to_string(), join(&name.ident));
+        }
+        syn::UseTree::Group(group) => group
+            .items
+            .iter()
+            .for_each(|tree| imported(tree, prefix.clone(), out)),
+        _ => {}
+    }
+}
+
+/// The byte offset of a line (from 1) and column (in characters, from 0) of `text`.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &text[line_start..];
+    line_start
+        + rest
+            .char_indices()
+            .nth(column)
+            .map_or(rest.len(), |(offset, _)| offset)
 }
