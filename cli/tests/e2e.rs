@@ -72,10 +72,15 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
+    // One insertion: what the file held before is its start and its end.
     let after = std::fs::read_to_string(&implementation).unwrap();
-    let end = before.rfind("\n}").unwrap();
-    assert!(after.starts_with(&before[..end]) && after.ends_with(&before[end..]));
-    assert!(after.contains("async fn say_goodbye(") && after.contains("type GreetAllStream"));
+    let common = |a: &mut dyn Iterator<Item = (u8, u8)>| a.take_while(|(x, y)| x == y).count();
+    let head = common(&mut before.bytes().zip(after.bytes()));
+    let tail = common(&mut before.bytes().rev().zip(after.bytes().rev()));
+    assert!(head + tail >= before.len(), "not one insertion:\n{after}");
+    let inserted = &after[head..after.len() - (before.len() - head)];
+    assert!(inserted.contains("async fn say_goodbye(") && inserted.contains("type GreetAllStream"));
+    assert!(!inserted.contains("say_hello"), "{inserted}");
 
     // The project's own tests (greeter on both transports, every HTTP binding of the fixture,
     // `micro call` on its streaming method with this micro), and clippy with warnings denied over
