@@ -327,10 +327,12 @@ mod tests {
             .show_footer(false);
         let generated = format!(
             "<!-- Generated from cli/src/cli.rs by a test; edit the doc comments there, then run\n     MICRO_UPDATE_BOOK=1 cargo test -p micro-cli cli_reference -->\n\n{}",
-            // Help texts note their defaults as `[default: …]`, which Markdown would read as a
-            // link reference; escaped, the page shows them as written.
+            // Help texts note their defaults as `[default: …]` and aliases as `[alias: …]`,
+            // which Markdown would read as link references; escaped, the page shows them as
+            // written.
             clap_markdown::help_markdown_custom::<super::Cli>(&options)
                 .replace(" [default: ", r" \[default: ")
+                .replace(" [alias: ", r" \[alias: ")
         );
         let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src/reference/cli.md");
         if std::env::var_os("MICRO_UPDATE_BOOK").is_some() {
