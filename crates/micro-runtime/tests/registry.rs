@@ -638,11 +638,22 @@ async fn a_call_made_while_serving_carries_the_deadline_left_the_trace_and_globa
                     service: String::new(),
                 };
                 client.check(request).await.unwrap();
+                // A call that sets its own credential keeps it.
+                let mut explicit = tonic::Request::new(HealthCheckRequest {
+                    service: String::new(),
+                });
+                explicit
+                    .metadata_mut()
+                    .insert("authorization", "Bearer its-own".parse().unwrap());
+                client.check(explicit).await.unwrap();
             }
             .instrument(span),
         )
         .await;
 
+    let explicit = seen.lock().unwrap().pop().expect("the callee was called");
+    assert_eq!(explicit["authorization"], "Bearer its-own");
+    assert_eq!(explicit["x-api-key"], "order-service-key");
     let headers = seen.lock().unwrap().pop().expect("the callee was called");
     let timeout = parse_grpc_timeout(headers["grpc-timeout"].to_str().unwrap()).unwrap();
     assert!(

@@ -45,7 +45,9 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
-    /// Whether one of the caller's roles is `role` (compared as the contract's roles are).
+    /// Whether one of the caller's roles is `role`, spelled as the credential spells it (case
+    /// aside): `has_role("ROLE_ADMIN")` does not match a token that says `ADMIN`. The contract's
+    /// rules, which know the roles enum, match both spellings.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
     }

@@ -531,14 +531,18 @@ impl Credentials {
         Ok(Credentials { forward, own })
     }
 
+    /// Adds the credentials to a call's headers; a header the call already sets is its own and
+    /// stays as it is.
     fn apply(&self, headers: &mut http::HeaderMap, served: Option<&RequestContext>) {
         if self.forward
             && let Some(bearer) = served.and_then(|s| s.bearer.as_ref())
         {
-            headers.insert(http::header::AUTHORIZATION, bearer.clone());
+            headers
+                .entry(http::header::AUTHORIZATION)
+                .or_insert_with(|| bearer.clone());
         }
         if let Some((name, value)) = &self.own {
-            headers.insert(name.clone(), value.clone());
+            headers.entry(name.clone()).or_insert_with(|| value.clone());
         }
     }
 }
