@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 
 use micro_codegen::{Options, generate, openapi, protos};
 
-/// The CLI's test fixtures, shared with its end-to-end tests.
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/tests/fixtures")
-}
+mod common;
+use common::{fixtures, settings};
 
 /// Every file generated from the contracts under `root`, as `== path` and its text.
 fn generated(root: &Path, files: &[&str], options: &Options) -> String {
@@ -34,16 +32,6 @@ fn generated(root: &Path, files: &[&str], options: &Options) -> String {
         .iter()
         .map(|file| format!("== {}\n{}", file.path.display(), file.contents))
         .collect()
-}
-
-fn settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/snapshots"
-    ));
-    settings.set_prepend_module_to_snapshot(false);
-    settings
 }
 
 #[test]

@@ -2,15 +2,17 @@
 //! added, every byte already there kept; files that cannot be read are refused, not rewritten.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use micro_codegen::model::Package;
 use micro_codegen::stubs::{AppendError, append_missing, render};
 use micro_codegen::{model, protos};
 
+mod common;
+use common::{fixtures, settings};
+
 /// The echo fixture's model: one service with unary, server-, client- and bidi-streaming RPCs.
 fn echo() -> Package {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cli/tests/fixtures");
+    let root = fixtures();
     let compiled = protos::compile(&[root.join("echo/v1/echo.proto")], &[root]).unwrap();
     let packages = BTreeSet::from(["echo.v1".to_owned()]);
     model(&compiled.pool, &packages).unwrap().remove(0)
@@ -21,16 +23,6 @@ fn older_skeleton(package: &Package, added: usize) -> String {
     let mut older = package.services[0].clone();
     older.methods.truncate(older.methods.len() - added);
     render(package, &older).unwrap()
-}
-
-fn settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/snapshots"
-    ));
-    settings.set_prepend_module_to_snapshot(false);
-    settings
 }
 
 #[test]
