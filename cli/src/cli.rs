@@ -136,20 +136,27 @@ pub struct NewArgs {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "TRANSPORT,...")]
     pub transport: Vec<Transport>,
 
+    /// Serve HTTP/JSON and gRPC on one port, told apart by content type (`server.mode: single`
+    /// in the configuration; it can be switched either way there): for platforms that give a
+    /// service a single port. Needs gRPC among the transports.
+    #[arg(long)]
+    pub one_port: bool,
+
     /// Where the service registers itself and finds the services it calls [default: none; asked
     /// on a terminal].
     #[arg(long, value_enum)]
     pub registry: Option<Registry>,
 
     /// Make the service from a cargo-generate template instead of micro's own: a folder, or a git
-    /// URL (`-r`/`--repo`, as kratos' layout repository). Its placeholders are asked on a
-    /// terminal and take their defaults otherwise.
+    /// URL (`-r`/`--repo`, as kratos' layout repository; `gh:OWNER/REPO` and `gl:`, `bb:`, `sr:`
+    /// abbreviate hosts), cloned with the `git` program. Its placeholders are asked on a terminal
+    /// and take their defaults otherwise.
     #[arg(
         short = 'r',
         long,
         visible_alias = "repo",
         value_name = "PATH|GIT_URL",
-        conflicts_with_all = ["storage", "messaging", "auth", "transport", "registry"]
+        conflicts_with_all = ["storage", "messaging", "auth", "transport", "one_port", "registry"]
     )]
     pub template: Option<String>,
 

@@ -21,6 +21,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let cli::Command::New(args) = &cli.command
+        && args.template.is_some()
+    {
+        commands::new::template::provide_author();
+    }
     let printer = output::Printer::new(cli.quiet, cli.verbose);
     match commands::dispatch(cli.command, printer) {
         Ok(code) => code,

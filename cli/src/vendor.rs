@@ -48,6 +48,7 @@ const SOURCES: &[(&str, &str)] = &[
     runtime_file!("src/metrics.rs"),
     runtime_file!("src/middleware.rs"),
     runtime_file!("src/nats.rs"),
+    runtime_file!("src/one_port.rs"),
     runtime_file!("src/registry/mod.rs"),
     runtime_file!("src/registry/client.rs"),
     runtime_file!("src/registry/etcd.rs"),

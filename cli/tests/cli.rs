@@ -1217,10 +1217,12 @@ fn new_without_a_terminal_names_the_defaults_it_took() {
 fn new_renders_a_custom_template_folder() {
     let work = tempfile::tempdir().unwrap();
     let template = fixtures().join("template");
-    let output = micro(
-        work.path(),
-        &["new", "team-svc", "--template", template.to_str().unwrap()],
-    );
+    let output = anonymous(env!("CARGO_BIN_EXE_micro"))
+        .args(["new", "team-svc", "--template", template.to_str().unwrap()])
+        .current_dir(work.path())
+        .env("PATH", "")
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -1234,6 +1236,8 @@ fn new_renders_a_custom_template_folder() {
         main.contains(r#"println!("Hello from the team template");"#),
         "{main}"
     );
+    // No git and no `$USER` here: a template's author is left empty rather than refused.
+    assert!(manifest.contains(r#"authors = [""]"#), "{manifest}");
     assert!(!service.join("cargo-generate.toml").exists());
     assert_eq!(leftovers(work.path()), ["team-svc"]);
 }
@@ -1274,9 +1278,18 @@ fn new_renders_a_custom_template_branch_from_git() {
     let parent = work.path().join("services");
     std::fs::create_dir_all(&parent).unwrap();
     let url = format!("file://{}", repository.display());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+    // The template's `{{authors}}` come from git's configuration, as cargo-generate's own do.
+    let git_config = work.path().join("gitconfig");
+    std::fs::write(
+        &git_config,
+        "[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n",
+    )
+    .unwrap();
+    let output = anonymous(env!("CARGO_BIN_EXE_micro"))
         .args(["new", "loud-svc", "-r", &url, "-b", "loud"])
         .current_dir(&parent)
+        .env("GIT_CONFIG_GLOBAL", &git_config)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
         .unwrap();
     assert!(
@@ -1286,6 +1299,11 @@ fn new_renders_a_custom_template_branch_from_git() {
     );
     let main = std::fs::read_to_string(parent.join("loud-svc/src/main.rs")).unwrap();
     assert!(main.contains(r#"println!("HELLO");"#), "{main}");
+    let manifest = std::fs::read_to_string(parent.join("loud-svc/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"authors = ["Ada Lovelace <ada@example.com>"]"#),
+        "{manifest}"
+    );
 }
 
 /// A template that cannot be fetched is an error that says what to check, and leaves nothing.
@@ -1320,6 +1338,49 @@ fn new_explains_a_template_it_cannot_fetch() {
         "{:?}",
         leftovers(work.path())
     );
+}
+
+/// Without the `git` program, a template to clone is refused with what to do instead.
+#[test]
+fn new_says_a_template_needs_git_to_be_cloned() {
+    let work = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+        .args(["new", "svc", "-r", "gh:acme/service-template"])
+        .current_dir(work.path())
+        .env("PATH", work.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`git` is not installed, and micro clones templates with it"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("clone the template yourself and pass its folder"),
+        "{stderr}"
+    );
+    assert!(leftovers(work.path()).is_empty());
+}
+
+/// `program` run with none of the variables that name its user (`USER`, `CARGO_NAME`, git's).
+fn anonymous(program: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for variable in [
+        "USER",
+        "USERNAME",
+        "NAME",
+        "CARGO_NAME",
+        "CARGO_EMAIL",
+        "EMAIL",
+    ] {
+        command.env_remove(variable);
+    }
+    for variable in ["GIT_AUTHOR", "GIT_COMMITTER"] {
+        command.env_remove(format!("{variable}_NAME"));
+        command.env_remove(format!("{variable}_EMAIL"));
+    }
+    command
 }
 
 /// The names in `dir`, sorted: what a command left behind.

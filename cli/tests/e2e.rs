@@ -149,6 +149,8 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     let (status, script) = http_get(http, "/q/swagger-ui/swagger-ui-bundle.js");
     assert_eq!(status, 200);
     assert!(script.contains("SwaggerUIBundle"));
+    // And in a real browser it renders the operations and runs one from the page.
+    swagger_ui_in_a_browser(http);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -207,6 +209,68 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line"))
         .find(|entry| entry["fields"]["message"] == "serving");
     assert!(serving.is_some(), "no JSON `serving` line in:\n{logs}");
+
+    // One-port mode, switched on by configuration alone: curl over HTTP/1.1 and h2c, tonic
+    // (`micro call`) and Python's grpcio, all on the HTTP port.
+    let port = free_port();
+    let mut single = MicroRun::start(&hello, port, free_port(), &[("APP_SERVER__MODE", "single")]);
+    single.wait_until_listening(port, Duration::from_secs(120));
+    one_port_answers_every_client(&hello, port);
+    let exit = single.terminate(Duration::from_secs(30));
+    assert!(exit.success(), "exited with {exit}:\n{}", single.logs());
+}
+
+/// The service on `port` (in one-port mode) answers curl over HTTP/1.1 and HTTP/2 (h2c), and
+/// gRPC from tonic (`micro call`) and from Python's grpcio, the same reply and the same typed
+/// error.
+fn one_port_answers_every_client(service: &Path, port: u16) {
+    let url = format!("http://127.0.0.1:{port}/helloworld/micro");
+    for (version, flag) in [("1.1", "--http1.1"), ("2", "--http2-prior-knowledge")] {
+        let output = Command::new("curl")
+            .args(["-sS", flag, "-w", "\n%{http_version} %{http_code}", &url])
+            .output()
+            .expect("curl runs (`scripts/test` installs it)");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            text,
+            format!("{{\"message\":\"Hello micro\"}}\n{version} 200"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    let address = format!("127.0.0.1:{port}");
+    let say_hello = "helloworld.v1.Greeter/SayHello";
+    let reply = micro(
+        service,
+        &["call", &address, say_hello, r#"{"name": "tonic"}"#],
+    );
+    succeeded(&reply, service);
+    let reply: serde_json::Value = serde_json::from_slice(&reply.stdout).unwrap();
+    assert_eq!(reply, serde_json::json!({"message": "Hello tonic"}));
+
+    let python = python_tool("grpcio-reflection==1.85.1", "python");
+    let grpcio = |request: &str| {
+        Command::new(&python)
+            .arg(fixtures().join("grpcio_call.py"))
+            .args([&address, say_hello, request])
+            .output()
+            .unwrap()
+    };
+    let reply = grpcio(r#"{"name": "grpcio"}"#);
+    assert!(
+        reply.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&reply.stdout),
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&reply.stdout).unwrap();
+    assert_eq!(json, serde_json::json!({"message": "Hello grpcio"}));
+    let refused = grpcio(r#"{"name": ""}"#);
+    assert_eq!(refused.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(json["code"], "INVALID_ARGUMENT", "{json}");
+    assert_eq!(json["details"], "a name is required", "{json}");
 }
 
 /// The options beyond the default: SQLite alone, each single transport, and the fullest
@@ -879,6 +943,35 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 
 fn succeeded(output: &std::process::Output, root: &Path) {
     assert!(output.status.success(), "{}", transcript(output, root));
+}
+
+/// Runs `tests/browser/swagger_ui.py` (Selenium, from PyPI) in Debian's headless Chromium against
+/// the Swagger UI of the service on `port`: the greeter's GET, tried out from the page, shows 200
+/// and its greeting. The screenshot stays at `target/tmp/swagger-ui.png`.
+fn swagger_ui_in_a_browser(port: u16) {
+    for program in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            Path::new(program).is_file(),
+            "`{program}` is missing: install Debian's `chromium` and `chromium-driver` \
+             (`scripts/test` does)"
+        );
+    }
+    let python = python_tool("selenium==4.40.0", "python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/swagger_ui.py");
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("swagger-ui.png");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&screenshot)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "Swagger UI in Chromium (screenshot: {}):\n{}{}",
+        screenshot.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Runs `openapi-spec-validator` (from PyPI) on a document.

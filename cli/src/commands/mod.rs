@@ -31,6 +31,7 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                         .then(|| Transports::from_flags(&args.transport))
                         .transpose()?,
                     registry: args.registry,
+                    one_port: args.one_port,
                 },
                 asking: new::choices::Asking::detect(args.yes),
                 template: args.template.map(|location| new::template::Template {

@@ -43,6 +43,8 @@ pub struct Choices {
     pub auth: Auth,
     pub transport: Transports,
     pub registry: Registry,
+    /// HTTP and gRPC on one port (`server.mode: single`).
+    pub one_port: bool,
 }
 
 /// The transports that serve a service's contracts. NATS hands its requests to the gRPC stack,
@@ -160,6 +162,7 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
         auth,
         transport,
         registry,
+        one_port,
     } = options.choices;
     context.insert("storage", &value_name(storage));
     context.insert("messaging", &value_name(messaging));
@@ -167,6 +170,10 @@ pub fn render_service(options: &ServiceOptions) -> anyhow::Result<Vec<GeneratedF
     context.insert("transport", transport.mode());
     context.insert("nats_transport", &transport.nats);
     context.insert("registry", &value_name(registry));
+    context.insert("one_port", &one_port);
+    // Whether anything listens on the gRPC port (9000).
+    context.insert("grpc_port", &(transport.grpc && !one_port));
+    context.insert("grpc_listen_port", if one_port { "8000" } else { "9000" });
     let mut files = Vec::new();
     render_dir(&SERVICE, &context, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));

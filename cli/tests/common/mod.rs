@@ -110,6 +110,7 @@ pub const OPTION_COMBINATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("registry_dns", &["--registry", "dns"]),
+    ("one_port", &["--one-port"]),
 ];
 
 /// `micro new NAME -q` in `parent`; returns the service's folder.
@@ -180,15 +181,19 @@ macro_rules! assert_snapshot {
     };
 }
 
-/// A command-line tool from PyPI, installed once into its own virtualenv in cargo's scratch folder
-/// (`target/tmp/`), so the tests need nothing but Python 3 on the machine.
+/// A command-line tool from PyPI (or `python` with a library), installed once into a virtualenv
+/// of its own in cargo's scratch folder (`target/tmp/`), so the tests need nothing but Python 3 on
+/// the machine.
 pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("py-{executable}"));
+    let package = requirement.split(['=', '<', '>']).next().unwrap();
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("py-{package}"));
     let tool = venv.join("bin").join(executable);
+    // Written once pip has succeeded: a venv an interrupted run left is installed again.
+    let installed = venv.join(format!("installed {requirement}"));
     // Tests run in parallel, in several processes: one installs while the others wait for it.
     let lock = std::fs::File::create(venv.with_extension("lock")).unwrap();
     lock.lock().unwrap();
-    if tool.is_file() {
+    if installed.is_file() && tool.is_file() {
         return tool;
     }
     let run = |program: &Path, args: &[&str]| {
@@ -213,6 +218,7 @@ pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
         &["-m", "venv", venv.to_str().unwrap()],
     );
     run(&venv.join("bin/pip"), &["install", "--quiet", requirement]);
+    std::fs::write(&installed, "").unwrap();
     tool
 }
 

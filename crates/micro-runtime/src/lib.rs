@@ -33,6 +33,8 @@ pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "server")]
+pub mod one_port;
 #[cfg(feature = "discovery")]
 pub mod registry;
 #[cfg(feature = "server")]

@@ -88,7 +88,7 @@ async fn typed_errors(request: Request, next: Next) -> Response {
 /// The gRPC services behind the shared middleware, as one cloneable service: what the gRPC server
 /// runs, and what NATS hands its requests to, so that every transport carrying gRPC calls applies
 /// the same request ids, traces, metrics, rate limit, panic recovery and deadlines.
-pub type GrpcStack = tower::util::BoxCloneService<
+pub type GrpcStack = tower::util::BoxCloneSyncService<
     axum::http::Request<tonic::body::Body>,
     axum::http::Response<tonic::body::Body>,
     tower::BoxError,
@@ -101,6 +101,7 @@ where
     S: tower::Service<axum::http::Request<tonic::body::Body>, Response = axum::http::Response<B>>
         + Clone
         + Send
+        + Sync
         + 'static,
     S::Future: Send + 'static,
     S::Error: Into<tower::BoxError> + std::fmt::Display + 'static,
@@ -125,7 +126,7 @@ where
             timeout: config.timeout,
         })
         .service(services);
-    tower::util::BoxCloneService::new(stack)
+    tower::util::BoxCloneSyncService::new(stack)
 }
 
 /// The token bucket of a rate limit, or `None` when it is off.

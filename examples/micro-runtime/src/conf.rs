@@ -43,6 +43,21 @@ pub struct Server {
     /// How long in-flight requests may run on after a shutdown signal.
     #[serde(with = "humantime_serde", default = "default_grace")]
     pub shutdown_grace: Duration,
+    /// Whether HTTP and gRPC listen apart or share the HTTP listener.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// How a service with gRPC takes its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// HTTP on `server.http.addr`, gRPC on `server.grpc.addr`.
+    #[default]
+    Split,
+    /// Both on `server.http.addr`, told apart by content type (`application/grpc…` is gRPC);
+    /// `server.grpc.addr` is not listened on. For platforms that give a service one port.
+    Single,
 }
 
 fn default_grace() -> Duration {

@@ -18,6 +18,8 @@ pub struct Given {
     pub auth: Option<Auth>,
     pub transport: Option<Transports>,
     pub registry: Option<Registry>,
+    /// `--one-port`; never asked (the split ports are what most platforms expect).
+    pub one_port: bool,
 }
 
 /// How unanswered questions get their answers.
@@ -66,7 +68,14 @@ pub fn decide(given: Given, asking: Asking, printer: Printer) -> anyhow::Result<
             "How does it find the services it calls?",
             given.registry,
         )?,
+        one_port: given.one_port,
     };
+    if choices.one_port && !choices.transport.grpc {
+        anyhow::bail!(
+            "`--one-port` puts gRPC on the HTTP port, and this service has no gRPC\nhint: add it \
+             (`--transport http,grpc`), or leave out `--one-port`"
+        );
+    }
     if !defaulted.is_empty() {
         let why = match asking {
             Asking::Yes => "--yes",
