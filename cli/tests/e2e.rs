@@ -106,8 +106,16 @@ fn a_new_service_builds_runs_and_answers_http_and_grpc() {
     ];
     let mut service = MicroRun::start(&hello, http, grpc, &registry);
     service.wait_until_listening(http, Duration::from_secs(300));
-    let records = etcd_records(&format!("{namespace}/hello/"));
-    assert_eq!(records.len(), 1, "{records:?}");
+    // The port is bound before the service registers: give it a moment.
+    let start = Instant::now();
+    let records = loop {
+        let records = etcd_records(&format!("{namespace}/hello/"));
+        if !records.is_empty() || start.elapsed() > Duration::from_secs(10) {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(records.len(), 1, "{records:?}\n{}", service.logs());
     let record: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
     assert_eq!(record["name"], "hello");
     assert_eq!(
@@ -908,7 +916,10 @@ fn toolchain_only_path(service: &Path) -> PathBuf {
         let found = std::env::split_paths(&system_path)
             .map(|dir| dir.join(tool))
             .find(|p| p.is_file());
-        if let Some(found) = found {
+        // A second run of the same service finds its links made.
+        if let Some(found) = found
+            && std::fs::symlink_metadata(bin.join(tool)).is_err()
+        {
             std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
         }
     }
