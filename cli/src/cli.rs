@@ -239,6 +239,33 @@ pub enum ProtoCommand {
     /// Generate an implementation skeleton for each service of a contract; an existing one gains
     /// only stubs for the RPCs it lacks.
     Server(ProtoServerArgs),
+    /// Check contracts against naming, layout, HTTP, error and validation rules; exit 1 on
+    /// findings.
+    Lint(ProtoLintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoLintArgs {
+    /// A contract, or a folder of them [default: the project's `api/` folder].
+    pub path: Option<PathBuf>,
+
+    /// Another folder to resolve imports from (after `api/`); may be repeated.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub includes: Vec<PathBuf>,
+
+    /// `text` for people, `json` (an array of findings) for tools.
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+
+    /// List the rules and what each asks for, then exit.
+    #[arg(long)]
+    pub rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

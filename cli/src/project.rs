@@ -22,6 +22,8 @@ pub struct Project {
     /// Folders to resolve contracts' imports from after `api/` (`proto-include` in
     /// `[package.metadata.micro]`, e.g. `["third_party"]`), as absolute paths.
     pub includes: Vec<PathBuf>,
+    /// Lint rules switched off (`lint-except` in `[package.metadata.micro]`).
+    pub lint_except: std::collections::BTreeSet<String>,
 }
 
 impl Project {
@@ -66,6 +68,7 @@ impl Project {
 
         let mut options = codegen::Options::default();
         let mut includes = Vec::new();
+        let mut lint_except = std::collections::BTreeSet::new();
         let line_of = |item: Option<&toml_edit::Item>| {
             item.and_then(toml_edit::Item::span)
                 .map_or(0, |span| text[..span.start].matches('\n').count() + 1)
@@ -112,6 +115,26 @@ impl Project {
                 };
                 options.nats = on;
             }
+            if let Some(setting) = micro.get("lint-except") {
+                let rules: Option<Vec<&str>> = setting
+                    .as_array()
+                    .map(|array| array.iter().map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                let unknown = rules
+                    .as_ref()
+                    .and_then(|rules| rules.iter().find(|r| !codegen::lint::is_rule(r)));
+                if rules.is_none() || unknown.is_some() {
+                    anyhow::bail!(
+                        "{}:{}: `lint-except` in `[package.metadata.micro]` must be a list of rule ids{}\nhint: e.g. `lint-except = [\"ENUM_VALUE_PREFIX\"]`; `micro proto lint --rules` lists them",
+                        manifest.display(),
+                        line_of(Some(setting)),
+                        unknown
+                            .map(|rule| format!(", and `{rule}` is none"))
+                            .unwrap_or_default(),
+                    );
+                }
+                lint_except = rules.into_iter().flatten().map(str::to_owned).collect();
+            }
             let setting = micro.get("json-field-names");
             match setting.map(|v| v.as_str()) {
                 None | Some(Some("json")) => {}
@@ -131,6 +154,7 @@ impl Project {
             version,
             options,
             includes,
+            lint_except,
         })
     }
 

@@ -1383,6 +1383,99 @@ fn anonymous(program: &str) -> std::process::Command {
     command
 }
 
+/// `micro proto lint` names each finding's file on disk, line, column, rule and fix, exits 1, and
+/// speaks JSON for tools; `lint-except` switches rules off, and an unknown rule id is refused.
+#[test]
+fn proto_lint_reports_findings_and_takes_exceptions() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    common::copy_tree(&fixtures().join("lint"), &project.join("api"));
+    let manifest = "[package]\nname = \"shop\"\nversion = \"0.1.0\"\nedition = \"2024\"\n";
+    std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
+
+    let text = micro(&project, &["proto", "lint"]);
+    assert_eq!(
+        text.status.code(),
+        Some(1),
+        "{}",
+        transcript(&text, &project)
+    );
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains(
+            "api/shop/v1/messy.proto:25:3: VALIDATE_LENGTH_RANGE: `shop.v1.OrderQuery.orderNote`: \
+             `string.min_len` (10) is above `string.max_len` (2), so no value passes\n  fix: "
+        ),
+        "{stdout}"
+    );
+    let count = stdout.matches("\n  fix: ").count();
+    assert!(
+        String::from_utf8_lossy(&text.stderr)
+            .contains(&format!("error: {count} findings in 4 contracts")),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+
+    let json = micro(&project, &["proto", "lint", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(findings.len(), count);
+    assert_eq!(findings[0]["file"], "api/misplaced/nameless.proto");
+    assert_eq!(findings[0]["rule"], "PACKAGE_DEFINED");
+    assert!(findings.iter().all(|f| f["line"].as_u64() > Some(0)));
+
+    // One clean contract alone has nothing to say.
+    let clean = micro(&project, &["proto", "lint", "api/shop/v1/clean.proto"]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        transcript(&clean, &project)
+    );
+    assert!(clean.stdout.is_empty());
+
+    let except = "[package.metadata.micro]\nlint-except = [\"ENUM_VALUE_PREFIX\"]\n";
+    std::fs::write(project.join("Cargo.toml"), format!("{manifest}{except}")).unwrap();
+    let fewer = micro(&project, &["proto", "lint"]);
+    assert_eq!(fewer.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&fewer.stdout);
+    assert!(!stdout.contains("ENUM_VALUE_PREFIX"), "{stdout}");
+    assert_eq!(stdout.matches("\n  fix: ").count(), count - 1);
+
+    let unknown = "[package.metadata.micro]\nlint-except = [\"NO_SUCH_RULE\"]\n";
+    std::fs::write(project.join("Cargo.toml"), format!("{manifest}{unknown}")).unwrap();
+    let refused = micro(&project, &["proto", "lint"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("Cargo.toml:6: `lint-except` in `[package.metadata.micro]` must be a list of rule ids, and `NO_SUCH_RULE` is none"),
+        "{stderr}"
+    );
+}
+
+/// What `micro new` writes passes `micro proto lint`, whatever the choices.
+#[test]
+fn new_services_pass_their_own_lint() {
+    let work = tempfile::tempdir().unwrap();
+    for (name, flags) in [
+        ("plain", &[][..]),
+        ("eventful", &["--messaging", "nats"][..]),
+    ] {
+        let mut args = vec!["new", name, "-q"];
+        args.extend_from_slice(flags);
+        let made = micro(work.path(), &args);
+        assert!(made.status.success(), "{}", transcript(&made, work.path()));
+        let service = work.path().join(name);
+        let lint = micro(&service, &["proto", "lint"]);
+        assert_eq!(
+            lint.status.code(),
+            Some(0),
+            "{}",
+            transcript(&lint, &service)
+        );
+    }
+}
+
 /// The names in `dir`, sorted: what a command left behind.
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

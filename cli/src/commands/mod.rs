@@ -64,6 +64,16 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 printer,
             )
             .map(|()| ExitCode::SUCCESS),
+            ProtoCommand::Lint(args) => proto::lint::run(
+                &proto::lint::Options {
+                    cwd: cwd.clone(),
+                    path: args.path.map(|p| cwd.join(p)),
+                    includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
+                    json: args.format == crate::cli::LintFormat::Json,
+                    list_rules: args.rules,
+                },
+                printer,
+            ),
         },
         Command::Call(args) => {
             let (address, method, request) = call::split_arguments(&args.args, args.nats)?;

@@ -8,6 +8,7 @@ mod access;
 pub mod build_script;
 mod errors;
 mod http;
+pub mod lint;
 mod messages;
 pub mod model;
 mod nats;

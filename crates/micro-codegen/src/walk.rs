@@ -436,7 +436,7 @@ fn build_binding(
 
 /// Parses a path template by the grammar of `google/api/http.proto`:
 /// `"/" Segments [":" Verb]`, a segment being `*`, `**`, a literal or `{field.path[=Segments]}`.
-fn parse_template(path: &str) -> Result<PathTemplate, String> {
+pub(crate) fn parse_template(path: &str) -> Result<PathTemplate, String> {
     let rest = path
         .strip_prefix('/')
         .ok_or_else(|| format!("path `{path}` must start with `/`"))?;
@@ -799,7 +799,7 @@ fn enums(pool: &DescriptorPool, package: &str) -> Vec<Enum> {
 }
 
 /// What the compiler recorded about the element at `path` in `file` (its span and comments).
-fn source_location<'a>(
+pub(crate) fn source_location<'a>(
     file: &'a prost_reflect::FileDescriptor,
     path: &[i32],
 ) -> Option<&'a prost_types::source_code_info::Location> {

@@ -2,4 +2,5 @@
 
 pub mod add;
 pub mod client;
+pub mod lint;
 pub mod server;
