@@ -242,6 +242,24 @@ pub enum ProtoCommand {
     /// Check contracts against naming, layout, HTTP, error and validation rules; exit 1 on
     /// findings.
     Lint(ProtoLintArgs),
+    /// Compare the contracts with those at a git revision; exit 1 on changes that break clients
+    /// (wire, JSON or HTTP).
+    Breaking(ProtoBreakingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProtoBreakingArgs {
+    /// The branch, tag or commit whose contracts clients were built on, e.g. `main`.
+    #[arg(long, value_name = "GIT_REF")]
+    pub against: String,
+
+    /// Another folder to resolve imports from (after `api/`); may be repeated.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub includes: Vec<PathBuf>,
+
+    /// `text` for people, `json` (an array of findings) for tools.
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,22 @@ pub fn read(project: &Project) -> anyhow::Result<(Compiled, Vec<Package>)> {
     Ok((compiled, model))
 }
 
+/// A compiled contract's name (`shop/v1/cart.proto`) as a path to show: below the first of
+/// `includes` that holds it, relative to `base` when it is below that.
+pub fn shown(name: &str, includes: &[PathBuf], base: &Path) -> String {
+    includes
+        .iter()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .map(|path| {
+            path.strip_prefix(base)
+                .unwrap_or(&path)
+                .display()
+                .to_string()
+        })
+        .unwrap_or_else(|| name.to_owned())
+}
+
 /// Whether `dir` holds any contract (at any depth).
 pub fn any_in(dir: &Path) -> bool {
     dir.is_dir() && protos::find(dir).is_ok_and(|files| !files.is_empty())

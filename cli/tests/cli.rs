@@ -1249,18 +1249,7 @@ fn new_renders_a_custom_template_branch_from_git() {
     let work = tempfile::tempdir().unwrap();
     let repository = work.path().join("template.git");
     common::copy_tree(&fixtures().join("template"), &repository);
-    let git = |args: &[&str]| {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&repository)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {output:?}");
-    };
+    let git = |args: &[&str]| common::git(&repository, args);
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "template"]);
@@ -1450,6 +1439,102 @@ fn proto_lint_reports_findings_and_takes_exceptions() {
     assert!(
         stderr.contains("Cargo.toml:6: `lint-except` in `[package.metadata.micro]` must be a list of rule ids, and `NO_SUCH_RULE` is none"),
         "{stderr}"
+    );
+}
+
+/// `micro proto breaking --against REF` reads the contracts at a revision out of the repository
+/// (the working tree untouched): additions pass, breaks are listed where they are (what is gone,
+/// where it was at REF) and exit 1; a revision that does not exist is refused by name.
+#[test]
+fn proto_breaking_compares_with_a_git_revision() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    let api = project.join("api");
+    common::copy_tree(&fixtures().join("breaking/before"), &api);
+    let manifest = "[package]\nname = \"shop\"\nversion = \"0.1.0\"\nedition = \"2024\"\n";
+    std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
+    let git = |args: &[&str]| common::git(&project, args);
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "v1 of the contract"]);
+    // Not `common::micro`: this command needs git on the PATH.
+    let micro = |project: &std::path::Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_micro"))
+            .args(args)
+            .current_dir(project)
+            .output()
+            .unwrap()
+    };
+
+    let contract = api.join("shop/v1/orders.proto");
+    let replace = |version: &str| {
+        std::fs::copy(
+            fixtures().join(format!("breaking/{version}/shop/v1/orders.proto")),
+            &contract,
+        )
+        .unwrap();
+    };
+    replace("additive");
+    let added = micro(&project, &["proto", "breaking", "--against", "main"]);
+    assert_eq!(
+        added.status.code(),
+        Some(0),
+        "{}",
+        transcript(&added, &project)
+    );
+
+    replace("after");
+    let broken = micro(&project, &["proto", "breaking", "--against", "main"]);
+    assert_eq!(
+        broken.status.code(),
+        Some(1),
+        "{}",
+        transcript(&broken, &project)
+    );
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        stdout.contains("api/shop/v1/orders.proto:54:3: FIELD_RENUMBERED: `shop.v1.Order.user_id`: field `user_id` is number 10, not 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "main:api/shop/v1/orders.proto:21:1: SERVICE_REMOVED: `shop.v1.AuditService`"
+        ),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    let count = stdout.matches("\n  fix: ").count();
+    assert!(
+        stderr.contains(&format!("error: {count} breaking changes against `main`")),
+        "{stderr}"
+    );
+    let json = micro(
+        &project,
+        &["proto", "breaking", "--against", "main", "--format", "json"],
+    );
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(findings.len(), count);
+    // The working tree is as it was: only the edited contract differs from the commit.
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        " M api/shop/v1/orders.proto\n"
+    );
+
+    let unknown = micro(
+        &project,
+        &["proto", "breaking", "--against", "no-such-branch"],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("`no-such-branch` is not a commit of the repository"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
     );
 }
 

@@ -74,6 +74,15 @@ pub fn dispatch(command: Command, printer: Printer) -> anyhow::Result<ExitCode> 
                 },
                 printer,
             ),
+            ProtoCommand::Breaking(args) => proto::breaking::run(
+                &proto::breaking::Options {
+                    cwd: cwd.clone(),
+                    against: args.against,
+                    includes: args.includes.iter().map(|i| cwd.join(i)).collect(),
+                    json: args.format == crate::cli::LintFormat::Json,
+                },
+                printer,
+            ),
         },
         Command::Call(args) => {
             let (address, method, request) = call::split_arguments(&args.args, args.nats)?;

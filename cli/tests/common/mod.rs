@@ -222,6 +222,20 @@ pub fn python_tool(requirement: &str, executable: &str) -> PathBuf {
     tool
 }
 
+/// Runs git in `dir` as a fixed author; fails the test when git does.
+pub fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+}
+
 /// Copies every file under `from` to the same place under `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     for file in paths(from) {

@@ -5,6 +5,7 @@
 //! alone; micro's CLI decides what to write where.
 
 mod access;
+pub mod breaking;
 pub mod build_script;
 mod errors;
 mod http;

@@ -111,6 +111,8 @@ pub struct Finding {
     pub message: String,
     /// What to do about it.
     pub fix: String,
+    /// The position is in the earlier contracts (`micro proto breaking`, for what is gone).
+    pub earlier: bool,
 }
 
 impl Finding {
@@ -186,11 +188,7 @@ impl Linter<'_> {
         if self.except.contains(rule) {
             return;
         }
-        let (line, column) = source_location(file, path)
-            .filter(|location| location.span.len() >= 2)
-            .map_or((0, 0), |location| {
-                (location.span[0] as u32 + 1, location.span[1] as u32 + 1)
-            });
+        let (line, column) = position(file, path);
         self.findings.push(Finding {
             file: file.name().to_owned(),
             line,
@@ -199,6 +197,7 @@ impl Linter<'_> {
             item: item.to_owned(),
             message,
             fix,
+            earlier: false,
         });
     }
 
@@ -513,31 +512,13 @@ impl Linter<'_> {
     }
 
     fn http_bindings(&mut self, files: &[FileDescriptor]) {
-        let Some(http) = self.pool.get_extension_by_name("google.api.http") else {
-            return;
-        };
         // Every binding's verb and path shape, with the RPC that claimed it first.
         let mut claimed: BTreeMap<String, String> = BTreeMap::new();
         for file in files {
             for service in file.services() {
                 for method in service.methods() {
-                    let options = method.options();
-                    if !options.has_extension(&http) {
-                        continue;
-                    }
-                    let rule = options.get_extension(&http);
-                    let Some(rule) = rule.as_message() else {
-                        continue;
-                    };
-                    let mut rules = vec![rule.clone()];
-                    if let Some(Value::List(more)) = rule
-                        .get_field_by_name("additional_bindings")
-                        .map(|v| v.into_owned())
-                    {
-                        rules.extend(more.iter().filter_map(|v| v.as_message().cloned()));
-                    }
-                    for rule in &rules {
-                        self.binding(file, &method, rule, &mut claimed);
+                    for rule in http_rules(self.pool, &method) {
+                        self.binding(file, &method, &rule, &mut claimed);
                     }
                 }
             }
@@ -548,27 +529,12 @@ impl Linter<'_> {
         &mut self,
         file: &FileDescriptor,
         method: &MethodDescriptor,
-        rule: &DynamicMessage,
+        rule: &HttpRule,
         claimed: &mut BTreeMap<String, String>,
     ) {
-        let text = |message: &DynamicMessage, name: &str| {
-            message
-                .get_field_by_name(name)
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let Some((verb, path)) = ["get", "put", "post", "delete", "patch"]
-            .iter()
-            .find(|verb| rule.has_field_by_name(verb))
-            .map(|verb| (verb.to_uppercase(), text(rule, verb)))
-            .or_else(|| {
-                let custom = rule.get_field_by_name("custom")?.as_message()?.clone();
-                Some((text(&custom, "kind").to_uppercase(), text(&custom, "path")))
-            })
-        else {
-            return;
-        };
-        let body = text(rule, "body");
+        let HttpRule {
+            verb, path, body, ..
+        } = rule;
         if (verb == "GET" || verb == "DELETE") && !body.is_empty() {
             self.report(
                 "HTTP_NO_BODY_ON_GET_DELETE",
@@ -581,7 +547,7 @@ impl Linter<'_> {
             );
         }
         // An unparsable template is `micro proto client`'s error to report.
-        let Ok(template) = parse_template(&path) else {
+        let Ok(template) = parse_template(path) else {
             return;
         };
         for segment in &template.segments {
@@ -640,6 +606,86 @@ impl Linter<'_> {
             }
         }
     }
+}
+
+/// One `google.api.http` binding of an RPC (its rule, or one of its `additional_bindings`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HttpRule {
+    /// `GET`, `POST`, … or a custom pattern's kind, upper-cased.
+    pub verb: String,
+    pub path: String,
+    pub body: String,
+    pub response_body: String,
+}
+
+impl std::fmt::Display for HttpRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.path)?;
+        if !self.body.is_empty() {
+            write!(f, " (body `{}`)", self.body)?;
+        }
+        if !self.response_body.is_empty() {
+            write!(f, " (response_body `{}`)", self.response_body)?;
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP bindings of `method`, its rule first.
+pub(crate) fn http_rules(pool: &DescriptorPool, method: &MethodDescriptor) -> Vec<HttpRule> {
+    let Some(http) = pool.get_extension_by_name("google.api.http") else {
+        return Vec::new();
+    };
+    let options = method.options();
+    if !options.has_extension(&http) {
+        return Vec::new();
+    }
+    let rule = options.get_extension(&http);
+    let Some(rule) = rule.as_message() else {
+        return Vec::new();
+    };
+    let mut rules = vec![rule.clone()];
+    if let Some(Value::List(more)) = rule
+        .get_field_by_name("additional_bindings")
+        .map(|v| v.into_owned())
+    {
+        rules.extend(more.iter().filter_map(|v| v.as_message().cloned()));
+    }
+    let text = |message: &DynamicMessage, name: &str| {
+        message
+            .get_field_by_name(name)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    rules
+        .iter()
+        .filter_map(|rule| {
+            let (verb, path) = ["get", "put", "post", "delete", "patch"]
+                .iter()
+                .find(|verb| rule.has_field_by_name(verb))
+                .map(|verb| (verb.to_uppercase(), text(rule, verb)))
+                .or_else(|| {
+                    let custom = rule.get_field_by_name("custom")?.as_message()?.clone();
+                    Some((text(&custom, "kind").to_uppercase(), text(&custom, "path")))
+                })?;
+            Some(HttpRule {
+                verb,
+                path,
+                body: text(rule, "body"),
+                response_body: text(rule, "response_body"),
+            })
+        })
+        .collect()
+}
+
+/// The 1-based line and column of the element at `path` in `file`; `(0, 0)` when the compiler
+/// kept no position.
+pub(crate) fn position(file: &FileDescriptor, path: &[i32]) -> (u32, u32) {
+    source_location(file, path)
+        .filter(|location| location.span.len() >= 2)
+        .map_or((0, 0), |location| {
+            (location.span[0] as u32 + 1, location.span[1] as u32 + 1)
+        })
 }
 
 /// Why the field at `path` of `message` cannot take a path variable, if it cannot.

@@ -2,7 +2,7 @@
 //! in-process and checked by the generator's rule set; findings name the file on disk.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::codegen::lint;
@@ -43,17 +43,10 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     let except: &BTreeSet<String> = &project.lint_except;
     let mut findings = lint::lint(&compiled.pool, &compiled.requested, except);
     for finding in &mut findings {
-        finding.file = on_disk(&finding.file, &includes, &options.cwd);
+        finding.file = contracts::shown(&finding.file, &includes, &options.cwd);
     }
 
-    if options.json {
-        let array: Vec<serde_json::Value> = findings.iter().map(lint::Finding::to_json).collect();
-        println!("{}", serde_json::to_string_pretty(&array)?);
-    } else {
-        for finding in &findings {
-            println!("{finding}");
-        }
-    }
+    super::print_findings(&findings, options.json)?;
     if findings.is_empty() {
         printer.status(
             "Linted",
@@ -68,19 +61,4 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         findings[0].rule
     );
     Ok(ExitCode::FAILURE)
-}
-
-/// A compiled contract's name as a path on disk, relative to `cwd` when it is below it.
-fn on_disk(name: &str, includes: &[PathBuf], cwd: &Path) -> String {
-    includes
-        .iter()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .map(|path| {
-            path.strip_prefix(cwd)
-                .unwrap_or(&path)
-                .display()
-                .to_string()
-        })
-        .unwrap_or_else(|| name.to_owned())
 }
