@@ -11,7 +11,7 @@ use prost_reflect::{
 };
 
 use crate::model::Segment;
-use crate::walk::{parse_template, source_location};
+use crate::walk::{ErrorOptions, parse_template, source_location};
 
 /// One rule: its id (what `lint-except` names) and what it asks for.
 pub struct Rule {
@@ -329,7 +329,7 @@ impl Linter<'_> {
         let prefix = format!("{}_", name.to_shouty_snake_case());
         // An error reason's value name is the `reason` callers match on (kratos' convention:
         // `USER_NOT_FOUND`), so it is not prefixed.
-        let is_reason = self.is_error_reason(enumeration);
+        let is_reason = ErrorOptions::new(self.pool).is_error_enum(enumeration);
         for value in enumeration.values() {
             let value_name = value.name();
             if !is_upper_snake(value_name) {
@@ -371,31 +371,16 @@ impl Linter<'_> {
         self.error_codes(file, enumeration);
     }
 
-    /// Whether `enumeration` lists error reasons: named `…Reason`, or with `errors.default_code`
-    /// (what `micro proto client` generates typed errors from).
-    fn is_error_reason(&self, enumeration: &EnumDescriptor) -> bool {
-        enumeration.name().ends_with("Reason")
-            || self
-                .pool
-                .get_extension_by_name("errors.default_code")
-                .is_some_and(|ext| enumeration.options().has_extension(&ext))
-    }
-
     /// An error-reason enum maps each value to an HTTP status code.
     fn error_codes(&mut self, file: &FileDescriptor, enumeration: &EnumDescriptor) {
-        let default_code = self.pool.get_extension_by_name("errors.default_code");
-        let value_code = self.pool.get_extension_by_name("errors.code");
-        let int_option =
-            |options: &DynamicMessage, ext: &Option<prost_reflect::ExtensionDescriptor>| {
-                ext.as_ref()
-                    .filter(|ext| options.has_extension(ext))
-                    .and_then(|ext| options.get_extension(ext).as_i32())
-            };
-        if !self.is_error_reason(enumeration) {
+        let options = ErrorOptions::new(self.pool);
+        if !options.is_error_enum(enumeration) {
             return;
         }
-        let default = int_option(&enumeration.options(), &default_code);
-        if let Some(code) = default.filter(|code| !is_http_status(*code)) {
+        if let Some(code) = options
+            .default_code(enumeration)
+            .filter(|code| !is_http_status(*code))
+        {
             self.report(
                 "ERROR_REASON_HTTP_CODE",
                 file,
@@ -406,9 +391,7 @@ impl Linter<'_> {
             );
         }
         for value in enumeration.values() {
-            if let Some(code) =
-                int_option(&value.options(), &value_code).filter(|code| !is_http_status(*code))
-            {
+            if let Some(code) = options.code(&value).filter(|code| !is_http_status(*code)) {
                 self.report(
                     "ERROR_REASON_HTTP_CODE",
                     file,

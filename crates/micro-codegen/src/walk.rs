@@ -184,27 +184,59 @@ const TONIC_CLIENT_METHODS: &[&str] = &[
     "max_encoding_message_size",
 ];
 
-/// The package's top-level enums that declare error reasons, the way kratos picks them: any enum
-/// whose name ends in `Reason`, or that sets `(errors.default_code)`.
+/// The options of kratos' `errors.proto`: which enums declare error reasons, and their codes.
+pub(crate) struct ErrorOptions {
+    default_code: Option<prost_reflect::ExtensionDescriptor>,
+    code: Option<prost_reflect::ExtensionDescriptor>,
+}
+
+impl ErrorOptions {
+    pub(crate) fn new(pool: &DescriptorPool) -> Self {
+        ErrorOptions {
+            default_code: pool.get_extension_by_name("errors.default_code"),
+            code: pool.get_extension_by_name("errors.code"),
+        }
+    }
+
+    /// Whether `enumeration` declares error reasons, the way kratos picks them: its name ends in
+    /// `Reason`, or it sets `(errors.default_code)`.
+    pub(crate) fn is_error_enum(&self, enumeration: &prost_reflect::EnumDescriptor) -> bool {
+        enumeration.name().ends_with("Reason") || self.default_code(enumeration).is_some()
+    }
+
+    /// `(errors.default_code)` of an enum.
+    pub(crate) fn default_code(&self, enumeration: &prost_reflect::EnumDescriptor) -> Option<i32> {
+        int_option(&enumeration.options(), self.default_code.as_ref())
+    }
+
+    /// `(errors.code)` of an enum value.
+    pub(crate) fn code(&self, value: &prost_reflect::EnumValueDescriptor) -> Option<i32> {
+        int_option(&value.options(), self.code.as_ref())
+    }
+}
+
+fn int_option(
+    options: &DynamicMessage,
+    extension: Option<&prost_reflect::ExtensionDescriptor>,
+) -> Option<i32> {
+    extension
+        .filter(|ext| options.has_extension(ext))
+        .and_then(|ext| options.get_extension(ext).as_i32())
+}
+
+/// The package's top-level enums that declare error reasons ([`ErrorOptions::is_error_enum`]).
 fn error_enums(pool: &DescriptorPool, package: &str) -> Result<Vec<ErrorEnum>, ContractError> {
-    let default_code = pool.get_extension_by_name("errors.default_code");
-    let value_code = pool.get_extension_by_name("errors.code");
-    let int_option = |options: &DynamicMessage,
-                      ext: &Option<prost_reflect::ExtensionDescriptor>| {
-        ext.as_ref()
-            .filter(|ext| options.has_extension(ext))
-            .and_then(|ext| options.get_extension(ext).as_i32())
-    };
+    let options = ErrorOptions::new(pool);
     let mut enums = Vec::new();
     for file in pool.files().filter(|f| f.package_name() == package) {
         for descriptor in file.enums() {
-            let default = int_option(&descriptor.options(), &default_code);
-            if !descriptor.name().ends_with("Reason") && default.is_none() {
+            if !options.is_error_enum(&descriptor) {
                 continue;
             }
+            let default = options.default_code(&descriptor);
             let mut values = Vec::new();
             for value in descriptor.values() {
-                let explicit = int_option(&value.options(), &value_code);
+                let explicit = options.code(&value);
                 let code = explicit.or(default).unwrap_or(500);
                 // HTTP status codes are three digits; kratos itself uses codes such as 600 for
                 // errors of its own, which travel over gRPC as UNKNOWN.
