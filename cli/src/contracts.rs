@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::codegen::{self, GeneratedFile, PACKAGE_FILES, Package};
 use crate::files::{self, Outcome};
+use crate::fingerprints::{self, Fingerprints};
 use crate::project::Project;
 use crate::protos::{self, Compiled};
 
@@ -77,6 +78,18 @@ pub fn regenerate(project: &Project) -> anyhow::Result<Vec<(PathBuf, Outcome)>> 
     generate(project, &folder, &[])
 }
 
+/// Generates the code of a service being made in a staging folder, leaving no record of it (see
+/// [`Fingerprints::discard`]).
+pub fn generate_staged(project: &Project) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    let folder = project.contracts_dir();
+    if !any_in(&folder) {
+        return Ok(Vec::new());
+    }
+    let mut plan = plan(project, &folder, &[])?;
+    plan.fingerprints.discard();
+    plan.write(&folder)
+}
+
 /// Generates the code of the contracts at `path` into the project's contracts folder (where the
 /// module tree is mounted from) and writes it.
 pub fn generate(
@@ -97,39 +110,63 @@ pub fn out_of_date(project: &Project) -> anyhow::Result<Vec<PathBuf>> {
     Ok(plan(project, &contracts, &[])?.out_of_date(&contracts))
 }
 
-/// What generation would do to the contracts folder: files to write (paths relative to it) and
-/// generated files that no longer have a reason to exist.
+/// What generation would do to the contracts folder: files to write (paths relative to it),
+/// generated files that are already as they would be written, and generated files that no longer
+/// have a reason to exist.
 pub struct Plan {
     pub files: Vec<GeneratedFile>,
+    /// The files of packages whose inputs did not change since they were generated, on disk as
+    /// they were written then (see [`fingerprints`]): not generated again.
+    kept: Vec<PathBuf>,
+    /// How many packages this run generates, and how many it keeps as they are.
+    pub packages_generated: usize,
+    pub packages_kept: usize,
     stale: Vec<PathBuf>,
     /// What the contracts ask for that was left out, each naming where.
     pub warnings: Vec<String>,
+    fingerprints: Fingerprints,
 }
 
 impl Plan {
-    pub fn write(&self, contracts: &Path) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    /// How many generated files the contracts give, written or kept.
+    pub fn len(&self) -> usize {
+        self.files.len() + self.kept.len()
+    }
+
+    pub fn write(mut self, contracts: &Path) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
         let mut written = files::write_generated(contracts, &self.files)?;
+        written.extend(
+            self.kept
+                .iter()
+                .map(|p| (contracts.join(p), Outcome::Unchanged)),
+        );
         for relative in &self.stale {
             let path = contracts.join(relative);
             fs_err::remove_file(&path)?;
             written.push((path, Outcome::Removed));
         }
+        self.fingerprints.save();
         Ok(written)
     }
 
     /// The files `write` would create, change or delete.
-    pub fn out_of_date(&self, contracts: &Path) -> Vec<PathBuf> {
+    pub fn out_of_date(mut self, contracts: &Path) -> Vec<PathBuf> {
         let changed = self.files.iter().filter(|file| {
             fs_err::read_to_string(contracts.join(&file.path))
                 .ok()
                 .as_deref()
                 != Some(file.contents.as_str())
         });
-        changed
+        let out_of_date: Vec<PathBuf> = changed
             .map(|f| &f.path)
             .chain(&self.stale)
             .map(|p| contracts.join(p))
-            .collect()
+            .collect();
+        // What is on disk is what this micro generates: the next check can trust it.
+        if out_of_date.is_empty() {
+            self.fingerprints.save();
+        }
+        out_of_date
     }
 }
 
@@ -193,24 +230,54 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
         .collect();
     let model = codegen::model(&compiled.pool, &documented)
         .map_err(|err| with_path_on_disk(err, &include_dirs))?;
-    let generated: Vec<codegen::Package> = model
+    let asked: Vec<&codegen::Package> = model
         .iter()
         .filter(|p| packages.contains(&p.name))
-        .cloned()
         .collect();
-    let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
-    let warnings = generated
+    let warnings = asked
         .iter()
         .flat_map(|package| &package.warnings)
         .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
         .collect();
+
+    // Packages whose inputs are those of their files on disk keep those files.
+    let mut fingerprints = Fingerprints::open(project);
+    let mut kept: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut fresh = Vec::new();
+    let mut inputs_of = fingerprints::Inputs::new(&compiled.pool, &project.options);
+    for package in asked {
+        let inputs = inputs_of.of(&package.name);
+        match fingerprints.unchanged(&package.name, &inputs, contracts) {
+            Some(files) => {
+                kept.insert(package.name.clone(), files);
+            }
+            None => fresh.push((package.clone(), inputs)),
+        }
+    }
+    let generated: Vec<codegen::Package> = fresh.iter().map(|(p, _)| p.clone()).collect();
+    let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
+    for (package, inputs) in fresh {
+        let dir = crate::names::package_dir(&package.name);
+        let own: Vec<&GeneratedFile> = files
+            .iter()
+            .filter(|f| f.path.parent() == Some(dir.as_path()))
+            .collect();
+        fingerprints.remember(&package.name, inputs, &own);
+    }
 
     // The module tree mounts what will be on disk afterwards: packages generated earlier, with
     // this run's packages as this run leaves them.
     let mut stale = Vec::new();
     for package in &packages {
         let dir = crate::names::package_dir(package);
-        let present = codegen::package_files(&files, package);
+        let present = match kept.get(package) {
+            Some(files) => PACKAGE_FILES
+                .iter()
+                .filter(|name| files.contains(&dir.join(name)))
+                .map(|name| name.to_string())
+                .collect(),
+            None => codegen::package_files(&files, package),
+        };
         for name in PACKAGE_FILES
             .iter()
             .filter(|n| !present.iter().any(|p| p == *n))
@@ -238,10 +305,15 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
     };
     files.push(codegen::descriptors(&compiled.pool, &documented)?);
     files.extend(codegen::openapi(&model, &info, &project.options)?);
+    fingerprints.retain(&mounted.keys().cloned().collect());
     Ok(Plan {
         files,
+        packages_generated: packages.len() - kept.len(),
+        packages_kept: kept.len(),
+        kept: kept.into_values().flatten().collect(),
         stale,
         warnings,
+        fingerprints,
     })
 }
 

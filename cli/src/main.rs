@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod contracts;
 mod files;
+mod fingerprints;
 mod output;
 mod project;
 mod scaffold;

@@ -355,6 +355,93 @@ fn proto_client_check_fails_on_drift_and_writes_nothing() {
     );
 }
 
+/// A second run generates only the packages whose contracts or imports changed since the first,
+/// or whose generated files were touched, and what it leaves is what a run from nothing writes.
+#[test]
+fn proto_client_regenerates_only_what_changed() {
+    let work = tempfile::tempdir().unwrap();
+    let service = new_service(work.path(), "shop");
+    add_tricky_contracts(&service);
+    let run = |args: &[&str]| {
+        let output = micro(&service, args);
+        assert!(
+            output.status.success(),
+            "{}",
+            transcript(&output, work.path())
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let first = run(&["proto", "client"]);
+    assert!(!first.contains("regenerated"), "{first}");
+
+    let again = run(&["proto", "client"]);
+    assert!(
+        again.contains("(0 changed); 0 of 4 packages regenerated"),
+        "{again}"
+    );
+    let check = run(&["proto", "client", "--check"]);
+    assert!(check.contains("up to date"), "{check}");
+
+    // shop.v1 changes: it and shop.admin.v1, which imports it, are generated again; common.v1 and
+    // helloworld.v1 are not.
+    let shop = service.join("api/shop/v1/shop.proto");
+    let edited = std::fs::read_to_string(&shop).unwrap().replace(
+        "\nmessage Product {",
+        "\n// Read by the incremental generation test.\nmessage Product {",
+    );
+    std::fs::write(&shop, edited).unwrap();
+    let output = micro(&service, &["proto", "client", "--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let after_edit = run(&["proto", "client"]);
+    assert!(
+        after_edit.contains("2 of 4 packages regenerated"),
+        "{after_edit}"
+    );
+    assert!(
+        after_edit.contains("Updated api/shop/v1/pb.rs"),
+        "{after_edit}"
+    );
+
+    // A generated file edited by hand is not trusted: its package is generated again.
+    let common = service.join("api/common/v1/pb.rs");
+    let generated = std::fs::read_to_string(&common).unwrap();
+    std::fs::write(
+        &common,
+        generated.replace("pub struct", "pub(crate) struct"),
+    )
+    .unwrap();
+    let output = micro(&service, &["proto", "client", "--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        transcript(&output, work.path())
+    );
+    let after_touch = run(&["proto", "client"]);
+    assert!(
+        after_touch.contains("1 of 4 packages regenerated"),
+        "{after_touch}"
+    );
+    assert_eq!(std::fs::read_to_string(&common).unwrap(), generated);
+
+    // The same files as generating everything from nothing.
+    let incremental = tree(&service.join("api"));
+    std::fs::remove_dir_all(service.join("target")).unwrap();
+    for path in common::paths(&service.join("api")) {
+        if !path.ends_with(".proto") {
+            std::fs::remove_file(service.join("api").join(path)).unwrap();
+        }
+    }
+    let from_nothing = run(&["proto", "client"]);
+    assert!(!from_nothing.contains("regenerated"), "{from_nothing}");
+    assert_eq!(tree(&service.join("api")), incremental);
+}
+
 #[test]
 fn upgrade_refreshes_the_runtime_and_refuses_an_edited_one() {
     let work = tempfile::tempdir().unwrap();

@@ -137,16 +137,7 @@ pub fn descriptors(
     use base64::Engine as _;
     use prost::Message as _;
 
-    let mut needed: BTreeSet<String> = BTreeSet::new();
-    let mut pending: Vec<prost_reflect::FileDescriptor> = pool
-        .files()
-        .filter(|f| packages.contains(f.package_name()))
-        .collect();
-    while let Some(file) = pending.pop() {
-        if needed.insert(file.name().to_owned()) {
-            pending.extend(file.dependencies());
-        }
-    }
+    let needed = messages::closure(pool, packages);
     // The pool lists every file after its imports, which is the order reflection wants. Each
     // file is encoded through prost-reflect, which keeps the options' extensions (prost's own
     // types drop them, and the runtime reads `micro/auth.proto`'s), less its source positions.
@@ -218,6 +209,17 @@ pub fn openapi(
             contents: yaml,
         },
     ])
+}
+
+/// What the generated code of `package` is made from: its files and every file they import, in
+/// the pool's order. Where their descriptors are equal (comments and positions included, as they
+/// become doc comments), [`client`] gives the package the same files, given the same micro and
+/// [`Options`]; callers hash them to skip packages that did not change.
+pub fn package_inputs(pool: &DescriptorPool, package: &str) -> Vec<prost_reflect::FileDescriptor> {
+    let closure = messages::closure(pool, &BTreeSet::from([package.to_owned()]));
+    pool.files()
+        .filter(|file| closure.contains(file.name()))
+        .collect()
 }
 
 /// Reads the model of `packages` out of `pool`.

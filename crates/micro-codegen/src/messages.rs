@@ -15,16 +15,48 @@ pub struct PackageCode {
     pub serde: String,
 }
 
-/// Generates the message, JSON and gRPC code of every package in `packages`.
+/// Generates the message, JSON and gRPC code of every package in `packages`, on every core: the
+/// packages are split in as many groups, each generated with the files it imports.
 pub fn generate(
     pool: &DescriptorPool,
     packages: &BTreeSet<String>,
     options: &super::Options,
 ) -> anyhow::Result<BTreeMap<String, PackageCode>> {
-    // prost needs every file to judge derives (e.g. `Eq`) across imports; only the packages asked
-    // for are kept.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let group_size = packages.len().div_ceil(cores).max(1);
+    if packages.len() <= group_size {
+        return generate_group(pool, packages, options);
+    }
+    let names: Vec<&String> = packages.iter().collect();
+    std::thread::scope(|scope| {
+        let groups: Vec<_> = names
+            .chunks(group_size)
+            .map(|group| {
+                let group: BTreeSet<String> = group.iter().map(|name| name.to_string()).collect();
+                scope.spawn(move || generate_group(pool, &group, options))
+            })
+            .collect();
+        let mut code = BTreeMap::new();
+        for group in groups {
+            code.extend(group.join().expect("a generation thread panicked")?);
+        }
+        Ok(code)
+    })
+}
+
+/// [`generate`] for one group of packages, on the calling thread.
+fn generate_group(
+    pool: &DescriptorPool,
+    packages: &BTreeSet<String>,
+    options: &super::Options,
+) -> anyhow::Result<BTreeMap<String, PackageCode>> {
+    // prost needs the imported files too, to judge derives (e.g. `Eq`) across imports; only the
+    // packages asked for are kept. Files nothing asked for imports are left out: generating them
+    // would cost as much as what is kept.
+    let closure = closure(pool, packages);
     let requests: Vec<_> = pool
         .files()
+        .filter(|file| closure.contains(file.name()))
         .map(|file| {
             (
                 Module::from_protobuf_package_name(file.package_name()),
@@ -56,7 +88,12 @@ pub fn generate(
         }
     }
 
-    let descriptors = pool.encode_to_vec();
+    // google.protobuf.FileDescriptorSet { repeated FileDescriptorProto file = 1; }, of the same
+    // files, each encoded by prost-reflect (which keeps the options' extensions).
+    let mut descriptors = Vec::new();
+    for file in pool.files().filter(|file| closure.contains(file.name())) {
+        prost::encoding::bytes::encode(1, &file.encode_to_vec(), &mut descriptors);
+    }
     let prefixes: Vec<String> = packages.iter().map(|p| format!(".{p}")).collect();
     let mut json = pbjson_build::Builder::new();
     json.register_descriptors(&descriptors)?
@@ -77,6 +114,21 @@ pub fn generate(
         out.entry(package).or_default().serde = repair(String::from_utf8(code)?);
     }
     Ok(out)
+}
+
+/// The names of the files of `packages` and of every file they import, directly or not.
+pub fn closure(pool: &DescriptorPool, packages: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut pending: Vec<_> = pool
+        .files()
+        .filter(|file| packages.contains(file.package_name()))
+        .collect();
+    while let Some(file) = pending.pop() {
+        if names.insert(file.name().to_owned()) {
+            pending.extend(file.dependencies());
+        }
+    }
+    names
 }
 
 /// prost and pbjson name packages by their module path; map that back to the proto package.

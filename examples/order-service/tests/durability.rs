@@ -24,6 +24,11 @@ async fn start(database_url: &str, users: &str) -> ServiceProcess {
         ("APP_USERS__TARGET", users.to_owned()),
         // NATS is away: events must wait in the outbox, where this test looks for them.
         ("APP_NATS__URL", format!("nats://127.0.0.1:{}", free_port())),
+        // These tests count what a shutdown or a restart loses, not how fast creates are: on a
+        // loaded machine twelve writers can keep one waiting past the shipped 1 s, and a 504
+        // then would say nothing about shutdown. Still well inside the 10 s shutdown grace.
+        ("APP_SERVER__HTTP__TIMEOUT", "5s".to_owned()),
+        ("APP_SERVER__GRPC__TIMEOUT", "5s".to_owned()),
     ];
     ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await
 }

@@ -72,7 +72,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
             })?;
             files::write_new(staging.path(), &files)?;
             let project = Project::load(staging.path())?;
-            crate::contracts::regenerate(&project)
+            crate::contracts::generate_staged(&project)
                 .context("generating code for the template's contracts (a micro bug)")?;
             staging.path().to_owned()
         }
@@ -86,7 +86,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<()> {
             )?;
             // A template with contracts gets their code generated, as micro's own does.
             if crate::contracts::any_in(&root.join("api")) {
-                crate::contracts::regenerate(&Project::load(&root)?)?;
+                crate::contracts::generate_staged(&Project::load(&root)?)?;
             }
             root
         }

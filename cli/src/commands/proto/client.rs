@@ -28,12 +28,10 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     }
 
     if options.check {
+        let count = plan.len();
         let stale = plan.out_of_date(&folder);
         if stale.is_empty() {
-            printer.status(
-                "Checked",
-                format!("{} generated files are up to date", plan.files.len()),
-            );
+            printer.status("Checked", format!("{count} generated files are up to date"));
             return Ok(ExitCode::SUCCESS);
         }
         for path in &stale {
@@ -52,15 +50,25 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     if added {
         written.push((project.root.join("Cargo.toml"), Outcome::Updated));
     }
+    let (generated, kept) = (plan.packages_generated, plan.packages_kept);
     written.extend(plan.write(&folder)?);
     printer.files(&project.root, &written);
     let changed = written
         .iter()
         .filter(|(_, o)| *o != Outcome::Unchanged)
         .count();
+    // Packages whose contracts and imports did not change since the last run are not generated
+    // again; say so, so that a quick run is not mistaken for one that skipped work it owed.
+    let skipped = match kept {
+        0 => String::new(),
+        kept => format!(
+            "; {generated} of {} packages regenerated, the others unchanged since the last run",
+            generated + kept
+        ),
+    };
     printer.status(
         "Generated",
-        format!("{} files ({changed} changed)", written.len()),
+        format!("{} files ({changed} changed){skipped}", written.len()),
     );
     Ok(ExitCode::SUCCESS)
 }
