@@ -1,6 +1,6 @@
 """Writes N contract files for the code generation benchmark: each its own package with an enum,
 five messages (scalars of every kind, a nested message, repeated and map fields, well-known
-types) and a service of five RPCs bound to HTTP. Usage: corpus.py OUT_DIR [N]"""
+types) and a service of five RPCs bound to HTTP. Usage: corpus.py OUT_DIR [N] [--go]"""
 
 import pathlib
 import sys
@@ -81,13 +81,25 @@ service ThingService{n:03d} {{
 """
 
 
+def go_copy(text, n):
+    """The same contract as protoc's Go plugins take it: with the `go_package` they require, and
+    without proto3 `optional`, which the Debian grpc-gateway (1.x) rejects."""
+    package = f"package corpus.s{n:03d}.v1;"
+    go_package = f'option go_package = "example.com/corpus/s{n:03d}/v1;v1";'
+    return text.replace(package, f"{package}\n\n{go_package}").replace("  optional ", "  ")
+
+
 def main():
-    out = pathlib.Path(sys.argv[1])
-    count = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    args = [arg for arg in sys.argv[1:] if arg != "--go"]
+    out = pathlib.Path(args[0])
+    count = int(args[1]) if len(args) > 1 else 100
     for n in range(count):
         folder = out / "corpus" / f"s{n:03d}" / "v1"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "thing.proto").write_text(TEMPLATE.format(n=n))
+        text = TEMPLATE.format(n=n)
+        if "--go" in sys.argv:
+            text = go_copy(text, n)
+        (folder / "thing.proto").write_text(text)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ impl Plan {
             fs_err::remove_file(&path)?;
             written.push((path, Outcome::Removed));
         }
-        self.fingerprints.save();
+        self.fingerprints.save(contracts);
         Ok(written)
     }
 
@@ -164,7 +164,7 @@ impl Plan {
             .collect();
         // What is on disk is what this micro generates: the next check can trust it.
         if out_of_date.is_empty() {
-            self.fingerprints.save();
+            self.fingerprints.save(contracts);
         }
         out_of_date
     }
@@ -197,7 +197,9 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
     if selected.is_empty() {
         anyhow::bail!("no `.proto` files under `{}`", path.display());
     }
-    let mut all = if contracts.is_dir() {
+    let mut all = if path == contracts.as_path() {
+        selected.clone()
+    } else if contracts.is_dir() {
         proto_files(contracts)?
     } else {
         Vec::new()
@@ -230,90 +232,94 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
         .collect();
     let model = codegen::model(&compiled.pool, &documented)
         .map_err(|err| with_path_on_disk(err, &include_dirs))?;
-    let asked: Vec<&codegen::Package> = model
-        .iter()
-        .filter(|p| packages.contains(&p.name))
-        .collect();
-    let warnings = asked
-        .iter()
-        .flat_map(|package| &package.warnings)
-        .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
-        .collect();
-
-    // Packages whose inputs are those of their files on disk keep those files.
-    let mut fingerprints = Fingerprints::open(project);
-    let mut kept: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    let mut fresh = Vec::new();
-    let mut inputs_of = fingerprints::Inputs::new(&compiled.pool, &project.options);
-    for package in asked {
-        let inputs = inputs_of.of(&package.name);
-        match fingerprints.unchanged(&package.name, &inputs, contracts) {
-            Some(files) => {
-                kept.insert(package.name.clone(), files);
-            }
-            None => fresh.push((package.clone(), inputs)),
-        }
-    }
-    let generated: Vec<codegen::Package> = fresh.iter().map(|(p, _)| p.clone()).collect();
-    let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
-    for (package, inputs) in fresh {
-        let dir = crate::names::package_dir(&package.name);
-        let own: Vec<&GeneratedFile> = files
-            .iter()
-            .filter(|f| f.path.parent() == Some(dir.as_path()))
-            .collect();
-        fingerprints.remember(&package.name, inputs, &own);
-    }
-
-    // The module tree mounts what will be on disk afterwards: packages generated earlier, with
-    // this run's packages as this run leaves them.
-    let mut stale = Vec::new();
-    for package in &packages {
-        let dir = crate::names::package_dir(package);
-        let present = match kept.get(package) {
-            Some(files) => PACKAGE_FILES
-                .iter()
-                .filter(|name| files.contains(&dir.join(name)))
-                .map(|name| name.to_string())
-                .collect(),
-            None => codegen::package_files(&files, package),
-        };
-        for name in PACKAGE_FILES
-            .iter()
-            .filter(|n| !present.iter().any(|p| p == *n))
-        {
-            let relative = dir.join(name);
-            if fs_err::read_to_string(contracts.join(&relative))
-                .is_ok_and(|t| codegen::is_generated(&t))
-            {
-                stale.push(relative);
-            }
-        }
-        mounted.insert(package.clone(), present);
-    }
-    // micro 0.1 wrote the runtime into the contracts folder; it is the `micro-runtime` crate now.
-    for name in ["errors.rs", "gateway.rs", "validate.rs"] {
-        if fs_err::read_to_string(contracts.join(name)).is_ok_and(|t| codegen::is_generated(&t)) {
-            stale.push(PathBuf::from(name));
-        }
-    }
-    files.push(codegen::index(&mounted, &project.options)?);
-
     let info = codegen::openapi::Info {
         title: project.name.clone(),
         version: project.version.clone(),
     };
-    files.push(codegen::descriptors(&compiled.pool, &documented)?);
-    files.extend(codegen::openapi(&model, &info, &project.options)?);
-    fingerprints.retain(&mounted.keys().cloned().collect());
-    Ok(Plan {
-        files,
-        packages_generated: packages.len() - kept.len(),
-        packages_kept: kept.len(),
-        kept: kept.into_values().flatten().collect(),
-        stale,
-        warnings,
-        fingerprints,
+    let document = codegen::openapi_document(&model, &info, &project.options);
+    // The API document (megabytes, for a large service) is written out on another core while the
+    // packages are generated.
+    std::thread::scope(|scope| {
+        let documents = scope.spawn(|| codegen::openapi_files(&document));
+        let asked: Vec<&codegen::Package> = model
+            .iter()
+            .filter(|p| packages.contains(&p.name))
+            .collect();
+        let warnings = asked
+            .iter()
+            .flat_map(|package| &package.warnings)
+            .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
+            .collect();
+
+        // Packages whose inputs are those of their files on disk keep those files.
+        let mut fingerprints = Fingerprints::open(project);
+        let mut kept: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let mut fresh = Vec::new();
+        let mut inputs_of = fingerprints::Inputs::new(&compiled.pool, &project.options);
+        for package in asked {
+            let inputs = inputs_of.of(&package.name);
+            match fingerprints.unchanged(&package.name, &inputs, contracts) {
+                Some(files) => {
+                    kept.insert(package.name.clone(), files);
+                }
+                None => fresh.push((package.clone(), inputs)),
+            }
+        }
+        let generated: Vec<codegen::Package> = fresh.iter().map(|(p, _)| p.clone()).collect();
+        let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
+        for (package, inputs) in fresh {
+            let dir = crate::names::package_dir(&package.name);
+            let own: Vec<&GeneratedFile> = files
+                .iter()
+                .filter(|f| f.path.parent() == Some(dir.as_path()))
+                .collect();
+            fingerprints.remember(&package.name, inputs, &own);
+        }
+
+        // The module tree mounts what will be on disk afterwards: packages generated earlier, with
+        // this run's packages as this run leaves them.
+        let mut stale = Vec::new();
+        for package in &packages {
+            let dir = crate::names::package_dir(package);
+            let present = match kept.get(package) {
+                Some(files) => PACKAGE_FILES
+                    .iter()
+                    .filter(|name| files.contains(&dir.join(name)))
+                    .map(|name| name.to_string())
+                    .collect(),
+                None => codegen::package_files(&files, package),
+            };
+            for name in PACKAGE_FILES
+                .iter()
+                .filter(|n| !present.iter().any(|p| p == *n))
+            {
+                let relative = dir.join(name);
+                if files::is_generated(&contracts.join(&relative)) {
+                    stale.push(relative);
+                }
+            }
+            mounted.insert(package.clone(), present);
+        }
+        // micro 0.1 wrote the runtime into the contracts folder; it is the `micro-runtime` crate now.
+        for name in ["errors.rs", "gateway.rs", "validate.rs"] {
+            if files::is_generated(&contracts.join(name)) {
+                stale.push(PathBuf::from(name));
+            }
+        }
+        files.push(codegen::index(&mounted, &project.options)?);
+
+        files.push(codegen::descriptors(&compiled.pool, &documented)?);
+        files.extend(documents.join().expect("the OpenAPI thread panicked")?);
+        fingerprints.retain(&mounted.keys().cloned().collect());
+        Ok(Plan {
+            files,
+            packages_generated: packages.len() - kept.len(),
+            packages_kept: kept.len(),
+            kept: kept.into_values().flatten().collect(),
+            stale,
+            warnings,
+            fingerprints,
+        })
     })
 }
 
@@ -358,10 +364,7 @@ fn generated_packages(contracts: &Path) -> anyhow::Result<BTreeMap<String, Vec<S
         let dir = entry.path();
         let present: Vec<String> = PACKAGE_FILES
             .iter()
-            .filter(|name| {
-                fs_err::read_to_string(dir.join(name))
-                    .is_ok_and(|text| codegen::is_generated(&text))
-            })
+            .filter(|name| files::is_generated(&dir.join(name)))
             .map(|name| name.to_string())
             .collect();
         if present.first().is_some_and(|first| first == "pb.rs") {

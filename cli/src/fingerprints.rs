@@ -27,11 +27,43 @@ struct Record {
     packages: BTreeMap<String, Generated>,
 }
 
-/// One package's inputs, and the files generated from them with the hash of each.
+/// One package's inputs, and the files generated from them.
 #[derive(Clone, Serialize, Deserialize)]
 struct Generated {
     inputs: String,
-    files: BTreeMap<PathBuf, String>,
+    files: BTreeMap<PathBuf, Written>,
+}
+
+/// A generated file as written: the hash of its contents, and its size and modification time
+/// once seen on disk. A file whose size and time are as recorded is taken as written without
+/// reading it (as git's index does); any other is read and hashed.
+#[derive(Clone, Serialize, Deserialize)]
+struct Written {
+    hash: String,
+    seen: Option<(u64, u128)>,
+}
+
+/// A file's size and modification time (nanoseconds since the epoch).
+fn stat(path: &Path) -> Option<(u64, u128)> {
+    let metadata = fs_err::metadata(path).ok()?;
+    let modified = metadata.modified().ok()?;
+    let nanos = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((metadata.len(), nanos))
+}
+
+/// [`stat`], for a file not modified in the last two seconds: one written again within the
+/// same clock tick, at the same size, would look untouched, so a recent file is hashed next
+/// time instead.
+fn settled_stat(path: &Path) -> Option<(u64, u128)> {
+    let seen = stat(path)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    (now.saturating_sub(seen.1) > 2_000_000_000).then_some(seen)
 }
 
 impl Fingerprints {
@@ -51,14 +83,28 @@ impl Fingerprints {
 
     /// The files (relative to `contracts`) generated for `package` from `inputs`, if the record
     /// has them and every one is on disk as it was written.
-    pub fn unchanged(&self, package: &str, inputs: &str, contracts: &Path) -> Option<Vec<PathBuf>> {
+    pub fn unchanged(
+        &mut self,
+        package: &str,
+        inputs: &str,
+        contracts: &Path,
+    ) -> Option<Vec<PathBuf>> {
         let generated = self
             .record
             .packages
-            .get(package)
+            .get_mut(package)
             .filter(|g| g.inputs == inputs)?;
-        let intact = generated.files.iter().all(|(path, hash)| {
-            fs_err::read(contracts.join(path)).is_ok_and(|bytes| hash_of(&bytes) == *hash)
+        let intact = generated.files.iter_mut().all(|(path, written)| {
+            let path = contracts.join(path);
+            let seen = stat(&path);
+            if seen.is_some() && seen == written.seen {
+                return true;
+            }
+            let intact = fs_err::read(&path).is_ok_and(|bytes| hash_of(&bytes) == written.hash);
+            if intact {
+                written.seen = settled_stat(&path);
+            }
+            intact
         });
         intact.then(|| generated.files.keys().cloned().collect())
     }
@@ -67,7 +113,13 @@ impl Fingerprints {
     pub fn remember(&mut self, package: &str, inputs: String, files: &[&GeneratedFile]) {
         let files = files
             .iter()
-            .map(|file| (file.path.clone(), hash_of(file.contents.as_bytes())))
+            .map(|file| {
+                let written = Written {
+                    hash: hash_of(file.contents.as_bytes()),
+                    seen: None,
+                };
+                (file.path.clone(), written)
+            })
             .collect();
         self.record
             .packages
@@ -88,9 +140,20 @@ impl Fingerprints {
         self.path = None;
     }
 
-    /// Writes the record; a record that cannot be written only costs the next run its shortcut.
-    pub fn save(&mut self) {
+    /// Writes the record, once the files it names are on disk in `contracts`; a record that cannot
+    /// be written only costs the next run its shortcut.
+    pub fn save(&mut self, contracts: &Path) {
         self.record.micro = env!("CARGO_PKG_VERSION").to_owned();
+        for (path, written) in self
+            .record
+            .packages
+            .values_mut()
+            .flat_map(|generated| &mut generated.files)
+        {
+            if written.seen.is_none() {
+                written.seen = settled_stat(&contracts.join(path));
+            }
+        }
         if let Some(path) = &self.path
             && let Ok(json) = serde_json::to_vec(&self.record)
         {

@@ -135,49 +135,66 @@ pub fn descriptors(
     packages: &BTreeSet<String>,
 ) -> anyhow::Result<GeneratedFile> {
     use base64::Engine as _;
-    use prost::Message as _;
 
     let needed = messages::closure(pool, packages);
     // The pool lists every file after its imports, which is the order reflection wants. Each
-    // file is encoded through prost-reflect, which keeps the options' extensions (prost's own
-    // types drop them, and the runtime reads `micro/auth.proto`'s), less its source positions.
-    let file_proto = prost_reflect::DescriptorPool::global()
-        .get_message_by_name("google.protobuf.FileDescriptorProto")
-        .context("prost-reflect's own descriptor.proto")?;
+    // file is as prost-reflect encodes it, which keeps the options' extensions (prost's own types
+    // drop them, and the runtime reads `micro/auth.proto`'s), less its source positions.
     let mut set = Vec::new();
     for file in pool.files().filter(|f| needed.contains(f.name())) {
-        let mut proto = prost_reflect::DynamicMessage::decode(
-            file_proto.clone(),
-            file.encode_to_vec().as_slice(),
-        )
-        .context("re-reading a compiled file descriptor (a micro bug)")?;
-        proto.clear_field_by_name("source_code_info");
+        let file = without_source_info(&file.encode_to_vec())
+            .context("re-reading a compiled file descriptor (a micro bug)")?;
         // google.protobuf.FileDescriptorSet { repeated FileDescriptorProto file = 1; }
-        prost::encoding::bytes::encode(1, &proto.encode_to_vec(), &mut set);
+        prost::encoding::bytes::encode(1, &file, &mut set);
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(set);
-    let lines = encoded
-        .as_bytes()
-        .chunks(96)
-        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"));
-    let tokens = quote! {
-        #[doc = " An encoded `google.protobuf.FileDescriptorSet` of every contract and its imports, in base64."]
-        pub const FILE_DESCRIPTOR_SET_BASE64: &str = concat!(#(#lines),*);
-
-        #[doc = " The descriptor set, decoded."]
-        pub fn file_descriptor_set() -> Vec<u8> {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(FILE_DESCRIPTOR_SET_BASE64)
-                .expect("micro wrote valid base64")
-        }
-    };
+    // Written as rustfmt would write it; formatting a few thousand string literals through a
+    // syntax tree would cost more than everything else here.
+    let mut lines = String::with_capacity(encoded.len() * 103 / 96 + 64);
+    for chunk in encoded.as_bytes().chunks(96) {
+        lines.push_str("    \"");
+        lines.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        lines.push_str("\",\n");
+    }
+    let lines = lines.strip_suffix(",\n").unwrap_or(&lines);
     Ok(GeneratedFile {
         path: "descriptors.rs".into(),
         contents: header()
             + "// The contracts' descriptors, for gRPC server reflection.\n\n"
-            + format(tokens)?.as_str(),
+            + &format!(
+                r#"/// An encoded `google.protobuf.FileDescriptorSet` of every contract and its imports, in base64.
+pub const FILE_DESCRIPTOR_SET_BASE64: &str = concat!(
+{lines}
+);
+
+/// The descriptor set, decoded.
+pub fn file_descriptor_set() -> Vec<u8> {{
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(FILE_DESCRIPTOR_SET_BASE64)
+        .expect("micro wrote valid base64")
+}}
+"#
+            ),
     })
+}
+
+/// An encoded `google.protobuf.FileDescriptorProto` without its `source_code_info` (field 9),
+/// every other field's bytes kept as they were.
+fn without_source_info(descriptor: &[u8]) -> Result<Vec<u8>, prost::DecodeError> {
+    use prost::encoding::{DecodeContext, decode_key, skip_field};
+    const SOURCE_CODE_INFO: u32 = 9;
+    let mut kept = Vec::with_capacity(descriptor.len());
+    let mut rest = descriptor;
+    while !rest.is_empty() {
+        let field_start = rest;
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        skip_field(wire_type, tag, &mut rest, DecodeContext::default())?;
+        if tag != SOURCE_CODE_INFO {
+            kept.extend_from_slice(&field_start[..field_start.len() - rest.len()]);
+        }
+    }
+    Ok(kept)
 }
 
 /// The OpenAPI document of `packages`, as `openapi.json` and `openapi.yaml` (paths relative to
@@ -187,18 +204,51 @@ pub fn openapi(
     info: &openapi::Info,
     options: &Options,
 ) -> anyhow::Result<Vec<GeneratedFile>> {
+    openapi_files(&openapi_document(packages, info, options))
+}
+
+/// The OpenAPI document of the packages a service serves (all of `packages` but those
+/// [`Options::client_only`] names).
+pub fn openapi_document(
+    packages: &[Package],
+    info: &openapi::Info,
+    options: &Options,
+) -> openapiv3::OpenAPI {
+    if options.client_only.is_empty() {
+        return openapi::render(packages, info, options.proto_field_names);
+    }
     let served: Vec<Package> = packages
         .iter()
         .filter(|package| !options.client_only.contains(&package.name))
         .cloned()
         .collect();
-    let document = serde_json::to_value(openapi::render(&served, info, options.proto_field_names))?;
+    openapi::render(&served, info, options.proto_field_names)
+}
+
+/// `openapi.json` and `openapi.yaml` of `document`.
+pub fn openapi_files(document: &openapiv3::OpenAPI) -> anyhow::Result<Vec<GeneratedFile>> {
+    /// The document with micro's notice as its first key (JSON has no comments).
+    #[derive(serde::Serialize)]
+    struct Marked<'a> {
+        #[serde(rename = "x-generated-by")]
+        generated_by: &'a str,
+        #[serde(flatten)]
+        document: &'a openapiv3::OpenAPI,
+    }
+
     let notice = notice();
-    let mut marked = serde_json::Map::new();
-    marked.insert("x-generated-by".into(), notice.clone().into());
-    marked.extend(document.as_object().cloned().unwrap_or_default());
-    let json = serde_json::to_string_pretty(&marked)? + "\n";
-    let yaml = format!("# @generated by {notice}\n") + yaml_serde::to_string(&document)?.as_str();
+    // A service's document runs to megabytes: YAML is written on a second core meanwhile.
+    let (json, yaml) = std::thread::scope(|scope| {
+        let yaml = scope.spawn(|| yaml_serde::to_string(document));
+        let marked = Marked {
+            generated_by: &notice,
+            document,
+        };
+        let json = serde_json::to_string_pretty(&marked);
+        (json, yaml.join().expect("the YAML thread panicked"))
+    });
+    let json = json? + "\n";
+    let yaml = format!("# @generated by {notice}\n") + yaml?.as_str();
     Ok(vec![
         GeneratedFile {
             path: "openapi.json".into(),
