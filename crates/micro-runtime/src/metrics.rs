@@ -71,17 +71,15 @@ fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
 }
 
 /// Counts an HTTP request under the operation its route answered for, or under the route itself
-/// for routes that are not contract bindings (`/healthz`, …).
+/// for routes that are not contract bindings (`/healthz`, …), as [`remember_route`] gives it.
 pub async fn http(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
     let response = next.run(request).await;
-    let operation = match response.extensions().get::<Operation>() {
-        Some(Operation(operation)) => (*operation).to_owned(),
-        None => route.unwrap_or_else(|| "unmatched".into()),
+    let extensions = response.extensions();
+    let operation = match (extensions.get::<Operation>(), extensions.get::<MatchedPath>()) {
+        (Some(Operation(operation)), _) => (*operation).to_owned(),
+        (None, Some(route)) => route.as_str().to_owned(),
+        (None, None) => "unmatched".to_owned(),
     };
     record(
         "http",
@@ -89,6 +87,17 @@ pub async fn http(request: Request, next: Next) -> Response {
         response.status().as_u16(),
         start.elapsed(),
     );
+    response
+}
+
+/// Puts the pattern of the route a request matched (`/api/v1/orders/{id}`) in its response, for
+/// [`http`], which runs outside the router.
+pub async fn remember_route(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
     response
 }
 
