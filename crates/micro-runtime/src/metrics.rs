@@ -76,7 +76,10 @@ pub async fn http(request: Request, next: Next) -> Response {
     let start = Instant::now();
     let response = next.run(request).await;
     let extensions = response.extensions();
-    let operation = match (extensions.get::<Operation>(), extensions.get::<MatchedPath>()) {
+    let operation = match (
+        extensions.get::<Operation>(),
+        extensions.get::<MatchedPath>(),
+    ) {
         (Some(Operation(operation)), _) => (*operation).to_owned(),
         (None, Some(route)) => route.as_str().to_owned(),
         (None, None) => "unmatched".to_owned(),
