@@ -253,51 +253,39 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
 
         // Packages whose inputs are those of their files on disk keep those files.
         let mut fingerprints = Fingerprints::open(project);
-        let mut kept: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-        let mut fresh = Vec::new();
-        let mut inputs_of = fingerprints::Inputs::new(&compiled.pool, &project.options);
-        for package in asked {
-            let inputs = inputs_of.of(&package.name);
-            match fingerprints.unchanged(&package.name, &inputs, contracts) {
-                Some(files) => {
-                    kept.insert(package.name.clone(), files);
-                }
-                None => fresh.push((package.clone(), inputs)),
-            }
-        }
-        let generated: Vec<codegen::Package> = fresh.iter().map(|(p, _)| p.clone()).collect();
+        let mut inputs = fingerprints::Inputs::new(&compiled.pool, &project.options);
+        let (kept, fresh): (Vec<_>, Vec<_>) = asked
+            .into_iter()
+            .map(|package| {
+                let hash = inputs.of(&package.name);
+                let files = fingerprints.unchanged(&package.name, &hash, contracts);
+                (package, hash, files)
+            })
+            .partition(|(_, _, files)| files.is_some());
+        let kept: BTreeMap<String, Vec<PathBuf>> = kept
+            .into_iter()
+            .filter_map(|(package, _, files)| Some((package.name.clone(), files?)))
+            .collect();
+        let generated: Vec<codegen::Package> = fresh.iter().map(|(p, ..)| (*p).clone()).collect();
         let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
-        for (package, inputs) in fresh {
+        for (package, hash, _) in fresh {
             let dir = crate::names::package_dir(&package.name);
             let own: Vec<&GeneratedFile> = files
                 .iter()
                 .filter(|f| f.path.parent() == Some(dir.as_path()))
                 .collect();
-            fingerprints.remember(&package.name, inputs, &own);
+            fingerprints.remember(&package.name, hash, &own);
         }
 
         // The module tree mounts what will be on disk afterwards: packages generated earlier, with
         // this run's packages as this run leaves them.
         let mut stale = Vec::new();
         for package in &packages {
-            let dir = crate::names::package_dir(package);
             let present = match kept.get(package) {
-                Some(files) => PACKAGE_FILES
-                    .iter()
-                    .filter(|name| files.contains(&dir.join(name)))
-                    .map(|name| name.to_string())
-                    .collect(),
+                Some(on_disk) => present_files(package, on_disk),
                 None => codegen::package_files(&files, package),
             };
-            for name in PACKAGE_FILES
-                .iter()
-                .filter(|n| !present.iter().any(|p| p == *n))
-            {
-                let relative = dir.join(name);
-                if files::is_generated(&contracts.join(&relative)) {
-                    stale.push(relative);
-                }
-            }
+            stale.extend(no_longer_generated(contracts, package, &present));
             mounted.insert(package.clone(), present);
         }
         // micro 0.1 wrote the runtime into the contracts folder; it is the `micro-runtime` crate now.
@@ -321,6 +309,28 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
             fingerprints,
         })
     })
+}
+
+/// The [`PACKAGE_FILES`] of `package` among `paths` (relative to the contracts folder).
+fn present_files(package: &str, paths: &[PathBuf]) -> Vec<String> {
+    let dir = crate::names::package_dir(package);
+    PACKAGE_FILES
+        .iter()
+        .filter(|name| paths.contains(&dir.join(name)))
+        .map(|name| name.to_string())
+        .collect()
+}
+
+/// Generated files of `package` on disk that are not among `present`: generated once, for a
+/// contract that has since lost what they were for.
+fn no_longer_generated(contracts: &Path, package: &str, present: &[String]) -> Vec<PathBuf> {
+    let dir = crate::names::package_dir(package);
+    PACKAGE_FILES
+        .iter()
+        .filter(|name| !present.iter().any(|p| p == *name))
+        .map(|name| dir.join(name))
+        .filter(|relative| files::is_generated(&contracts.join(relative)))
+        .collect()
 }
 
 /// The packages of the selected files, and every user package they import (transitively), so the
