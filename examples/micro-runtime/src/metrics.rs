@@ -37,9 +37,11 @@ pub fn record_client(kind: &'static str, operation: String, code: u16, elapsed: 
         .record(elapsed.as_secs_f64());
 }
 
+/// What renders the `/metrics` page, once [`handle`] has installed the recorder.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// The process-wide recorder, installed on first use; renders the `/metrics` page.
 pub fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
@@ -64,11 +66,38 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The counter and histogram of one (kind, operation, code), looked up by their labels once:
+/// building the labels and finding the metric by them cost more than the rest of recording.
+type Handles = (metrics::Counter, metrics::Histogram);
+type HandleCache =
+    std::sync::RwLock<std::collections::HashMap<(&'static str, String, u16), Handles>>;
+
 fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
-    metrics::counter!(REQUESTS, "kind" => kind, "operation" => operation.clone(), "code" => code.to_string())
-        .increment(1);
-    metrics::histogram!(SECONDS, "kind" => kind, "operation" => operation)
-        .record(elapsed.as_secs_f64());
+    static CACHE: OnceLock<HandleCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (kind, operation, code);
+    let cached = cache
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&key)
+        .cloned();
+    let (counter, histogram) = cached.unwrap_or_else(|| {
+        let (kind, operation, code) = &key;
+        let handles = (
+            metrics::counter!(REQUESTS, "kind" => *kind, "operation" => operation.clone(), "code" => code.to_string()),
+            metrics::histogram!(SECONDS, "kind" => *kind, "operation" => operation.clone()),
+        );
+        // Before the recorder is installed, the handles are no-ops: those are not kept.
+        if HANDLE.get().is_some() {
+            cache
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(key.clone(), handles.clone());
+        }
+        handles
+    });
+    counter.increment(1);
+    histogram.record(elapsed.as_secs_f64());
 }
 
 /// Counts an HTTP request under the operation its route answered for, or under the route itself
@@ -145,5 +174,42 @@ where
             record("grpc", operation, code, start.elapsed());
             Ok(response)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_requests_count_on_the_same_series() {
+        let page = handle();
+        for code in [200, 200, 404, 200] {
+            record(
+                "http",
+                "/test.v1.Counted/Get".into(),
+                code,
+                Duration::from_millis(3),
+            );
+        }
+        let text = page.render();
+        let count = |code: &str| {
+            text.lines()
+                .find(|line| {
+                    line.starts_with(REQUESTS)
+                        && line.contains("operation=\"/test.v1.Counted/Get\"")
+                        && line.contains(&format!("code=\"{code}\""))
+                })
+                .and_then(|line| line.rsplit(' ').next())
+                .map(str::to_owned)
+        };
+        assert_eq!(count("200").as_deref(), Some("3"), "{text}");
+        assert_eq!(count("404").as_deref(), Some("1"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{SECONDS}_count{{kind=\"http\",operation=\"/test.v1.Counted/Get\"}} 4"
+            )),
+            "{text}"
+        );
     }
 }
