@@ -205,20 +205,13 @@ fn hash_of(bytes: &[u8]) -> String {
 }
 
 /// `micro/codegen-<hash of the project's folder>.json` in the project's target folder: cargo's
-/// (`CARGO_TARGET_DIR`, or `target` beside the nearest workspace manifest), which is ignored by
-/// version control and shared by the packages of a workspace, hence the project's own name.
+/// (`CARGO_TARGET_DIR`, or `target` beside the workspace manifest, where the runtime is vendored
+/// too), which is ignored by version control and shared by the packages of a workspace, hence
+/// the project's own name.
 fn record_path(project: &Project) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => std::path::absolute(dir).unwrap_or_default(),
-        None => project
-            .root
-            .ancestors()
-            .find(|dir| {
-                fs_err::read_to_string(dir.join("Cargo.toml"))
-                    .is_ok_and(|text| text.lines().any(|line| line.trim() == "[workspace]"))
-            })
-            .unwrap_or(&project.root)
-            .join("target"),
+        None => crate::vendor::home_for(&project.root).join("target"),
     };
     let root = fs_err::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
     let folder = hash_of(root.as_os_str().as_encoded_bytes());

@@ -371,6 +371,15 @@ fn proto_client_regenerates_only_what_changed() {
         );
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
+    let check_finds_drift = || {
+        let output = micro(&service, &["proto", "client", "--check"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}",
+            transcript(&output, work.path())
+        );
+    };
     let first = run(&["proto", "client"]);
     assert!(!first.contains("regenerated"), "{first}");
 
@@ -390,13 +399,7 @@ fn proto_client_regenerates_only_what_changed() {
         "\n// Read by the incremental generation test.\nmessage Product {",
     );
     std::fs::write(&shop, edited).unwrap();
-    let output = micro(&service, &["proto", "client", "--check"]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        transcript(&output, work.path())
-    );
+    check_finds_drift();
     let after_edit = run(&["proto", "client"]);
     assert!(
         after_edit.contains("2 of 4 packages regenerated"),
@@ -415,13 +418,7 @@ fn proto_client_regenerates_only_what_changed() {
         generated.replace("pub struct", "pub(crate) struct"),
     )
     .unwrap();
-    let output = micro(&service, &["proto", "client", "--check"]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        transcript(&output, work.path())
-    );
+    check_finds_drift();
     let after_touch = run(&["proto", "client"]);
     assert!(
         after_touch.contains("1 of 4 packages regenerated"),
