@@ -5,7 +5,8 @@
 //! GetOrder is also measured against a bare axum handler and a bare tonic service reading the same
 //! store (`bare.rs`), and the ratio printed: what micro's layers cost.
 //!
-//! `cargo bench --bench load [-- --seconds 10 --clients 32]`. The service runs with the shipped
+//! `cargo bench --bench load [-- --seconds 10 --clients 32 --creates]`; `--creates` measures only
+//! the writes (no bare baseline), to compare databases and client counts. The service runs with the shipped
 //! config (logs at info, to /dev/null) on a fresh SQLite file, or on the database named by
 //! `BENCH_DATABASE_URL`; events go to the NATS at `BENCH_NATS_URL` (default 127.0.0.1:4222) on a
 //! stream of the run's own, deleted at the end. Client and service share this machine's cores.
@@ -34,12 +35,14 @@ const READ_SET: usize = 1000;
 struct Options {
     seconds: u64,
     clients: usize,
+    creates_only: bool,
 }
 
 fn options() -> Options {
     let mut options = Options {
         seconds: 10,
         clients: 32,
+        creates_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -47,9 +50,12 @@ fn options() -> Options {
         match arg.as_str() {
             "--seconds" => options.seconds = value().expect("--seconds N"),
             "--clients" => options.clients = value().expect("--clients N") as usize,
+            "--creates" => options.creates_only = true,
             // cargo bench passes `--bench`; anything else is a mistake worth hearing about.
             "--bench" => {}
-            other => panic!("unknown argument {other}; expected --seconds N, --clients N"),
+            other => {
+                panic!("unknown argument {other}; expected --seconds N, --clients N, --creates")
+            }
         }
     }
     options
@@ -334,15 +340,27 @@ async fn main() {
     );
     let target = Target::new(&service, options.clients, read_set.clone()).await;
     let mut gets = Vec::new();
-    for scenario in ["http create", "http get", "grpc create", "grpc get"] {
+    let (scenarios, server) = if options.creates_only {
+        let kind = database.split(':').next().unwrap_or_default();
+        let server = format!("service, {kind}, {} clients", options.clients);
+        (&["http create", "grpc create"][..], server)
+    } else {
+        let all = &["http create", "http get", "grpc create", "grpc get"][..];
+        (all, "service".to_owned())
+    };
+    for &scenario in scenarios {
         let measurement = measure(scenario, &service, &target, &options).await;
-        print_row(scenario, "service", &measurement);
+        print_row(scenario, &server, &measurement);
         if scenario.ends_with("get") {
             gets.push((scenario, measurement));
         }
     }
     let service_rss = service.peak_rss_mib();
     assert!(service.terminate(), "the service did not shut down cleanly");
+    if options.creates_only {
+        delete_stream(&nats, &stream).await;
+        return;
+    }
 
     // The bare baseline, alone on the machine like the service was, on the same orders.
     let env = [
@@ -376,9 +394,14 @@ async fn main() {
         baseline.peak_rss_mib()
     );
 
-    if let Ok(client) = async_nats::connect(nats.as_str()).await {
+    delete_stream(&nats, &stream).await;
+}
+
+/// Removes the run's own stream of events.
+async fn delete_stream(nats: &str, stream: &str) {
+    if let Ok(client) = async_nats::connect(nats).await {
         let _ = async_nats::jetstream::new(client)
-            .delete_stream(&stream)
+            .delete_stream(stream)
             .await;
     }
 }

@@ -166,34 +166,6 @@ impl OrderRepo for OrderStore {
                 });
             }
         }
-        // ANCHOR: reserve
-        // A guarded decrement never oversells.
-        for item in &order.items {
-            let reserved =
-                sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
-                    .bind(i64::from(item.quantity))
-                    .bind(&item.product_id)
-                    .execute(&mut *tx)
-                    .await
-                    .store_context("reserving stock")?;
-            if reserved.rows_affected() == 0 {
-                let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
-                    .bind(&item.product_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .store_context("looking up a product")?
-                    .is_some();
-                return Err(if exists {
-                    OrderError::InsufficientStock {
-                        product_id: item.product_id.clone(),
-                    }
-                } else {
-                    OrderError::ProductNotFound(item.product_id.clone())
-                });
-            }
-        }
-        // ANCHOR_END: reserve
-
         let created = Order {
             id,
             user_id: order.user_id.clone(),
@@ -220,6 +192,51 @@ impl OrderRepo for OrderStore {
         .execute(&mut *tx)
         .await
         .store_context("storing the order")?;
+        let event = serde_json::json!({
+            "type": "order.created",
+            "order_id": created.id,
+            "user_id": created.user_id,
+            "total_amount": created.total_amount,
+            "items": created.items.iter().map(|item| serde_json::json!({
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "unit_price": item.unit_price,
+            })).collect::<Vec<_>>(),
+            "occurred_at": created.created_at,
+        });
+        self.record_event(&mut tx, "created", event).await?;
+        // ANCHOR: reserve
+        // A guarded decrement never oversells. It comes late: every create of a product updates
+        // the product's row, and its lock is held from here to the commit. Rows are taken in
+        // product order, so two creates of the same products never wait on each other (deadlock).
+        let mut by_product: Vec<_> = order.items.iter().collect();
+        by_product.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+        for item in by_product {
+            let reserved =
+                sqlx::query("UPDATE products SET stock = stock - $1 WHERE id = $2 AND stock >= $1")
+                    .bind(i64::from(item.quantity))
+                    .bind(&item.product_id)
+                    .execute(&mut *tx)
+                    .await
+                    .store_context("reserving stock")?;
+            if reserved.rows_affected() == 0 {
+                let exists = sqlx::query("SELECT 1 FROM products WHERE id = $1")
+                    .bind(&item.product_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .store_context("looking up a product")?
+                    .is_some();
+                return Err(if exists {
+                    OrderError::InsufficientStock {
+                        product_id: item.product_id.clone(),
+                    }
+                } else {
+                    OrderError::ProductNotFound(item.product_id.clone())
+                });
+            }
+        }
+        // ANCHOR_END: reserve
+        // The items after the stock: their products are known to exist now.
         for (position, item) in created.items.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO order_items (order_id, position, product_id, product_name, quantity, unit_price) \
@@ -235,19 +252,6 @@ impl OrderRepo for OrderStore {
             .await
             .store_context("storing the order's items")?;
         }
-        let event = serde_json::json!({
-            "type": "order.created",
-            "order_id": created.id,
-            "user_id": created.user_id,
-            "total_amount": created.total_amount,
-            "items": created.items.iter().map(|item| serde_json::json!({
-                "product_id": item.product_id,
-                "quantity": item.quantity,
-                "unit_price": item.unit_price,
-            })).collect::<Vec<_>>(),
-            "occurred_at": created.created_at,
-        });
-        self.record_event(&mut tx, "created", event).await?;
         tx.commit().await.store_context("committing the order")?;
         self.wake_relay();
         Ok(Placed {
