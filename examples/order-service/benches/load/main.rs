@@ -6,10 +6,11 @@
 //! store (`bare.rs`), and the ratio printed: what micro's layers cost.
 //!
 //! `cargo bench --bench load [-- --seconds 10 --clients 32 --creates]`; `--creates` measures only
-//! the writes (no bare baseline), to compare databases and client counts. The service runs with the shipped
-//! config (logs at info, to /dev/null) on a fresh SQLite file, or on the database named by
-//! `BENCH_DATABASE_URL`; events go to the NATS at `BENCH_NATS_URL` (default 127.0.0.1:4222) on a
-//! stream of the run's own, deleted at the end. Client and service share this machine's cores.
+//! the writes (no bare baseline), to compare databases and client counts. The service runs with
+//! the shipped config (logs at info, to /dev/null) on a fresh SQLite file, or on the database
+//! named by `BENCH_DATABASE_URL`; events go to the NATS at `BENCH_NATS_URL` (default
+//! 127.0.0.1:4222) on a stream of the run's own, deleted at the end. Client and service share this
+//! machine's cores.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
