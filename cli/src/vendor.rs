@@ -45,6 +45,7 @@ const SOURCES: &[(&str, &str)] = &[
     runtime_file!("src/errors.rs"),
     runtime_file!("src/events.rs"),
     runtime_file!("src/gateway.rs"),
+    runtime_file!("src/json.rs"),
     runtime_file!("src/metrics.rs"),
     runtime_file!("src/middleware.rs"),
     runtime_file!("src/nats.rs"),

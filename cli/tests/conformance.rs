@@ -5,8 +5,10 @@
 //!
 //! Every JSON test must pass but those in `tests/conformance/failures.txt`, each there with the
 //! reason it is a deliberate difference; the runner itself fails when a listed test passes, so the
-//! list cannot go stale. The counts are printed for the record, next to those of the pbjson serde
-//! impls the routes used before.
+//! list cannot go stale. Replies are checked twice: as the generated writers write them (what the
+//! routes send), and as the descriptor-driven writer does (`response_body` replies, NATS). The
+//! counts are printed for the record, next to those of the pbjson serde impls the routes used
+//! before.
 
 mod common;
 
@@ -86,13 +88,18 @@ fn proto3_json_passes_the_protobuf_conformance_suite() {
     let before = run_suite(&runner, &testee, "pbjson", None);
     eprintln!("pbjson serde impls (the routes' mapping before): {before}");
     let failures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/failures.txt");
-    let after = run_suite(&runner, &testee, "gateway", Some(&failures));
-    eprintln!("the routes' mapping: {after}");
-    assert!(
-        after.passed,
-        "the conformance suite found differences not in tests/conformance/failures.txt:\n{}",
-        after.report
-    );
+    for (mapping, what) in [
+        ("gateway", "the routes' mapping (generated writers)"),
+        ("reflection", "the descriptor-driven writer"),
+    ] {
+        let verdict = run_suite(&runner, &testee, mapping, Some(&failures));
+        eprintln!("{what}: {verdict}");
+        assert!(
+            verdict.passed,
+            "the conformance suite found differences not in tests/conformance/failures.txt, for {what}:\n{}",
+            verdict.report
+        );
+    }
 }
 
 /// What one run of the suite found.

@@ -9,6 +9,8 @@ pub mod breaking;
 pub mod build_script;
 mod errors;
 mod http;
+mod json;
+mod layout;
 pub mod lint;
 mod messages;
 pub mod model;
@@ -36,6 +38,7 @@ pub use walk::ContractError;
 pub const PACKAGE_FILES: &[&str] = &[
     "pb.rs",
     "pb.serde.rs",
+    "json.rs",
     "errors.rs",
     "validate.rs",
     "http.rs",
@@ -45,9 +48,16 @@ pub const PACKAGE_FILES: &[&str] = &[
 /// The [`PACKAGE_FILES`] of `package` that are among `files`, in `mod.rs` order.
 pub fn package_files(files: &[GeneratedFile], package: &str) -> Vec<String> {
     let dir = names::package_dir(package);
+    // Asked once per package of every file: each file's folder is compared once, not each
+    // candidate path built and compared per file.
+    let present: Vec<&std::ffi::OsStr> = files
+        .iter()
+        .filter(|f| f.path.parent() == Some(dir.as_path()))
+        .filter_map(|f| f.path.file_name())
+        .collect();
     PACKAGE_FILES
         .iter()
-        .filter(|name| files.iter().any(|f| f.path == dir.join(name)))
+        .filter(|name| present.contains(&std::ffi::OsStr::new(name)))
         .map(|name| name.to_string())
         .collect()
 }
@@ -298,6 +308,12 @@ pub fn client(
             path: dir.join("pb.serde.rs"),
             contents: header() + code.serde.as_str(),
         });
+        if let Some(writers) = json::render(package, options.proto_field_names) {
+            files.push(GeneratedFile {
+                path: dir.join("json.rs"),
+                contents: header() + writers.as_str(),
+            });
+        }
         if let Some(errors) = errors::render(package) {
             files.push(GeneratedFile {
                 path: dir.join("errors.rs"),

@@ -15,6 +15,9 @@ pub struct Package {
     pub messages: Vec<Message>,
     /// Every enum of the package, nested ones included.
     pub enums: Vec<Enum>,
+    /// Every message of the package (map entries excluded) as prost lays it out, for the code
+    /// that writes its proto3 JSON.
+    pub layouts: Vec<MessageLayout>,
     /// What the contract asks for that cannot be generated and was left out (an HTTP binding
     /// axum cannot route, say), each naming where.
     pub warnings: Vec<super::walk::ContractError>,
@@ -260,6 +263,49 @@ pub enum FieldShape {
         enum_path: syn::Path,
         variant: syn::Ident,
     },
+}
+
+/// A message as prost lays it out: the Rust field behind each proto field, in field-number order.
+#[derive(Debug, Clone)]
+pub struct MessageLayout {
+    /// The Rust path of the type inside its package module, e.g. `Order` or `order::Item`.
+    pub rust_path: syn::Path,
+    pub fields: Vec<FieldLayout>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldLayout {
+    /// The proto name, e.g. `user_id`.
+    pub name: String,
+    /// The JSON name, e.g. `userId`.
+    pub json_name: String,
+    /// The Rust field prost generates (for a `oneof` member, the oneof's field).
+    pub rust_field: syn::Member,
+    pub shape: FieldShape,
+    /// What each value (each item, each map value) is.
+    pub value: LaidOutValue,
+    /// Marked `deprecated`: prost marks the Rust field so too.
+    pub deprecated: bool,
+}
+
+/// A field's values as Rust holds them, for the code that writes them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaidOutValue {
+    /// A scalar, or a message with code of its own (a contract's, or a well-known type the
+    /// runtime writes).
+    Plain,
+    /// An enum's number (`i32`), named by the enum at this Rust path (in the package module).
+    Enum(syn::Path),
+    /// An enum of `google.protobuf`'s (pbjson-types): its name inside the package (`Field.Kind`),
+    /// and its values' numbers and names.
+    WellKnownEnum {
+        name: String,
+        values: Vec<(i32, String)>,
+    },
+    /// `google.protobuf.NullValue`, which JSON writes as `null`.
+    NullValue,
+    /// A `google.protobuf` message the runtime writes through the descriptors, by full name.
+    Reflected(String),
 }
 
 /// Rules on a map field: its size, and checks on each key and each value.

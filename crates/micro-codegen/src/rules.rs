@@ -9,10 +9,11 @@ use prost_reflect::{
 };
 
 use super::model::{
-    Check, FieldShape, FieldValidation, ItemRules, Limit, MapRules, RequiredOneof, StringFormat,
-    Subject, ValidatedMessage,
+    Check, FieldValidation, ItemRules, Limit, MapRules, RequiredOneof, StringFormat, Subject,
+    ValidatedMessage,
 };
 use super::walk::ContractError;
+use crate::layout::{enum_path, local_path, shape};
 use crate::names;
 
 /// The full names of every message in `pool` that validates: one with a ruled field, or holding
@@ -194,39 +195,6 @@ fn message_rule(rules: &DynamicMessage, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// How prost lays the field out, and the Rust field that holds it.
-fn shape(
-    message: &MessageDescriptor,
-    field: &FieldDescriptor,
-) -> Result<(FieldShape, syn::Member), String> {
-    if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
-        // prost puts a oneof's enum in the module named after its message.
-        let mut module = vec![names::snake(message.name())];
-        let mut parent = message.parent_message();
-        while let Some(p) = parent {
-            module.push(names::snake(p.name()));
-            parent = p.parent_message();
-        }
-        module.reverse();
-        module.push(names::upper_camel(oneof.name()));
-        let shape = FieldShape::OneofMember {
-            enum_path: names::path(&module.join("::"))?,
-            variant: names::ident(&names::upper_camel(field.name()))?,
-        };
-        return Ok((shape, names::member(&names::snake(oneof.name()))?));
-    }
-    let shape = if field.is_map() {
-        FieldShape::Map
-    } else if field.is_list() {
-        FieldShape::Repeated
-    } else if field.supports_presence() {
-        FieldShape::Optional
-    } else {
-        FieldShape::Plain
-    };
-    Ok((shape, names::member(&names::snake(field.name()))?))
-}
-
 /// The Rust type of a `google.protobuf` wrapper, whose `value` the rules check.
 fn wrapper_type(kind: &Kind) -> Option<String> {
     match kind {
@@ -239,18 +207,6 @@ fn wrapper_type(kind: &Kind) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// The Rust path of a message inside its package module (`Outer` or `outer::Inner`).
-fn local_path(message: &MessageDescriptor) -> String {
-    let mut parts = vec![names::upper_camel(message.name())];
-    let mut parent = message.parent_message();
-    while let Some(p) = parent {
-        parts.push(names::snake(p.name()));
-        parent = p.parent_message();
-    }
-    parts.reverse();
-    parts.join("::")
 }
 
 fn read_rules(
@@ -716,32 +672,6 @@ fn value_kind(kind: &Kind) -> Option<&'static str> {
             _ => return None,
         },
     })
-}
-
-/// The Rust path of an enum type from inside the module of `package`.
-fn enum_path(
-    enum_type: &prost_reflect::EnumDescriptor,
-    package: &str,
-) -> Result<syn::Path, String> {
-    let mut parts = vec![names::upper_camel(enum_type.name())];
-    let mut parent = enum_type.parent_message();
-    while let Some(p) = parent {
-        parts.push(names::snake(p.name()));
-        parent = p.parent_message();
-    }
-    if enum_type.package_name() != package {
-        parts.extend(
-            names::package_modules(enum_type.package_name())
-                .into_iter()
-                .rev(),
-        );
-        parts.extend(std::iter::repeat_n(
-            "super".to_owned(),
-            package.split('.').count(),
-        ));
-    }
-    parts.reverse();
-    names::path(&parts.join("::"))
 }
 
 /// A rule whose value is a message of rules (`items`, `keys`, `values`): a contract that brings a

@@ -126,6 +126,7 @@ pub fn packages(
             validated,
             messages: messages(pool, name),
             enums: enums(pool, name),
+            layouts: super::layout::layouts(pool, name)?,
             warnings,
         });
     }

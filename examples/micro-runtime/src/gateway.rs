@@ -23,6 +23,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 use serde_json::{Map, Value};
 
 pub use crate::errors::Error;
+use crate::json::ProtoJson;
 
 /// How the text of a URL parameter becomes the proto3 JSON value of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,7 +419,7 @@ pub fn answer(binding: &Binding, result: Result<Response, Error>) -> Response {
 }
 
 /// Encodes a service reply, or its `response_body` field, as the JSON body of a `200 OK`.
-pub fn reply<T: prost::Message>(
+pub fn reply<T: prost::Message + ProtoJson>(
     binding: &Binding,
     reply: tonic::Response<T>,
 ) -> Result<Response, Error> {
@@ -432,7 +433,7 @@ pub fn reply<T: prost::Message>(
 /// the error body.
 pub fn stream<T, S>(binding: &'static Binding, reply: tonic::Response<S>) -> Result<Response, Error>
 where
-    T: prost::Message,
+    T: prost::Message + ProtoJson,
     S: Stream<Item = Result<T, tonic::Status>> + Send + 'static,
 {
     let messages = Box::pin(reply.into_inner());
@@ -461,9 +462,9 @@ fn encoding_failed(err: serde_json::Error) -> Error {
 }
 
 /// The JSON of a reply message, or of its `response_body` field.
-fn encode<T: prost::Message>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
+fn encode<T: prost::Message + ProtoJson>(binding: &Binding, message: &T) -> Result<Vec<u8>, Error> {
     let Some(field) = &binding.response_body else {
-        return binding.contracts.encode_json(binding.reply, message);
+        return crate::json::encode(message, binding.contracts);
     };
     let json = binding.contracts.to_json(binding.reply, message)?;
     let Value::Object(mut fields) = json else {
@@ -586,6 +587,22 @@ impl Contracts {
             )
             .map_err(encoding_failed)?;
         Ok(out)
+    }
+
+    /// Appends the proto3 JSON of `message`, of the type `full_name`, as [`Contracts::encode_json`]
+    /// writes it.
+    pub(crate) fn write_reflected<T: prost::Message>(
+        &self,
+        full_name: &str,
+        message: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        to_dynamic(&self.descriptor(full_name)?, message)?
+            .serialize_with_options(
+                &mut serde_json::Serializer::new(out),
+                &self.serialize_options(),
+            )
+            .map_err(encoding_failed)
     }
 
     /// A message (`full_name`) in its protobuf encoding, from its proto3 JSON as

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod errors;
 pub mod gateway;
+pub mod json;
 pub mod validate;
 
 #[cfg(feature = "server")]

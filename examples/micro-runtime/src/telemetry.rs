@@ -134,11 +134,15 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    // Only fails when no trace exporter is installed, and then there is no trace to join.
-    let _ = span.set_parent(caller);
+    // The propagator reads W3C trace context only: without a `traceparent` header there is no
+    // caller's trace to join, and the global propagator is not consulted.
+    if request.headers().contains_key("traceparent") {
+        let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(request.headers()))
+        });
+        // Only fails when no trace exporter is installed, and then there is no trace to join.
+        let _ = span.set_parent(caller);
+    }
     span
 }
 

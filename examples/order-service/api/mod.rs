@@ -46,6 +46,7 @@ pub mod order {
     pub mod v1 {
         include!("order/v1/pb.rs");
         include!("order/v1/pb.serde.rs");
+        include!("order/v1/json.rs");
         include!("order/v1/errors.rs");
         include!("order/v1/validate.rs");
         include!("order/v1/http.rs");
@@ -78,6 +79,7 @@ pub mod user {
     pub mod v1 {
         include!("user/v1/pb.rs");
         include!("user/v1/pb.serde.rs");
+        include!("user/v1/json.rs");
         include!("user/v1/errors.rs");
         include!("user/v1/validate.rs");
         include!("user/v1/http.rs");

@@ -1,7 +1,8 @@
 //! The transactional outbox's relay: reads events the order transactions wrote to `outbox` and
-//! publishes them to NATS JetStream, marking each once JetStream acknowledges it. With NATS down,
-//! orders still succeed and events wait; the relay retries with backoff and delivers them when
-//! NATS is back. Delivery is at least once: each message carries its event id as `Nats-Msg-Id`.
+//! publishes them to NATS JetStream a batch at a time, marking each once JetStream acknowledges
+//! it. With NATS down, orders still succeed and events wait; the relay retries with backoff and
+//! delivers them when NATS is back. Delivery is at least once: each message carries its event id
+//! as `Nats-Msg-Id`.
 
 use std::future::IntoFuture as _;
 use std::sync::Arc;
@@ -110,8 +111,11 @@ async fn ensure_stream(jetstream: &jetstream::Context, config: &conf::Nats) -> a
 }
 
 // ANCHOR: relay
-/// Publishes the oldest unpublished events, one acknowledgement at a time so they stay in order;
-/// returns how many went out.
+/// Publishes the oldest unpublished events in order, and marks those JetStream acknowledged;
+/// returns how many went out. The batch is sent before any acknowledgement is awaited, and the
+/// marks are one transaction: a commit per batch rather than per event, so the relay keeps ahead
+/// of a busy service's creates. An event refused or not acknowledged goes again with the next
+/// batch (after the ones sent behind it, if NATS failed mid-batch).
 async fn relay_batch(pool: &AnyPool, jetstream: &jetstream::Context) -> anyhow::Result<usize> {
     let events = sqlx::query(
         "SELECT id, subject, payload FROM outbox WHERE published_at IS NULL \
@@ -121,6 +125,7 @@ async fn relay_batch(pool: &AnyPool, jetstream: &jetstream::Context) -> anyhow::
     .fetch_all(pool)
     .await
     .context("reading the outbox")?;
+    let mut sent = Vec::with_capacity(events.len());
     for event in &events {
         let id: String = event.try_get("id")?;
         let subject: String = event.try_get("subject")?;
@@ -131,17 +136,37 @@ async fn relay_batch(pool: &AnyPool, jetstream: &jetstream::Context) -> anyhow::
             .publish_with_headers(subject, headers, payload.into())
             .await
             .context("publishing to JetStream")?;
-        tokio::time::timeout(ACK_TIMEOUT, ack.into_future())
-            .await
-            .context("JetStream did not acknowledge in time")?
-            .context("JetStream refused the event")?;
+        sent.push((id, ack));
+    }
+    let mut acknowledged = Vec::with_capacity(sent.len());
+    let mut failure = None;
+    for (id, ack) in sent {
+        let outcome = match tokio::time::timeout(ACK_TIMEOUT, ack.into_future()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(anyhow::Error::new(err).context("JetStream refused the event")),
+            Err(_) => Err(anyhow::anyhow!("JetStream did not acknowledge in time")),
+        };
+        if let Err(err) = outcome {
+            // The rest go again with the next batch; JetStream drops the duplicates.
+            failure = Some(err);
+            break;
+        }
+        acknowledged.push(id);
+    }
+    let mut marking = pool.begin().await.context("marking events published")?;
+    let published_at = super::order::now_millis();
+    for id in &acknowledged {
         sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
-            .bind(super::order::now_millis())
-            .bind(&id)
-            .execute(pool)
+            .bind(published_at)
+            .bind(id)
+            .execute(&mut *marking)
             .await
             .context("marking an event published")?;
     }
-    Ok(events.len())
+    marking.commit().await.context("marking events published")?;
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(events.len()),
+    }
 }
 // ANCHOR_END: relay
