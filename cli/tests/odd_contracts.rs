@@ -168,6 +168,34 @@ fn crafted() -> Vec<(String, String)> {
         ),
     ));
 
+    // What the JSON writers must lay out as prost does: the rarer well-known messages and enums
+    // (written through the descriptors, or by a table), `NullValue` in every shape, a oneof of
+    // them, deprecated fields.
+    cases.push((
+        "wkt.v1".to_owned(),
+        format!(
+            "{HEADER}package wkt.v1;\n\nimport \"google/protobuf/any.proto\";\nimport \"google/protobuf/api.proto\";\nimport \"google/protobuf/struct.proto\";\nimport \"google/protobuf/type.proto\";\n\n\
+             message Everything {{\n  google.protobuf.Type type = 1;\n  repeated google.protobuf.Option options = 2;\n  map<string, google.protobuf.Api> apis = 3;\n\
+             google.protobuf.Syntax syntax = 4;\n  repeated google.protobuf.Syntax syntaxes = 5;\n  map<int32, google.protobuf.Field.Kind> kinds = 6;\n\
+             google.protobuf.NullValue nothing = 7;\n  repeated google.protobuf.NullValue nothings = 8;\n  map<bool, google.protobuf.NullValue> by_flag = 9;\n\
+             optional google.protobuf.NullValue maybe = 10;\n  repeated google.protobuf.Any details = 11;\n  string old = 12 [deprecated = true];\n\
+             oneof kind {{ google.protobuf.NullValue none = 13; google.protobuf.Syntax picked = 14; google.protobuf.Type typed = 15; string text = 16 [deprecated = true]; }}\n\
+             }}\n\n\
+             service Wkt {{\n  rpc Get(Everything) returns (Everything) {{ option (google.api.http) = {{ post: \"/v1/everything\" body: \"*\" }}; }}\n}}\n"
+        ),
+    ));
+    // proto2: `required` scalars and messages are plain values, `optional` ones `Option`s.
+    cases.push((
+        "legacy.v1".to_owned(),
+        "syntax = \"proto2\";\n\npackage legacy.v1;\n\nimport \"google/api/annotations.proto\";\n\n\
+         message Old {{\n  required string id = 1;\n  required int32 count = 2;\n  optional string note = 3 [default = \"none\"];\n\
+         required Inner inner = 4;\n  repeated int64 values = 5;\n  enum State {{ NEW = 0; DONE = 1; }}\n  required State state = 6;\n\
+         optional State maybe = 7;\n  message Inner {{ optional bool on = 1; }}\n  optional group Extra = 8 {{ optional string text = 9; }}\n}}\n\n\
+         service Legacy {{\n  rpc Get(Old) returns (Old) {{ option (google.api.http) = {{ post: \"/v1/old\" body: \"*\" }}; }}\n}}\n"
+            .replace("{{", "{")
+            .replace("}}", "}"),
+    ));
+
     // Contracts that are wrong in ways only micro can see: each must be an error with a place.
     cases.push((
         "wrong.v1".to_owned(),
