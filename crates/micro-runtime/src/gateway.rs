@@ -579,12 +579,7 @@ impl Contracts {
     ) -> Result<Vec<u8>, Error> {
         // Written straight out, without a JSON value in between.
         let mut out = Vec::with_capacity(128);
-        to_dynamic(&self.descriptor(full_name)?, message)?
-            .serialize_with_options(
-                &mut serde_json::Serializer::new(&mut out),
-                &self.serialize_options(),
-            )
-            .map_err(encoding_failed)?;
+        self.write_reflected(full_name, message, &mut out)?;
         Ok(out)
     }
 

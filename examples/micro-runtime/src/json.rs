@@ -256,29 +256,19 @@ impl ProtoJson for bool {
     }
 }
 
-impl ProtoJson for i32 {
-    fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
-        json.number(*self)
-    }
+/// 32-bit integers are JSON numbers; 64-bit ones strings of digits, as proto3 JSON writes them
+/// (a JSON number loses precision past 2^53 in most readers).
+macro_rules! integers {
+    ($write:ident: $($t:ty),*) => {$(
+        impl ProtoJson for $t {
+            fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
+                json.$write(*self)
+            }
+        }
+    )*};
 }
-
-impl ProtoJson for u32 {
-    fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
-        json.number(*self)
-    }
-}
-
-impl ProtoJson for i64 {
-    fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
-        json.quoted(*self)
-    }
-}
-
-impl ProtoJson for u64 {
-    fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
-        json.quoted(*self)
-    }
-}
+integers!(number: i32, u32);
+integers!(quoted: i64, u64);
 
 impl ProtoJson for f32 {
     fn write_json(&self, json: &mut JsonWriter<'_>) -> Result {
