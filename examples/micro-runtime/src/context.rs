@@ -55,7 +55,10 @@ impl RequestContext {
     }
 
     /// Runs `work` as the handling of this request.
-    pub fn scope<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
+    pub fn scope<F: Future>(
+        self,
+        work: F,
+    ) -> tokio::task::futures::TaskLocalFuture<RequestContext, F> {
         CURRENT.scope(self, work)
     }
 

@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http;
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::errors::{grpc_code_in_headers, http_code};
@@ -67,32 +65,35 @@ pub fn handle() -> PrometheusHandle {
 }
 
 /// The counter and histogram of one (kind, operation, code), looked up by their labels once:
-/// building the labels and finding the metric by them cost more than the rest of recording.
+/// building the labels and finding the metric by them cost more than the rest of recording. The
+/// operation is the inner key, so a lookup borrows it rather than allocating a key.
 type Handles = (metrics::Counter, metrics::Histogram);
-type HandleCache =
-    std::sync::RwLock<std::collections::HashMap<(&'static str, String, u16), Handles>>;
+type HandleCache = std::sync::RwLock<
+    std::collections::HashMap<(&'static str, u16), std::collections::HashMap<String, Handles>>,
+>;
 
-fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
+fn record(kind: &'static str, operation: &str, code: u16, elapsed: Duration) {
     static CACHE: OnceLock<HandleCache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (kind, operation, code);
     let cached = cache
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(&key)
+        .get(&(kind, code))
+        .and_then(|operations| operations.get(operation))
         .cloned();
     let (counter, histogram) = cached.unwrap_or_else(|| {
-        let (kind, operation, code) = &key;
         let handles = (
-            metrics::counter!(REQUESTS, "kind" => *kind, "operation" => operation.clone(), "code" => code.to_string()),
-            metrics::histogram!(SECONDS, "kind" => *kind, "operation" => operation.clone()),
+            metrics::counter!(REQUESTS, "kind" => kind, "operation" => operation.to_owned(), "code" => code.to_string()),
+            metrics::histogram!(SECONDS, "kind" => kind, "operation" => operation.to_owned()),
         );
         // Before the recorder is installed, the handles are no-ops: those are not kept.
         if HANDLE.get().is_some() {
             cache
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .insert(key.clone(), handles.clone());
+                .entry((kind, code))
+                .or_default()
+                .insert(operation.to_owned(), handles.clone());
         }
         handles
     });
@@ -100,38 +101,138 @@ fn record(kind: &'static str, operation: String, code: u16, elapsed: Duration) {
     histogram.record(elapsed.as_secs_f64());
 }
 
-/// Counts an HTTP request under the operation its route answered for, or under the route itself
-/// for routes that are not contract bindings (`/healthz`, …), as [`remember_route`] gives it.
-pub async fn http(request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let response = next.run(request).await;
-    let extensions = response.extensions();
-    let operation = match (
-        extensions.get::<Operation>(),
-        extensions.get::<MatchedPath>(),
-    ) {
-        (Some(Operation(operation)), _) => (*operation).to_owned(),
-        (None, Some(route)) => route.as_str().to_owned(),
-        (None, None) => "unmatched".to_owned(),
-    };
-    record(
-        "http",
-        operation,
-        response.status().as_u16(),
-        start.elapsed(),
-    );
-    response
+/// A tower layer counting HTTP requests under the operation their route answered for, or under
+/// the route itself for routes that are not contract bindings (`/healthz`, …), as
+/// [`RememberRouteLayer`] gives it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpLayer;
+
+impl<S> tower::Layer<S> for HttpLayer {
+    type Service = Http<S>;
+
+    fn layer(&self, inner: S) -> Http<S> {
+        Http(inner)
+    }
 }
 
-/// Puts the pattern of the route a request matched (`/api/v1/orders/{id}`) in its response, for
-/// [`http`], which runs outside the router.
-pub async fn remember_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
+#[derive(Debug, Clone)]
+pub struct Http<S>(S);
+
+impl<S, B, R> tower::Service<http::Request<B>> for Http<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = HttpFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
     }
-    response
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        HttpFuture {
+            answer: self.0.call(request),
+            start: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An HTTP request's answer, counted once it is ready.
+    pub struct HttpFuture<F> {
+        #[pin]
+        answer: F,
+        start: Instant,
+    }
+}
+
+impl<F, R, E> Future for HttpFuture<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.answer.poll(cx));
+        if let Ok(response) = &answer {
+            let extensions = response.extensions();
+            let operation = match (
+                extensions.get::<Operation>(),
+                extensions.get::<MatchedPath>(),
+            ) {
+                (Some(Operation(operation)), _) => operation,
+                (None, Some(route)) => route.as_str(),
+                (None, None) => "unmatched",
+            };
+            let code = response.status().as_u16();
+            record("http", operation, code, this.start.elapsed());
+        }
+        Poll::Ready(answer)
+    }
+}
+
+/// A route layer that puts the pattern of the route a request matched (`/api/v1/orders/{id}`)
+/// in its response, for [`HttpLayer`], which runs outside the router.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RememberRouteLayer;
+
+impl<S> tower::Layer<S> for RememberRouteLayer {
+    type Service = RememberRoute<S>;
+
+    fn layer(&self, inner: S) -> RememberRoute<S> {
+        RememberRoute(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RememberRoute<S>(S);
+
+impl<S, R> tower::Service<Request> for RememberRoute<S>
+where
+    S: tower::Service<Request, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RememberRouteFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        RememberRouteFuture {
+            answer: self.0.call(request),
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A routed request's answer, given the route's pattern once it is ready.
+    pub struct RememberRouteFuture<F> {
+        #[pin]
+        answer: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, R, E> Future for RememberRouteFuture<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let mut answer = std::task::ready!(this.answer.poll(cx));
+        if let (Ok(response), Some(route)) = (&mut answer, this.route.take()) {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(answer)
+    }
 }
 
 /// A tower layer counting gRPC calls by their path (which is their operation name).
@@ -164,14 +265,14 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let start = Instant::now();
-        let operation = request.uri().path().to_owned();
+        let path = request.uri().clone();
         let call = self.0.call(request);
         Box::pin(async move {
             let response = call.await?;
             // A failed call answers trailers-only: its status is in the headers. A call whose
             // status comes in the trailers is counted as OK.
             let code = http_code(grpc_code_in_headers(response.headers()));
-            record("grpc", operation, code, start.elapsed());
+            record("grpc", path.path(), code, start.elapsed());
             Ok(response)
         })
     }
@@ -187,7 +288,7 @@ mod tests {
         for code in [200, 200, 404, 200] {
             record(
                 "http",
-                "/test.v1.Counted/Get".into(),
+                "/test.v1.Counted/Get",
                 code,
                 Duration::from_millis(3),
             );

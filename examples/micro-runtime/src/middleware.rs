@@ -5,20 +5,28 @@
 //! configured, CORS.
 
 use std::any::Any;
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::task::futures::TaskLocalFuture;
+use tower::BoxError;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::context::RequestContext;
@@ -34,40 +42,126 @@ use crate::{conf, metrics, telemetry};
 /// the matched route's pattern, which metrics label requests with, is known inside the router
 /// alone; each route hands it on in its response.
 pub fn http(router: Router, config: &conf::Http) -> Router {
-    let router = router.route_layer(middleware::from_fn(metrics::remember_route));
+    let router = router.route_layer(metrics::RememberRouteLayer);
     let stack = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
-        .layer(middleware::from_fn(metrics::http))
+        .layer(metrics::HttpLayer)
         .layer(CatchPanicLayer::custom(http_panic))
         .option_layer(cors(&config.cors_origins))
         .option_layer(
             rate_limiter(&config.rate_limit)
                 .map(|limiter| middleware::from_fn_with_state(limiter, http_rate_limit)),
         )
-        .layer(middleware::from_fn(typed_errors))
-        .layer(middleware::from_fn_with_state(
-            config.timeout,
-            http_deadline,
-        ))
+        .layer(TypedErrorsLayer)
+        .layer(DeadlineLayer {
+            timeout: config.timeout,
+        })
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .service(router);
     Router::new().fallback_service(stack)
 }
 
+/// A random (version 4) UUID for each request that comes without an `x-request-id`, from the
+/// thread's random generator: tower-http's `MakeRequestUuid` asks the kernel for every one.
+#[derive(Debug, Clone, Copy)]
+pub struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let text = id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned();
+        HeaderValue::from_str(&text).ok().map(RequestId::new)
+    }
+}
+
 /// Errors that axum and tower answer in plain text (405, 413, …) become the typed JSON body
 /// every other error has, with a reason named after the status.
-async fn typed_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+#[derive(Debug, Clone, Copy)]
+struct TypedErrorsLayer;
+
+impl<S> tower::Layer<S> for TypedErrorsLayer {
+    type Service = TypedErrors<S>;
+
+    fn layer(&self, inner: S) -> TypedErrors<S> {
+        TypedErrors(inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TypedErrors<S>(S);
+
+impl<S, B> tower::Service<Request> for TypedErrors<S>
+where
+    S: tower::Service<Request, Response = axum::http::Response<B>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TypedErrorsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        TypedErrorsFuture::Answering {
+            answer: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer, then (for a plain-text error only) its body being read into a typed error.
+    #[project = TypedErrorsState]
+    enum TypedErrorsFuture<F> {
+        Answering { #[pin] answer: F },
+        Typing { typed: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F, B, E> Future for TypedErrorsFuture<F>
+where
+    F: Future<Output = Result<axum::http::Response<B>, E>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                TypedErrorsState::Answering { answer } => {
+                    let response = std::task::ready!(answer.poll(cx))?.map(axum::body::Body::new);
+                    if !is_plain_error(&response) {
+                        return Poll::Ready(Ok(response));
+                    }
+                    let typed = Box::pin(typed_error(response));
+                    self.set(TypedErrorsFuture::Typing { typed });
+                }
+                TypedErrorsState::Typing { typed } => return typed.as_mut().poll(cx).map(Ok),
+            }
+        }
+    }
+}
+
+/// Whether `response` is an error whose body is not micro's typed JSON.
+fn is_plain_error(response: &Response) -> bool {
     let status = response.status();
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
+    (status.is_client_error() || status.is_server_error()) && !is_json
+}
+
+async fn typed_error(response: Response) -> Response {
+    let status = response.status();
     let reason = status
         .canonical_reason()
         .unwrap_or("ERROR")
@@ -89,6 +183,84 @@ async fn typed_errors(request: Request, next: Next) -> Response {
         }
     }
     typed
+}
+
+/// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped). The
+/// handler runs in the request's context, so the calls it makes get what is left of the deadline.
+#[derive(Debug, Clone, Copy)]
+struct DeadlineLayer {
+    timeout: Duration,
+}
+
+impl<S> tower::Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Deadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> tower::Service<Request> for Deadline<S>
+where
+    S: tower::Service<Request, Response = axum::http::Response<B>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = DeadlineFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let context = RequestContext::from_headers(request.headers(), self.timeout);
+        let until = context.deadline;
+        let answer = context.scope(self.inner.call(request));
+        DeadlineFuture {
+            answer: tokio::time::timeout_at(until, answer),
+            timeout: self.timeout,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer, run in the request's context, unless its deadline comes first.
+    struct DeadlineFuture<F> {
+        #[pin]
+        answer: tokio::time::Timeout<TaskLocalFuture<RequestContext, F>>,
+        timeout: Duration,
+    }
+}
+
+impl<F, B, E> Future for DeadlineFuture<F>
+where
+    F: Future<Output = Result<axum::http::Response<B>, E>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        Poll::Ready(match std::task::ready!(this.answer.poll(cx)) {
+            Ok(answer) => answer.map(|response| response.map(axum::body::Body::new)),
+            Err(_) => {
+                let message = format!("no answer within {:?}", this.timeout);
+                Ok(Error::new(504, "TIMEOUT", message).into_response())
+            }
+        })
+    }
 }
 
 /// The gRPC services behind the shared middleware, as one cloneable service: what the gRPC server
@@ -119,7 +291,7 @@ where
     let stack = tower::ServiceBuilder::new()
         .map_err(Into::into)
         .map_response(|response: axum::http::Response<_>| response.map(tonic::body::Body::new))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(metrics::GrpcLayer)
@@ -164,19 +336,6 @@ pub fn grpc_rate_limit(
             "too many requests; retry later",
         )),
         _ => Ok(request),
-    }
-}
-
-/// A request that outlives its deadline is answered `504 TIMEOUT` (and its work dropped). The
-/// handler runs in the request's context, so the calls it makes get what is left of the deadline.
-async fn http_deadline(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
-    let context = RequestContext::from_headers(request.headers(), deadline);
-    let until = context.deadline;
-    match tokio::time::timeout_at(until, context.scope(next.run(request))).await {
-        Ok(response) => response,
-        Err(_) => {
-            Error::new(504, "TIMEOUT", format!("no answer within {deadline:?}")).into_response()
-        }
     }
 }
 
