@@ -134,7 +134,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
         Ok(Call {
             captures,
             query,
-            headers: parts.headers.clone(),
+            // Only the body is read after the call's parts, and reading it needs no header. The
+            // extensions stay: they carry the body's size limit.
+            headers: std::mem::take(&mut parts.headers),
             extensions: parts.extensions.clone(),
         })
     }
@@ -234,6 +236,9 @@ impl UrlFields {
         body: Value,
     ) -> Result<T, Error> {
         let descriptor = binding.contracts.descriptor(binding.request)?;
+        if let Some(message) = self.path_strings_only(binding, &descriptor) {
+            return message;
+        }
         let mut request = match &binding.body {
             Body::None => Map::new(),
             Body::Whole => match body {
@@ -291,6 +296,36 @@ impl UrlFields {
             }
         }
         from_json(&descriptor, Value::Object(request), "request")
+    }
+
+    /// The request of a binding that names its resource by path alone, in string fields
+    /// (`GET /v1/orders/{order_id}`), or `None` for any other. The JSON mapping has nothing to
+    /// check in a string, so the fields go straight into the wire form the message is decoded from.
+    fn path_strings_only<T: prost::Message + Default>(
+        &self,
+        binding: &Binding,
+        descriptor: &MessageDescriptor,
+    ) -> Option<Result<T, Error>> {
+        if !matches!(binding.body, Body::None) || !self.query.is_empty() {
+            return None;
+        }
+        let mut wire = Vec::new();
+        for variable in binding.path {
+            let [name] = variable.field.proto else {
+                return None;
+            };
+            let field = descriptor.get_field_by_name(name)?;
+            if field.kind() != prost_reflect::Kind::String || field.is_list() {
+                return None;
+            }
+            let text = self.variable_text(variable);
+            // A field's key and a length are both varints, as a length delimiter is.
+            let key = (field.number() << 3) | 2;
+            prost::encode_length_delimiter(key as usize, &mut wire).ok()?;
+            prost::encode_length_delimiter(text.len(), &mut wire).ok()?;
+            wire.extend_from_slice(text.as_bytes());
+        }
+        Some(T::decode(wire.as_slice()).map_err(|err| codec(format!("invalid request: {err}"))))
     }
 
     /// The value of a path variable: its pattern with each capture filled in.
@@ -1446,6 +1481,151 @@ mod tests {
         response_body: None,
         safe_to_retry: false,
     };
+
+    /// `shop.v1.GetItemRequest { string name = 1; int64 shelf = 2; }`, as generated code has it.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct GetItemRequest {
+        #[prost(string, tag = "1")]
+        name: String,
+        #[prost(int64, tag = "2")]
+        shelf: i64,
+    }
+
+    fn shop_contracts() -> &'static Contracts {
+        use base64::Engine as _;
+        use prost::Message as _;
+        use prost_types::field_descriptor_proto::{Label, Type};
+
+        let field =
+            |name: &str, number, kind: Type, json: &str| prost_types::FieldDescriptorProto {
+                name: Some(name.into()),
+                number: Some(number),
+                label: Some(Label::Optional as i32),
+                r#type: Some(kind as i32),
+                json_name: Some(json.into()),
+                ..Default::default()
+            };
+        let file = prost_types::FileDescriptorProto {
+            name: Some("shop/v1/shop.proto".into()),
+            package: Some("shop.v1".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![prost_types::DescriptorProto {
+                name: Some("GetItemRequest".into()),
+                field: vec![
+                    field("name", 1, Type::String, "name"),
+                    field("shelf", 2, Type::Int64, "shelf"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let set = prost_types::FileDescriptorSet { file: vec![file] }.encode_to_vec();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(set);
+        Box::leak(Box::new(Contracts::new(base64.leak(), false)))
+    }
+
+    fn get_item(contracts: &'static Contracts, path: &'static [Variable]) -> Binding {
+        Binding {
+            contracts,
+            operation: "/shop.v1.Shop/GetItem",
+            request: "shop.v1.GetItemRequest",
+            reply: "shop.v1.Item",
+            method: "GET",
+            template: "/v1/items/{name}",
+            path,
+            verb: None,
+            query: &[Field {
+                proto: &["shelf"],
+                json: &["shelf"],
+                kind: Kind::Integer,
+                repeated: false,
+                map: false,
+            }],
+            body: Body::None,
+            response_body: None,
+            safe_to_retry: true,
+        }
+    }
+
+    #[test]
+    fn a_request_named_by_path_strings_reads_as_the_json_mapping_reads_it() {
+        let contracts = shop_contracts();
+        static BY_NAME: [Variable; 1] = [Variable {
+            field: text_field(&["name"], &["name"]),
+            parts: &[Part::Literal("items"), Part::Capture("p0")],
+        }];
+        let binding = get_item(contracts, &BY_NAME);
+        let url = |query: &[(&str, &str)]| UrlFields {
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            captures: vec![("p0".into(), "ünï/ code".into())],
+        };
+        // Without a query string the path alone names the item: the wire shortcut is taken.
+        let direct = url(&[]).path_strings_only::<GetItemRequest>(
+            &binding,
+            &contracts.descriptor(binding.request).unwrap(),
+        );
+        let direct = direct.expect("taken").unwrap();
+        let expected = GetItemRequest {
+            name: "items/ünï/ code".into(),
+            shelf: 0,
+        };
+        assert_eq!(direct, expected);
+        assert_eq!(
+            url(&[])
+                .message::<GetItemRequest>(&binding, Value::Null)
+                .unwrap(),
+            expected
+        );
+        // With one, the JSON mapping reads both, and names the path value the same.
+        let mapped: GetItemRequest = url(&[("shelf", "7")])
+            .message(&binding, Value::Null)
+            .unwrap();
+        assert_eq!(
+            mapped,
+            GetItemRequest {
+                shelf: 7,
+                ..expected
+            }
+        );
+
+        // A path bound to a field of another type is read by the mapping, with its checks.
+        static BY_SHELF: [Variable; 1] = [Variable {
+            field: Field {
+                proto: &["shelf"],
+                json: &["shelf"],
+                kind: Kind::Integer,
+                repeated: false,
+                map: false,
+            },
+            parts: &[Part::Capture("p0")],
+        }];
+        let binding = get_item(contracts, &BY_SHELF);
+        let shelf = |text: &str| UrlFields {
+            query: Vec::new(),
+            captures: vec![("p0".into(), text.into())],
+        };
+        let descriptor = contracts.descriptor(binding.request).unwrap();
+        assert!(
+            shelf("3")
+                .path_strings_only::<GetItemRequest>(&binding, &descriptor)
+                .is_none()
+        );
+        assert_eq!(
+            shelf("3")
+                .message::<GetItemRequest>(&binding, Value::Null)
+                .unwrap()
+                .shelf,
+            3
+        );
+        assert!(
+            shelf("three")
+                .message::<GetItemRequest>(&binding, Value::Null)
+                .is_err()
+        );
+    }
 
     fn object(value: Value) -> Map<String, Value> {
         match value {

@@ -87,6 +87,18 @@ impl<'a> JsonWriter<'a> {
 
     /// A JSON string, escaped.
     pub fn string(&mut self, text: &str) -> Result {
+        // Most strings, and every key but a contract's odd `json_name`, need no escape: they
+        // are copied whole rather than through serde_json's writer.
+        let plain = text
+            .bytes()
+            .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
+        if plain {
+            self.out.reserve(text.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'"');
+            return Ok(());
+        }
         serde_json::to_writer(&mut *self.out, text).map_err(failed)
     }
 
@@ -574,12 +586,12 @@ mod tests {
             statuses: vec![1, 7],
             by_id: BTreeMap::from([(18_446_744_073_709_551_615, "max \"quoted\"".into())]),
             flags: BTreeMap::from([(false, true)]),
-            note: None,
+            note: Some("tab\tcontrol\u{1} é\\".into()),
         };
         let json = String::from_utf8(encode(&sample, &NO_CONTRACTS).unwrap()).unwrap();
         assert_eq!(
             json,
-            r#"{"count":"-9007199254740993","ratio":0.1,"missing":"-Infinity","data":"bWljcm//","status":"STATUS_OPEN","statuses":["STATUS_OPEN",7],"byId":{"18446744073709551615":"max \"quoted\""},"flags":{"false":true},"nothing":null}"#
+            r#"{"count":"-9007199254740993","ratio":0.1,"missing":"-Infinity","data":"bWljcm//","status":"STATUS_OPEN","statuses":["STATUS_OPEN",7],"byId":{"18446744073709551615":"max \"quoted\""},"flags":{"false":true},"note":"tab\tcontrol\u0001 é\\","nothing":null}"#
         );
     }
 
