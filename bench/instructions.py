@@ -1,11 +1,13 @@
-"""Counts the instructions one HTTP GetOrder costs the order service, and the bare axum handler
-over the same store, under valgrind's callgrind: unlike requests per second, the count does not
-move with what else the machine is doing, so small changes to the per-request path show.
+"""Counts the instructions one GetOrder costs the order service, and the bare axum handler and
+tonic service over the same store, under valgrind's callgrind, over HTTP and over gRPC: unlike
+requests per second, the count does not move with what else the machine is doing, so small
+changes to the per-request path show.
 
 Usage: instructions.py SERVICE BARE CONFIG WORK REQUESTS
   SERVICE  the order service binary; BARE  the load bench binary (it serves the bare handlers
-  when LOAD_BENCH_SERVE_BARE is set); CONFIG  the order service's config file; WORK  a scratch
-  folder; REQUESTS  how many GetOrders are counted (after a tenth as many to warm up).
+  when LOAD_BENCH_SERVE_BARE is set, and makes gRPC calls one after another when
+  LOAD_BENCH_CALL_GRPC is); CONFIG  the order service's config file; WORK  a scratch folder;
+  REQUESTS  how many GetOrders are counted (after a tenth as many to warm up).
 Prints `RESULT<TAB>measure<TAB>figure` lines, as the load bench does."""
 
 import http.client
@@ -50,12 +52,20 @@ def get_orders(port, count):
             raise SystemExit(f"error: GetOrder answered {response.status}: {body[:200]!r}")
 
 
-def environment(database, http_port):
+def grpc_calls(client, port, count):
+    """`count` gRPC GetOrders, one after another on one connection, made by the load bench's
+    client mode (a separate process: only the server is counted)."""
+    env = dict(os.environ)
+    env["LOAD_BENCH_CALL_GRPC"] = f"http://127.0.0.1:{port} {ORDER_ID} {count}"
+    subprocess.run([client], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def environment(database, http_port, grpc_port):
     env = dict(os.environ)
     env.update(
         APP_DATABASE__URL=f"sqlite://{database}",
         APP_SERVER__HTTP__ADDR=f"127.0.0.1:{http_port}",
-        APP_SERVER__GRPC__ADDR=f"127.0.0.1:{free_port()}",
+        APP_SERVER__GRPC__ADDR=f"127.0.0.1:{grpc_port}",
         # Under valgrind a request is some fifty times slower than natively.
         APP_SERVER__HTTP__TIMEOUT="60s",
         APP_LOG__LEVEL="info",
@@ -68,7 +78,7 @@ def prepare(service, config, database):
     port = free_port()
     process = subprocess.Popen(
         [service, "--conf", config],
-        env=environment(database, port),
+        env=environment(database, port, free_port()),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -92,9 +102,9 @@ def prepare(service, config, database):
     db.commit()
 
 
-def instructions(name, command, env, port, requests, work):
-    """The instructions `command` spends on `requests` GetOrders, counted from after the warm-up
-    to the last answer (callgrind's zero and dump requests bracket them)."""
+def instructions(name, command, env, port, send, requests, work):
+    """The instructions `command` spends on `requests` GetOrders made by `send(count)`, counted
+    from after the warm-up to the last answer (callgrind's zero and dump requests bracket them)."""
     output = os.path.join(work, f"{name}.%p")
     process = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={output}", *command],
@@ -104,10 +114,10 @@ def instructions(name, command, env, port, requests, work):
     )
     try:
         ready(port, 300)
-        get_orders(port, max(requests // 10, 1))
+        send(max(requests // 10, 1))
         control = ["callgrind_control"]
         subprocess.run([*control, "-z", str(process.pid)], check=True, capture_output=True)
-        get_orders(port, requests)
+        send(requests)
         subprocess.run([*control, "-d", str(process.pid)], check=True, capture_output=True)
     finally:
         process.terminate()
@@ -125,20 +135,27 @@ def main():
     requests = int(requests)
     database = os.path.join(work, "instructions.db")
     prepare(service, config, database)
-    counts = {}
-    for name, command, extra in [
-        ("service", [service, "--conf", config], {}),
-        ("bare", [bare, "--conf", config], {"LOAD_BENCH_SERVE_BARE": "1"}),
-    ]:
-        port = free_port()
-        env = environment(database, port)
-        env.update(extra)
-        counts[name] = instructions(name, command, env, port, requests, work) / requests
-    print(
-        f"RESULT\tHTTP get, instructions per request (callgrind, {requests} requests)"
-        f"\tservice {counts['service'] / 1000:.1f}k, bare {counts['bare'] / 1000:.1f}k,"
-        f" service / bare {counts['service'] / counts['bare']:.2f}"
-    )
+    for transport in ["HTTP", "gRPC"]:
+        counts = {}
+        for name, command, extra in [
+            ("service", [service, "--conf", config], {}),
+            ("bare", [bare, "--conf", config], {"LOAD_BENCH_SERVE_BARE": "1"}),
+        ]:
+            http_port, grpc_port = free_port(), free_port()
+            env = environment(database, http_port, grpc_port)
+            env.update(extra)
+            if transport == "HTTP":
+                send = lambda count: get_orders(http_port, count)  # noqa: E731
+            else:
+                send = lambda count: grpc_calls(bare, grpc_port, count)  # noqa: E731
+            label = f"{transport.lower()}-{name}"
+            total = instructions(label, command, env, http_port, send, requests, work)
+            counts[name] = total / requests
+        print(
+            f"RESULT\t{transport} get, instructions per request (callgrind, {requests} requests)"
+            f"\tservice {counts['service'] / 1000:.1f}k, bare {counts['bare'] / 1000:.1f}k,"
+            f" service / bare {counts['service'] / counts['bare']:.2f}"
+        )
 
 
 if __name__ == "__main__":

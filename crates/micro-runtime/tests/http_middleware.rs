@@ -112,3 +112,28 @@ async fn requests_get_ids_typed_errors_and_deadlines() {
     assert_eq!(body["reason"], "TIMEOUT", "{body}");
     assert_eq!(body["message"], "no answer within 300ms", "{body}");
 }
+
+#[tokio::test]
+async fn the_configured_body_limit_is_the_one_applied() {
+    // A handler that reads the body as axum's `Bytes`, as the generated routes do.
+    let routes = Router::new().route(
+        "/upload",
+        axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+    );
+    let config = conf::Http {
+        max_body_bytes: 3 << 20,
+        ..conf::Http::default()
+    };
+    let app = middleware::http(routes, &config);
+    let post = |bytes: usize| {
+        Request::post("/upload")
+            .body(Body::from(vec![b'x'; bytes]))
+            .unwrap()
+    };
+    // Above axum's own default (2 MiB) but within the configured limit: read whole.
+    let (status, _, _) = answer(&app, post((2 << 20) + 1)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = answer(&app, post((3 << 20) + 1)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["reason"], "PAYLOAD_TOO_LARGE", "{body}");
+}

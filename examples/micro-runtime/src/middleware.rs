@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +59,9 @@ pub fn http(router: Router, config: &conf::Http) -> Router {
             timeout: config.timeout,
         })
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        // axum's body extractors would otherwise also apply their own 2 MiB default, capping a
+        // larger `max_body_bytes`.
+        .layer(DefaultBodyLimit::disable())
         .service(router);
     Router::new().fallback_service(stack)
 }

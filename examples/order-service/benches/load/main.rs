@@ -291,10 +291,33 @@ fn print_row(scenario: &str, server: &str, m: &Measurement) {
     );
 }
 
+/// The environment variable that turns the benchmark binary into a gRPC client making calls one
+/// after another: `URL ORDER_ID COUNT` (for `bench/instructions.py`, which counts what they cost
+/// the server).
+const CALL_GRPC: &str = "LOAD_BENCH_CALL_GRPC";
+
+/// `count` GetOrders of `order_id`, one after another on one connection to `url`.
+async fn call_grpc(spec: &str) {
+    let [url, order_id, count] = spec.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{CALL_GRPC}=URL ORDER_ID COUNT, not {spec:?}");
+    };
+    let channel = Channel::from_shared(url.to_owned()).unwrap();
+    let mut grpc = OrderServiceClient::new(channel.connect().await.unwrap());
+    for _ in 0..count.parse::<u32>().expect("a count") {
+        let request = GetOrderRequest {
+            order_id: order_id.to_owned(),
+        };
+        grpc.get_order(request).await.unwrap();
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::var_os(bare::SERVE_BARE).is_some() {
         return bare::serve().await;
+    }
+    if let Ok(spec) = std::env::var(CALL_GRPC) {
+        return call_grpc(&spec).await;
     }
     let options = options();
     let folder = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::api::order::v1::ValidatedOrderService;
@@ -53,7 +53,7 @@ pub async fn serve(
     let trace = TraceLayer::new(telemetry::grpc_failures()).make_span_with(telemetry::request_span);
     Server::builder()
         .timeout(config.timeout)
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(middleware::RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(metrics::GrpcLayer)

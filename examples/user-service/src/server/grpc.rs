@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::api::user::v1::user_service_server::UserServiceServer;
@@ -48,7 +48,7 @@ pub async fn serve(
     let trace = TraceLayer::new(telemetry::grpc_failures()).make_span_with(telemetry::request_span);
     Server::builder()
         .timeout(config.timeout)
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(middleware::RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(metrics::GrpcLayer)
