@@ -29,6 +29,10 @@ async fn start(database_url: &str, users: &str) -> ServiceProcess {
         // then would say nothing about shutdown. Still well inside the 10 s shutdown grace.
         ("APP_SERVER__HTTP__TIMEOUT", "5s".to_owned()),
         ("APP_SERVER__GRPC__TIMEOUT", "5s".to_owned()),
+        // For the same reason a create may wait longer than the shipped 500 ms for one of the
+        // ten connections (a 503 STORE_UNAVAILABLE would say nothing about shutdown either);
+        // kept below the request timeout, as the configuration asks.
+        ("APP_DATABASE__ACQUIRE_TIMEOUT", "4s".to_owned()),
     ];
     ServiceProcess::start(env!("CARGO_BIN_EXE_order-service"), &env).await
 }
