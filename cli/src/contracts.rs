@@ -125,6 +125,9 @@ pub struct Plan {
     /// What the contracts ask for that was left out, each naming where.
     pub warnings: Vec<String>,
     fingerprints: Fingerprints,
+    /// Whether the last run was asked the same, and nothing it read or wrote changed since:
+    /// nothing was compiled.
+    pub nothing_changed: bool,
 }
 
 impl Plan {
@@ -210,6 +213,21 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
         }
     }
     let include_dirs = project.include_dirs(includes);
+    // A run asked what the last one was, with nothing changed since, has nothing to generate.
+    let request = Fingerprints::asked(path, &include_dirs, &project.options);
+    let mut fingerprints = Fingerprints::open(project);
+    if let Some(unchanged) = fingerprints.unchanged_run(&request, &include_dirs, contracts) {
+        return Ok(Plan {
+            files: Vec::new(),
+            packages_generated: 0,
+            packages_kept: 0,
+            kept: unchanged.files,
+            stale: Vec::new(),
+            warnings: unchanged.warnings,
+            fingerprints,
+            nothing_changed: true,
+        });
+    }
     let compiled = protos::compile(&all, &include_dirs)?;
 
     let selected_names: Vec<&String> = compiled
@@ -245,14 +263,13 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
             .iter()
             .filter(|p| packages.contains(&p.name))
             .collect();
-        let warnings = asked
+        let warnings: Vec<String> = asked
             .iter()
             .flat_map(|package| &package.warnings)
             .map(|warning| on_disk(warning.clone(), &include_dirs).to_string())
             .collect();
 
         // Packages whose inputs are those of their files on disk keep those files.
-        let mut fingerprints = Fingerprints::open(project);
         let mut inputs = fingerprints::Inputs::new(&compiled.pool, &project.options);
         let (kept, fresh): (Vec<_>, Vec<_>) = asked
             .into_iter()
@@ -294,11 +311,19 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
                 stale.push(PathBuf::from(name));
             }
         }
+        let packages_files = files.len();
         files.push(codegen::index(&mounted, &project.options)?);
-
         files.push(codegen::descriptors(&compiled.pool, &documented)?);
         files.extend(documents.join().expect("the OpenAPI thread panicked")?);
         fingerprints.retain(&mounted.keys().cloned().collect());
+        let beside_packages: Vec<&GeneratedFile> = files[packages_files..].iter().collect();
+        fingerprints.remember_run(
+            request,
+            &include_dirs,
+            &compiled.pool,
+            &beside_packages,
+            &warnings,
+        );
         Ok(Plan {
             files,
             packages_generated: packages.len() - kept.len(),
@@ -307,6 +332,7 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
             stale,
             warnings,
             fingerprints,
+            nothing_changed: false,
         })
     })
 }

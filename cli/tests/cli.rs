@@ -383,13 +383,23 @@ fn proto_client_regenerates_only_what_changed() {
     let first = run(&["proto", "client"]);
     assert!(!first.contains("regenerated"), "{first}");
 
+    // Asked the same with nothing changed, a run compiles nothing.
     let again = run(&["proto", "client"]);
     assert!(
-        again.contains("(0 changed); 0 of 4 packages regenerated"),
+        again.contains("(0 changed); no contract changed since the last run"),
         "{again}"
     );
     let check = run(&["proto", "client", "--check"]);
     assert!(check.contains("up to date"), "{check}");
+    // A generated file deleted since is noticed, and written again.
+    std::fs::remove_file(service.join("api/openapi.json")).unwrap();
+    check_finds_drift();
+    let restored = run(&["proto", "client"]);
+    assert!(
+        restored.contains("Created api/openapi.json")
+            && restored.contains("0 of 4 packages regenerated"),
+        "{restored}"
+    );
 
     // shop.v1 changes: it and shop.admin.v1, which imports it, are generated again; common.v1 and
     // helloworld.v1 are not.
@@ -425,6 +435,22 @@ fn proto_client_regenerates_only_what_changed() {
         "{after_touch}"
     );
     assert_eq!(std::fs::read_to_string(&common).unwrap(), generated);
+
+    // A contract added is generated, alone.
+    let extra = service.join("api/extra/v1");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(
+        extra.join("extra.proto"),
+        "syntax = \"proto3\";\npackage extra.v1;\nmessage Extra { string note = 1; }\n",
+    )
+    .unwrap();
+    check_finds_drift();
+    let after_add = run(&["proto", "client"]);
+    assert!(
+        after_add.contains("1 of 5 packages regenerated")
+            && after_add.contains("Created api/extra/v1/pb.rs"),
+        "{after_add}"
+    );
 
     // The same files as generating everything from nothing.
     let incremental = tree(&service.join("api"));
@@ -700,6 +726,23 @@ fn proto_include_resolves_imports_for_every_command() {
         );
     }
     assert!(hello.join("api/acme/type/v1/pb.rs").is_file());
+    // An import from outside the contracts folder that changes is noticed too, though nothing
+    // in the contracts folder did.
+    std::fs::write(
+        shared.join("money.proto"),
+        "syntax = \"proto3\";\npackage acme.type.v1;\nmessage Money { int64 units = 1; int32 nanos = 2; }\n",
+    )
+    .unwrap();
+    let output = micro(&hello, &["proto", "client", "--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        transcript(&output, work.path())
+    );
+    micro(&hello, &["proto", "client", "-q"]);
+    let money = std::fs::read_to_string(hello.join("api/acme/type/v1/pb.rs")).unwrap();
+    assert!(money.contains("pub nanos: i32"), "{money}");
 
     std::fs::write(
         &manifest,

@@ -51,6 +51,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
         written.push((project.root.join("Cargo.toml"), Outcome::Updated));
     }
     let (generated, kept) = (plan.packages_generated, plan.packages_kept);
+    let nothing_changed = plan.nothing_changed;
     written.extend(plan.write(&folder)?);
     printer.files(&project.root, &written);
     let changed = written
@@ -60,6 +61,7 @@ pub fn run(options: &Options, printer: Printer) -> anyhow::Result<ExitCode> {
     // Packages whose contracts and imports did not change since the last run are not generated
     // again; say so, so that a quick run is not mistaken for one that skipped work it owed.
     let skipped = match kept {
+        _ if nothing_changed => "; no contract changed since the last run".to_owned(),
         0 => String::new(),
         kept => format!(
             "; {generated} of {} packages regenerated, the others unchanged since the last run",
