@@ -184,6 +184,19 @@ fn crafted() -> Vec<(String, String)> {
              service Wkt {{\n  rpc Get(Everything) returns (Everything) {{ option (google.api.http) = {{ post: \"/v1/everything\" body: \"*\" }}; }}\n}}\n"
         ),
     ));
+    // A oneof named as a type nested beside it: prost names its enum `KindOneOf`, and pbjson's
+    // code must follow (also where a variant is named as a value of the nested enum).
+    cases.push((
+        "clash.v1".to_owned(),
+        format!(
+            "{HEADER}package clash.v1;\n\n\
+             message Shape {{\n  message Kind {{ string label = 1; }}\n  oneof kind {{ string circle = 1; Kind custom = 2; }}\n\
+             Kind main = 3;\n  repeated Kind others = 4;\n\
+             message Inner {{\n    enum Unit {{ UNIT_UNSPECIFIED = 0; CM = 1; }}\n    oneof unit {{ Unit cm = 1; string named = 2; }}\n    Unit preferred = 3;\n  }}\n\
+             Inner inner = 5;\n}}\n\n\
+             service Shapes {{\n  rpc Get(Shape) returns (Shape) {{ option (google.api.http) = {{ post: \"/v1/shapes\" body: \"*\" }}; }}\n}}\n"
+        ),
+    ));
     // proto2: `required` scalars and messages are plain values, `optional` ones `Option`s.
     cases.push((
         "legacy.v1".to_owned(),

@@ -108,23 +108,31 @@ fn laid_out_value(kind: &Kind, package: &str) -> Result<LaidOutValue, String> {
     })
 }
 
+/// The name of the enum prost makes for `oneof` in the module named after `message`: the oneof's
+/// name, with `OneOf` added when a type nested in the message has that name already.
+pub fn oneof_enum_name(
+    message: &MessageDescriptor,
+    oneof: &prost_reflect::OneofDescriptor,
+) -> String {
+    let mut enum_name = names::upper_camel(oneof.name());
+    let taken = message
+        .child_messages()
+        .map(|m| names::upper_camel(m.name()))
+        .chain(message.child_enums().map(|e| names::upper_camel(e.name())))
+        .any(|name| name == enum_name);
+    if taken {
+        enum_name.push_str("OneOf");
+    }
+    enum_name
+}
+
 /// How prost lays the field out, and the Rust field that holds it.
 pub fn shape(
     message: &MessageDescriptor,
     field: &FieldDescriptor,
 ) -> Result<(FieldShape, syn::Member), String> {
     if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
-        // prost puts a oneof's enum in the module named after its message, and adds `OneOf` to
-        // its name when a type nested in the message has that name already.
-        let mut enum_name = names::upper_camel(oneof.name());
-        let taken = message
-            .child_messages()
-            .map(|m| names::upper_camel(m.name()))
-            .chain(message.child_enums().map(|e| names::upper_camel(e.name())))
-            .any(|name| name == enum_name);
-        if taken {
-            enum_name.push_str("OneOf");
-        }
+        let enum_name = oneof_enum_name(message, &oneof);
         let module = names::snake(message.name());
         let path = match local_path(message).rsplit_once("::") {
             Some((parents, _)) => format!("{parents}::{module}::{enum_name}"),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use prost_build::Module;
 use prost_reflect::DescriptorPool;
+use quote::ToTokens as _;
 
 /// The generated Rust of one proto package.
 #[derive(Debug, Default)]
@@ -111,7 +112,9 @@ fn generate_group(
             .find(|p| names_match(p, &package))
             .cloned()
             .unwrap_or(package);
-        out.entry(package).or_default().serde = repair(String::from_utf8(code)?);
+        let renamed = renamed_oneofs(pool, &package);
+        let code = repair_oneofs(String::from_utf8(code)?, &renamed);
+        out.entry(package).or_default().serde = repair(code);
     }
     Ok(out)
 }
@@ -173,6 +176,89 @@ fn repair(code: String) -> String {
         }
         Err(_) => code,
     }
+}
+
+/// A oneof whose enum prost named apart from the oneof (see [`layout::oneof_enum_name`]), as
+/// pbjson's code refers to it: inside the impls for `message` (its path in the package's module),
+/// `module::Name::Variant` means `module::renamed::Variant` for each of the oneof's `variants`.
+///
+/// [`layout::oneof_enum_name`]: crate::layout::oneof_enum_name
+struct RenamedOneof {
+    message: String,
+    module: String,
+    name: String,
+    renamed: String,
+    variants: BTreeSet<String>,
+}
+
+/// The oneofs of `package` whose enum prost renamed because a nested type has the oneof's name.
+fn renamed_oneofs(pool: &DescriptorPool, package: &str) -> Vec<RenamedOneof> {
+    let mut out = Vec::new();
+    for message in pool.all_messages().filter(|m| m.package_name() == package) {
+        for oneof in message.oneofs().filter(|o| !o.is_synthetic()) {
+            let name = crate::names::upper_camel(oneof.name());
+            let renamed = crate::layout::oneof_enum_name(&message, &oneof);
+            if renamed == name {
+                continue;
+            }
+            let message_path = crate::layout::local_path(&message);
+            let module = match message_path.rsplit_once("::") {
+                Some((parents, _)) => format!("{parents}::{}", crate::names::snake(message.name())),
+                None => crate::names::snake(message.name()),
+            };
+            out.push(RenamedOneof {
+                message: message_path,
+                module,
+                name,
+                renamed,
+                variants: oneof
+                    .fields()
+                    .map(|f| crate::names::upper_camel(f.name()))
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+/// Points pbjson's references to the oneofs in `renamed` at the enums prost made: pbjson names a
+/// oneof's enum after the oneof whatever is nested beside it, so its code would name the nested
+/// type instead, and not build.
+fn repair_oneofs(code: String, renamed: &[RenamedOneof]) -> String {
+    use syn::visit_mut::VisitMut;
+
+    struct InImpl<'a>(&'a RenamedOneof);
+    impl VisitMut for InImpl<'_> {
+        fn visit_path_mut(&mut self, path: &mut syn::Path) {
+            let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            if let Some((variant, enum_path)) = segments.split_last()
+                && self.0.variants.contains(variant)
+                && enum_path.join("::") == format!("{}::{}", self.0.module, self.0.name)
+            {
+                let at = enum_path.len() - 1;
+                let ident = &mut path.segments[at].ident;
+                *ident = proc_macro2::Ident::new(&self.0.renamed, ident.span());
+            }
+            syn::visit_mut::visit_path_mut(self, path);
+        }
+    }
+
+    if renamed.is_empty() {
+        return code;
+    }
+    let Ok(mut file) = syn::parse_file(&code) else {
+        return code;
+    };
+    for item in &mut file.items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        let self_type = block.self_ty.to_token_stream().to_string().replace(' ', "");
+        for oneof in renamed.iter().filter(|o| o.message == self_type) {
+            InImpl(oneof).visit_item_impl_mut(block);
+        }
+    }
+    prettyplease::unparse(&file)
 }
 
 /// Whether `word` stands in `code` as a whole identifier (not raw already).
