@@ -33,6 +33,9 @@ const ORDER_JSON: &str = r#"{"user_id": "user_123", "items": [{"product_id": "pr
 /// Orders GetOrder reads, round robin.
 const READ_SET: usize = 1000;
 
+/// How many stretches a read scenario's time is cut into, alternating service and bare.
+const ROUNDS: u32 = 6;
+
 struct Options {
     seconds: u64,
     clients: usize,
@@ -185,16 +188,58 @@ impl Target {
     }
 }
 
+/// What one server did over a stretch of a scenario.
+#[derive(Default)]
+struct Stretch {
+    tally: Tally,
+    wall: Duration,
+    cpu_seconds: f64,
+}
+
+impl Stretch {
+    fn per_second(&self) -> f64 {
+        self.tally.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    /// This stretch and `other` as one.
+    fn add(&mut self, other: Stretch) {
+        self.tally.latencies.extend(other.tally.latencies);
+        self.tally.errors += other.tally.errors;
+        self.tally.first_error = self.tally.first_error.take().or(other.tally.first_error);
+        self.wall += other.wall;
+        self.cpu_seconds += other.cpu_seconds;
+    }
+
+    fn measurement(mut self) -> Measurement {
+        let latencies = &mut self.tally.latencies;
+        latencies.sort_unstable();
+        let percentile = |p: f64| {
+            let index = ((latencies.len() as f64 * p) as usize).min(latencies.len() - 1);
+            millis(latencies[index])
+        };
+        Measurement {
+            requests: latencies.len(),
+            per_second: latencies.len() as f64 / self.wall.as_secs_f64(),
+            p50_ms: percentile(0.50),
+            p99_ms: percentile(0.99),
+            errors: self.tally.errors,
+            first_error: self.tally.first_error,
+            cpu: self.cpu_seconds / self.wall.as_secs_f64(),
+        }
+    }
+}
+
+/// `scenario` against `server` for `duration`, from `clients` concurrent clients.
 async fn measure(
     scenario: &str,
     server: &ServiceProcess,
     target: &Target,
-    options: &Options,
-) -> Measurement {
-    let (clients, duration) = (options.clients, Duration::from_secs(options.seconds));
+    clients: usize,
+    duration: Duration,
+) -> Stretch {
     let cpu_before = server.cpu_seconds();
     let started = Instant::now();
-    let mut tally = match scenario {
+    let tally = match scenario {
         "http create" => {
             let (http, url) = (
                 target.http.clone(),
@@ -248,20 +293,10 @@ async fn measure(
         }
         other => unreachable!("no scenario {other}"),
     };
-    let wall = started.elapsed();
-    tally.latencies.sort_unstable();
-    let percentile = |p: f64| {
-        let index = ((tally.latencies.len() as f64 * p) as usize).min(tally.latencies.len() - 1);
-        millis(tally.latencies[index])
-    };
-    Measurement {
-        requests: tally.latencies.len(),
-        per_second: tally.latencies.len() as f64 / wall.as_secs_f64(),
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        errors: tally.errors,
-        first_error: tally.first_error,
-        cpu: (server.cpu_seconds() - cpu_before) / wall.as_secs_f64(),
+    Stretch {
+        tally,
+        wall: started.elapsed(),
+        cpu_seconds: server.cpu_seconds() - cpu_before,
     }
 }
 
@@ -362,62 +397,85 @@ async fn main() {
         "{:<12} {:<8} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9}",
         "scenario", "server", "requests", "req/s", "p50 ms", "p99 ms", "errors", "CPU"
     );
-    let target = Target::new(&service, options.clients, read_set.clone()).await;
-    let mut gets = Vec::new();
-    let (scenarios, server) = if options.creates_only {
-        let kind = database.split(':').next().unwrap_or_default();
-        let server = format!("service, {kind}, {} clients", options.clients);
-        (&["http create", "grpc create"][..], server)
-    } else {
-        let all = &["http create", "http get", "grpc create", "grpc get"][..];
-        (all, "service".to_owned())
+    let (clients, duration) = (options.clients, Duration::from_secs(options.seconds));
+    let target = Target::new(&service, clients, read_set.clone()).await;
+    let server = match options.creates_only {
+        true => format!(
+            "service, {}, {clients} clients",
+            database.split(':').next().unwrap_or_default()
+        ),
+        false => "service".to_owned(),
     };
-    for &scenario in scenarios {
-        if scenario.ends_with("get") {
-            // The relay is still publishing the creates' events; reads are measured once it is
-            // done, as the bare baseline has no relay writing beside it.
-            let (events, took) = drain_outbox(&mut db).await;
-            println!(
-                "RESULT\t{scenario}: outbox relayed before it\t{events} events in {:.2} s",
-                took.as_secs_f64()
-            );
-        }
-        let measurement = measure(scenario, &service, &target, &options).await;
-        print_row(scenario, &server, &measurement);
-        if scenario.ends_with("get") {
-            gets.push((scenario, measurement));
-        }
+    for scenario in ["http create", "grpc create"] {
+        let measurement = measure(scenario, &service, &target, clients, duration).await;
+        print_row(scenario, &server, &measurement.measurement());
     }
-    let service_rss = service.peak_rss_mib();
-    assert!(service.terminate(), "the service did not shut down cleanly");
     if options.creates_only {
+        assert!(service.terminate(), "the service did not shut down cleanly");
         delete_stream(&nats, &stream).await;
         return;
     }
+    // The relay is still publishing the creates' events; reads are measured once it is done, as
+    // the bare baseline has no relay writing beside it.
+    let (events, took) = drain_outbox(&mut db).await;
+    println!(
+        "RESULT\tgets: outbox relayed before them\t{events} events in {:.2} s",
+        took.as_secs_f64()
+    );
 
-    // The bare baseline, alone on the machine like the service was, on the same orders.
+    // The bare baseline on the same orders, started beside the service. Reads are measured in
+    // rounds that alternate between the two, each alone at work while the other idles: what
+    // else the machine does in a minute weighs on both alike, and the ratio holds where figures
+    // taken minutes apart moved by a quarter.
     let env = [
         ("APP_DATABASE__URL", database.clone()),
         (bare::SERVE_BARE, "1".to_owned()),
     ];
     let exe = std::env::current_exe().unwrap();
     let baseline = ServiceProcess::start(exe.to_str().unwrap(), &env).await;
-    let target = Target::new(&baseline, options.clients, read_set).await;
-    for (scenario, with_layers) in &gets {
-        let bare = measure(scenario, &baseline, &target, &options).await;
+    let bare_target = Target::new(&baseline, clients, read_set).await;
+    let round = duration / ROUNDS;
+    for scenario in ["http get", "grpc get"] {
+        let (mut with_layers, mut bare) = (Stretch::default(), Stretch::default());
+        let mut ratios = Vec::new();
+        for index in 0..ROUNDS {
+            // Each goes first in every other round, so neither always follows the other.
+            let (ours, theirs) = if index % 2 == 0 {
+                let ours = measure(scenario, &service, &target, clients, round).await;
+                (
+                    ours,
+                    measure(scenario, &baseline, &bare_target, clients, round).await,
+                )
+            } else {
+                let theirs = measure(scenario, &baseline, &bare_target, clients, round).await;
+                (
+                    measure(scenario, &service, &target, clients, round).await,
+                    theirs,
+                )
+            };
+            ratios.push(ours.per_second() / theirs.per_second());
+            with_layers.add(ours);
+            bare.add(theirs);
+        }
+        let (with_layers, bare) = (with_layers.measurement(), bare.measurement());
+        print_row(scenario, &server, &with_layers);
         print_row(scenario, "bare", &bare);
+        ratios.sort_by(f64::total_cmp);
+        let spread = format!("{:.2}–{:.2}", ratios[0], ratios[ratios.len() - 1]);
         println!(
-            "  service / bare: req/s {:.2}, p50 {:.2}, p99 {:.2}",
+            "  service / bare: req/s {:.2} (rounds {spread}), p50 {:.2}, p99 {:.2}",
             with_layers.per_second / bare.per_second,
             with_layers.p50_ms / bare.p50_ms,
             with_layers.p99_ms / bare.p99_ms
         );
         println!(
-            "RESULT\t{scenario}: service / bare\treq/s {:.2}, p99 {:.2}",
+            "RESULT\t{scenario}: service / bare, {ROUNDS} alternating rounds\treq/s {:.2} (rounds {spread}), p99 {:.2}",
             with_layers.per_second / bare.per_second,
             with_layers.p99_ms / bare.p99_ms
         );
     }
+    let service_rss = service.peak_rss_mib();
+    assert!(service.terminate(), "the service did not shut down cleanly");
     println!(
         "peak RSS: service {service_rss:.1} MiB, bare {:.1} MiB",
         baseline.peak_rss_mib()
