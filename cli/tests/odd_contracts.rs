@@ -185,11 +185,13 @@ fn crafted() -> Vec<(String, String)> {
         ),
     ));
     // A oneof named as a type nested beside it: prost names its enum `KindOneOf`, and pbjson's
-    // code must follow (also where a variant is named as a value of the nested enum).
+    // code must follow (also where a variant is named as a value of the nested enum). Its comment
+    // holds an indented block, which rustdoc would run as a doc test unless it is fenced as text.
     cases.push((
         "clash.v1".to_owned(),
         format!(
             "{HEADER}package clash.v1;\n\n\
+             // A shape, measured thus:\n//\n//     let area = shape.area();\n//\n// (an indented block: text, not a doc test).\n\
              message Shape {{\n  message Kind {{ string label = 1; }}\n  oneof kind {{ string circle = 1; Kind custom = 2; }}\n\
              Kind main = 3;\n  repeated Kind others = 4;\n\
              message Inner {{\n    enum Unit {{ UNIT_UNSPECIFIED = 0; CM = 1; }}\n    oneof unit {{ Unit cm = 1; string named = 2; }}\n    Unit preferred = 3;\n  }}\n\
@@ -345,6 +347,14 @@ fn odd_contracts_generate_cleanly_or_fail_with_a_place() {
     }
     let output = micro(&service, &["proto", "client", "-q"]);
     assert!(output.status.success(), "{}", transcript(&output, work));
+    // Comments reach rustdoc as Markdown that means what it says: the indented line is text, not
+    // a doc test that would fail the service's `cargo test`.
+    let messages = contract_path(&service, "clash.v1").with_file_name("pb.rs");
+    let messages = std::fs::read_to_string(messages).unwrap();
+    assert!(
+        messages.contains("/// ```text\n/// let area = shape.area();\n/// ```\n"),
+        "an indented block in a comment is not fenced as text:\n{messages}"
+    );
     let output = common::cargo_in(
         &service,
         &["clippy", "--quiet", "--lib", "--", "-D", "warnings"],

@@ -1,5 +1,5 @@
 //! Messages, their proto3 JSON (serde) impls, and tonic's server and client, produced in memory by
-//! prost-build, pbjson-build and tonic-prost-build from the compiled descriptors.
+//! prost-build, pbjson-build and tonic-build from the compiled descriptors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,13 +72,7 @@ fn generate_group(
     config
         .compile_well_known_types()
         .extern_path(".google.protobuf", "::pbjson_types");
-    config.service_generator(
-        tonic_prost_build::configure()
-            .build_client(true)
-            .build_server(true)
-            .build_transport(true)
-            .service_generator(),
-    );
+    config.service_generator(Box::new(TonicServices));
     let generated = config.generate(requests)?;
 
     let mut out: BTreeMap<String, PackageCode> = BTreeMap::new();
@@ -117,6 +111,117 @@ fn generate_group(
         out.entry(package).or_default().serde = repair(code);
     }
     Ok(out)
+}
+
+/// tonic's client and server for each service, as tonic-prost-build 0.14 writes them (the same
+/// builder settings, codec and type paths), less its own formatting: it parses and pretty-prints
+/// every service's code, which prost-build then parses and pretty-prints again with the whole
+/// file, and that first pass cost a quarter of a full generation.
+struct TonicServices;
+
+impl prost_build::ServiceGenerator for TonicServices {
+    fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        let service = TonicService::from(service);
+        let mut builder = tonic_build::CodeGenBuilder::new();
+        builder.emit_package(true).build_transport(true);
+        let mut code = builder.generate_client(&service, "super");
+        code.extend(builder.generate_server(&service, "super"));
+        buf.push_str(&code.to_string());
+    }
+}
+
+/// A service prost-build read, as tonic's generator takes it.
+struct TonicService {
+    service: prost_build::Service,
+    methods: Vec<TonicMethod>,
+}
+
+struct TonicMethod(prost_build::Method);
+
+impl From<prost_build::Service> for TonicService {
+    fn from(mut service: prost_build::Service) -> Self {
+        let methods = std::mem::take(&mut service.methods)
+            .into_iter()
+            .map(TonicMethod)
+            .collect();
+        TonicService { service, methods }
+    }
+}
+
+impl tonic_build::Service for TonicService {
+    type Comment = String;
+    type Method = TonicMethod;
+
+    fn name(&self) -> &str {
+        &self.service.name
+    }
+
+    fn package(&self) -> &str {
+        &self.service.package
+    }
+
+    fn identifier(&self) -> &str {
+        &self.service.proto_name
+    }
+
+    fn methods(&self) -> &[TonicMethod] {
+        &self.methods
+    }
+
+    fn comment(&self) -> &[String] {
+        &self.service.comments.leading
+    }
+}
+
+impl tonic_build::Method for TonicMethod {
+    type Comment = String;
+
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn identifier(&self) -> &str {
+        &self.0.proto_name
+    }
+
+    fn codec_path(&self) -> &str {
+        "tonic_prost::ProstCodec"
+    }
+
+    fn client_streaming(&self) -> bool {
+        self.0.client_streaming
+    }
+
+    fn server_streaming(&self) -> bool {
+        self.0.server_streaming
+    }
+
+    fn comment(&self) -> &[String] {
+        &self.0.comments.leading
+    }
+
+    fn deprecated(&self) -> bool {
+        self.0.options.deprecated()
+    }
+
+    /// The request and response types from inside the client and server modules: an extern
+    /// path as it is (every `google.protobuf` type is one here, mapped to pbjson-types), a type
+    /// of the contracts through `proto_path` (the package's module).
+    fn request_response_name(
+        &self,
+        proto_path: &str,
+        _compile_well_known_types: bool,
+    ) -> (proc_macro2::TokenStream, proc_macro2::TokenStream) {
+        let path = |rust_type: &str| -> proc_macro2::TokenStream {
+            let path = if rust_type.starts_with("::") || rust_type.starts_with("crate::") {
+                rust_type.to_owned()
+            } else {
+                format!("{proto_path}::{}", rust_type.replace('.', "::"))
+            };
+            path.parse().expect("prost-build names types by Rust paths")
+        };
+        (path(&self.0.input_type), path(&self.0.output_type))
+    }
 }
 
 /// The names of the files of `packages` and of every file they import, directly or not.
