@@ -283,7 +283,7 @@ pub fn plan(project: &Project, path: &Path, includes: &[PathBuf]) -> anyhow::Res
             .into_iter()
             .filter_map(|(package, _, files)| Some((package.name.clone(), files?)))
             .collect();
-        let generated: Vec<codegen::Package> = fresh.iter().map(|(p, ..)| (*p).clone()).collect();
+        let generated: BTreeSet<String> = fresh.iter().map(|(p, ..)| p.name.clone()).collect();
         let mut files = codegen::client(&compiled.pool, &generated, &project.options)?;
         for (package, hash, _) in fresh {
             let dir = crate::names::package_dir(&package.name);

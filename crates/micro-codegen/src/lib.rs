@@ -81,7 +81,7 @@ pub fn generate(
     info: &openapi::Info,
 ) -> anyhow::Result<Output> {
     let model = model(pool, packages)?;
-    let mut files = client(pool, &model, options)?;
+    let mut files = client(pool, packages, options)?;
     let mounted = model
         .iter()
         .map(|package| (package.name.clone(), package_files(&files, &package.name)))
@@ -289,15 +289,47 @@ pub fn model(pool: &DescriptorPool, packages: &BTreeSet<String>) -> anyhow::Resu
 
 /// Generates, for each package, its messages with their JSON impls, tonic's client and server, and
 /// axum routes (which call the `micro-runtime` crate). Paths are relative to the contracts folder.
+///
+/// The packages are split in as many groups as there are cores, each generated whole on a thread
+/// of its own: prost's, pbjson's and tonic's code, then micro's, formatted.
 pub fn client(
     pool: &DescriptorPool,
-    packages: &[Package],
+    packages: &BTreeSet<String>,
     options: &Options,
 ) -> anyhow::Result<Vec<GeneratedFile>> {
-    let names: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
-    let mut code = messages::generate(pool, &names, options).context("generating messages")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let group_size = packages.len().div_ceil(cores).max(1);
+    if packages.len() <= group_size {
+        return client_group(pool, packages, options);
+    }
+    let names: Vec<&String> = packages.iter().collect();
+    std::thread::scope(|scope| {
+        let groups: Vec<_> = names
+            .chunks(group_size)
+            .map(|group| {
+                let group: BTreeSet<String> = group.iter().map(|name| name.to_string()).collect();
+                scope.spawn(move || client_group(pool, &group, options))
+            })
+            .collect();
+        let mut files = Vec::new();
+        for group in groups {
+            files.extend(group.join().expect("a generation thread panicked")?);
+        }
+        Ok(files)
+    })
+}
+
+/// [`client`] for one group of packages, on the calling thread. The model is read again here
+/// rather than handed over: it holds syntax trees, which stay on the thread that made them.
+fn client_group(
+    pool: &DescriptorPool,
+    names: &BTreeSet<String>,
+    options: &Options,
+) -> anyhow::Result<Vec<GeneratedFile>> {
+    let mut code = messages::generate(pool, names, options).context("generating messages")?;
+    let packages = walk::packages(pool, names)?;
     let mut files = Vec::new();
-    for package in packages {
+    for package in &packages {
         let dir = crate::names::package_dir(&package.name);
         let code = code.remove(&package.name).unwrap_or_default();
         files.push(GeneratedFile {

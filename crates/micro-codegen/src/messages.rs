@@ -16,37 +16,8 @@ pub struct PackageCode {
     pub serde: String,
 }
 
-/// Generates the message, JSON and gRPC code of every package in `packages`, on every core: the
-/// packages are split in as many groups, each generated with the files it imports.
+/// Generates the message, JSON and gRPC code of every package in `packages`.
 pub fn generate(
-    pool: &DescriptorPool,
-    packages: &BTreeSet<String>,
-    options: &super::Options,
-) -> anyhow::Result<BTreeMap<String, PackageCode>> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let group_size = packages.len().div_ceil(cores).max(1);
-    if packages.len() <= group_size {
-        return generate_group(pool, packages, options);
-    }
-    let names: Vec<&String> = packages.iter().collect();
-    std::thread::scope(|scope| {
-        let groups: Vec<_> = names
-            .chunks(group_size)
-            .map(|group| {
-                let group: BTreeSet<String> = group.iter().map(|name| name.to_string()).collect();
-                scope.spawn(move || generate_group(pool, &group, options))
-            })
-            .collect();
-        let mut code = BTreeMap::new();
-        for group in groups {
-            code.extend(group.join().expect("a generation thread panicked")?);
-        }
-        Ok(code)
-    })
-}
-
-/// [`generate`] for one group of packages, on the calling thread.
-fn generate_group(
     pool: &DescriptorPool,
     packages: &BTreeSet<String>,
     options: &super::Options,
