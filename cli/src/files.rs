@@ -83,6 +83,28 @@ pub fn write_changed(
     root: &Path,
     files: &[GeneratedFile],
 ) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
+    // Creating a file costs the kernel more than writing megabytes into it: a whole generation
+    // writes hundreds, split over the cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = files.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let shares: Vec<_> = files
+            .chunks(share)
+            .map(|files| scope.spawn(move || write_each_changed(root, files)))
+            .collect();
+        let mut outcomes = Vec::with_capacity(files.len());
+        for share in shares {
+            outcomes.extend(share.join().expect("a writing thread panicked")?);
+        }
+        Ok(outcomes)
+    })
+}
+
+/// [`write_changed`] for `files`, one after another.
+fn write_each_changed(
+    root: &Path,
+    files: &[GeneratedFile],
+) -> anyhow::Result<Vec<(PathBuf, Outcome)>> {
     let mut outcomes = Vec::with_capacity(files.len());
     for file in files {
         let path = root.join(&file.path);
