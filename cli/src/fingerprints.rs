@@ -166,11 +166,7 @@ impl Fingerprints {
         if run.asked != asked_with_listing(request, contracts) {
             return None;
         }
-        let sources_unchanged = run
-            .sources
-            .iter()
-            .all(|(name, hash)| source_hash(name, includes) == *hash);
-        if !sources_unchanged {
+        if !sources_unchanged(&run.sources, includes) {
             return None;
         }
         let outputs = run
@@ -249,10 +245,7 @@ impl Fingerprints {
         if let Some(pending) = self.pending.take() {
             // Sources are hashed again now: a contract saved while this run compiled is not
             // vouched for by it.
-            let unchanged = pending
-                .sources
-                .iter()
-                .all(|(name, hash)| source_hash(name, &pending.includes) == *hash);
+            let unchanged = sources_unchanged(&pending.sources, &pending.includes);
             self.record.run = unchanged.then(|| Run {
                 asked: asked_with_listing(&pending.request, contracts),
                 sources: pending.sources,
@@ -348,6 +341,13 @@ fn source_hash(name: &str, includes: &[PathBuf]) -> Option<String> {
         .iter()
         .find_map(|dir| fs_err::read(dir.join(name)).ok())
         .map(|bytes| hash_of(&bytes))
+}
+
+/// Whether every file of `sources` still reads as it did, from the same place.
+fn sources_unchanged(sources: &BTreeMap<String, Option<String>>, includes: &[PathBuf]) -> bool {
+    sources
+        .iter()
+        .all(|(name, hash)| source_hash(name, includes) == *hash)
 }
 
 /// `request` hashed with the contracts folder's listing: every path below it, in order.

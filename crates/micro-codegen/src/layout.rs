@@ -126,6 +126,16 @@ pub fn oneof_enum_name(
     enum_name
 }
 
+/// The path, from the package's module, of the item `name` in the module prost makes for what
+/// `message` nests (a oneof's enum, a nested type).
+pub fn nested_path(message: &MessageDescriptor, name: &str) -> String {
+    let module = names::snake(message.name());
+    match local_path(message).rsplit_once("::") {
+        Some((parents, _)) => format!("{parents}::{module}::{name}"),
+        None => format!("{module}::{name}"),
+    }
+}
+
 /// How prost lays the field out, and the Rust field that holds it.
 pub fn shape(
     message: &MessageDescriptor,
@@ -133,13 +143,8 @@ pub fn shape(
 ) -> Result<(FieldShape, syn::Member), String> {
     if let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) {
         let enum_name = oneof_enum_name(message, &oneof);
-        let module = names::snake(message.name());
-        let path = match local_path(message).rsplit_once("::") {
-            Some((parents, _)) => format!("{parents}::{module}::{enum_name}"),
-            None => format!("{module}::{enum_name}"),
-        };
         let shape = FieldShape::OneofMember {
-            enum_path: names::path(&path)?,
+            enum_path: names::path(&nested_path(message, &enum_name))?,
             variant: names::ident(&names::upper_camel(field.name()))?,
         };
         return Ok((shape, names::member(&names::snake(oneof.name()))?));

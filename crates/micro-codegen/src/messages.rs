@@ -256,13 +256,12 @@ fn repair(code: String) -> String {
 
 /// A oneof whose enum prost named apart from the oneof (see [`layout::oneof_enum_name`]), as
 /// pbjson's code refers to it: inside the impls for `message` (its path in the package's module),
-/// `module::Name::Variant` means `module::renamed::Variant` for each of the oneof's `variants`.
+/// `pbjson_path::Variant` means the enum `renamed` for each of the oneof's `variants`.
 ///
 /// [`layout::oneof_enum_name`]: crate::layout::oneof_enum_name
 struct RenamedOneof {
     message: String,
-    module: String,
-    name: String,
+    pbjson_path: String,
     renamed: String,
     variants: BTreeSet<String>,
 }
@@ -277,15 +276,9 @@ fn renamed_oneofs(pool: &DescriptorPool, package: &str) -> Vec<RenamedOneof> {
             if renamed == name {
                 continue;
             }
-            let message_path = crate::layout::local_path(&message);
-            let module = match message_path.rsplit_once("::") {
-                Some((parents, _)) => format!("{parents}::{}", crate::names::snake(message.name())),
-                None => crate::names::snake(message.name()),
-            };
             out.push(RenamedOneof {
-                message: message_path,
-                module,
-                name,
+                message: crate::layout::local_path(&message),
+                pbjson_path: crate::layout::nested_path(&message, &name),
                 renamed,
                 variants: oneof
                     .fields()
@@ -309,7 +302,7 @@ fn repair_oneofs(code: String, renamed: &[RenamedOneof]) -> String {
             let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
             if let Some((variant, enum_path)) = segments.split_last()
                 && self.0.variants.contains(variant)
-                && enum_path.join("::") == format!("{}::{}", self.0.module, self.0.name)
+                && enum_path.join("::") == self.0.pbjson_path
             {
                 let at = enum_path.len() - 1;
                 let ident = &mut path.segments[at].ident;
